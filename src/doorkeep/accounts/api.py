@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+
+from doorkeep import policy
+from doorkeep.accounts import services
+from doorkeep.accounts.models import ApiToken, Membership
+from doorkeep.api.util import actor
+
+router = Router(tags=["accounts"])
+
+
+class TokenRequest(Schema):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=4096)
+    name: str = Field(default="API token", max_length=100)
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    hint: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself. It is shown only this once.")
+
+
+class MembershipOut(Schema):
+    organization_id: int
+    organization: str
+    role: str
+
+
+class MeOut(Schema):
+    id: int
+    email: str
+    name: str
+    memberships: list[MembershipOut]
+    platform_operator: bool
+
+
+def _token_out(row: ApiToken) -> dict[str, object]:
+    return {
+        "id": row.pk, "name": row.name, "hint": row.hint, "created_at": row.created_at,
+        "last_used_at": row.last_used_at, "revoked_at": row.revoked_at,
+    }
+
+
+@router.post("auth/tokens", auth=None, response={201: TokenCreated}, summary="Create an API token")
+def create_token(request: HttpRequest, body: TokenRequest) -> tuple[int, dict[str, object]]:
+    """Exchange an email address and password for a bearer token. Failed
+    attempts are rate-limited per address and per client."""
+    ip = request.META.get("REMOTE_ADDR", "")
+    row, token = services.create_token_with_password(
+        body.email, body.password, body.name, client_ip=ip
+    )
+    return 201, {**_token_out(row), "token": token}
+
+
+@router.get("auth/tokens", response=list[TokenOut], summary="List your API tokens")
+def list_tokens(request: HttpRequest) -> list[dict[str, object]]:
+    return [_token_out(t) for t in ApiToken.objects.filter(user=actor(request)).order_by("-id")]
+
+
+@router.delete("auth/tokens/{token_id}", response={204: None}, summary="Revoke an API token")
+def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+    services.revoke_token(actor(request), token_id)
+    return 204, None
+
+
+@router.get("me", response=MeOut, summary="The signed-in account")
+def me(request: HttpRequest) -> dict[str, object]:
+    user = actor(request)
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "name": user.name,
+        "memberships": [
+            {"organization_id": m.organization_id, "organization": m.organization.name,
+             "role": m.role}
+            for m in memberships
+        ],
+        "platform_operator": policy.is_platform_operator(user),
+    }

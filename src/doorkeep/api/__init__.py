@@ -1,0 +1,118 @@
+"""The REST API: /api/v1, OpenAPI at /api/openapi.json, docs at /api/docs.
+
+Every error is JSON: ``{"code": "...", "message": "...", "details": {...}}``
+with a stable ``code`` and a message a person understands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyCookie, HttpBearer
+
+from doorkeep.accounts.models import User
+from doorkeep.accounts.services import user_for_token
+from doorkeep.core.errors import DomainError
+
+
+class TokenAuth(HttpBearer):
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """The web UI's session cookie (CSRF-checked), so the browsable docs work
+    for a signed-in person."""
+
+    param_name = "sessionid"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
+        user = getattr(request, "user", None)
+        if isinstance(user, User) and user.is_active:
+            return user
+        return None
+
+
+api = NinjaAPI(
+    title="Doorkeep API",
+    version="1",
+    description=(
+        "Everything the Doorkeep web UI does. Authenticate with `Authorization: Bearer <token>` "
+        "(create a token with POST /api/v1/auth/tokens or in the web UI under API tokens). "
+        "Errors are JSON objects with a stable `code` and a human `message`."
+    ),
+    auth=[TokenAuth(), SessionAuth()],
+    urls_namespace="api",
+)
+
+
+def error(request: HttpRequest, status: int, code: str, message: str, **details: Any) -> HttpResponse:
+    return api.create_response(
+        request, {"code": code, "message": message, "details": details}, status=status
+    )
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    response = error(request, exc.status, exc.code, exc.message, **exc.details)
+    if "retry_after" in exc.details:
+        response["Retry-After"] = str(exc.details["retry_after"])
+    return response
+
+
+def _describe(err: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+    msg = str(err.get("msg", "is not valid"))
+    return f"{where}: {msg}" if where else msg
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
+        for e in exc.errors
+    ]
+    message = "; ".join(_describe(e) for e in exc.errors) or "The request is not valid."
+    return error(request, 422, "validation_error", message, errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error(
+        request, 401, "unauthorized",
+        "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error(request, exc.status_code, "http_error", str(exc))
+
+
+def _register_routers() -> None:
+    from doorkeep.accounts.api import router as accounts
+    from doorkeep.events.api import router as events
+    from doorkeep.keys.api import router as keys
+    from doorkeep.locks.api import router as locks
+    from doorkeep.properties.api import router as properties
+
+    api.add_router("/v1/", accounts)
+    api.add_router("/v1/", properties)
+    api.add_router("/v1/", locks)
+    api.add_router("/v1/", keys)
+    api.add_router("/v1/", events)
+
+
+_register_routers()

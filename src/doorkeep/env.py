@@ -1,0 +1,148 @@
+"""Strict readers for settings that come from environment variables.
+
+Each helper fails loudly (``ImproperlyConfigured``) on a value it cannot
+understand, instead of silently falling back to a default. A ``NAME_FILE``
+variable, when set, is read instead of ``NAME``: that is how secrets are
+passed in from files (Docker and systemd credentials).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {exc}") from exc
+    return os.environ.get(name)
+
+
+def env_str(name: str, default: str) -> str:
+    value = _raw(name)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    items = [item.strip() for item in value.split(",")]
+    return [item for item in items if item]
+
+
+def env_path(name: str, default: Path) -> Path:
+    value = _raw(name)
+    return Path(value).expanduser().resolve() if value else default.resolve()
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def secret_key(data_dir: Path, *, production: bool) -> str:
+    """SECRET_KEY from the environment; in development, one generated and kept in the data dir."""
+    value = _raw("SECRET_KEY")
+    if value:
+        if len(value) < 32:
+            raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long")
+        return value
+    if production:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. In production set SECRET_KEY or SECRET_KEY_FILE."
+        )
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(50)
+    key_file.write_text(value, encoding="utf-8")
+    key_file.chmod(0o600)
+    return value
+
+
+def email_settings(url: str) -> dict[str, object]:
+    """Translate EMAIL_URL into Django's EMAIL_* settings.
+
+    Supported: ``console:``, ``memory:``, ``file:///path``, ``smtp://user:pass@host:port``,
+    ``smtp+tls://`` (STARTTLS), ``smtp+ssl://`` (implicit TLS). A ``from`` query
+    parameter sets DEFAULT_FROM_EMAIL.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = parse_qs(parts.query)
+    result: dict[str, object] = {}
+    if "from" in query:
+        result["DEFAULT_FROM_EMAIL"] = query["from"][0]
+    if scheme == "console":
+        result["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
+    elif scheme == "memory":
+        result["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    elif scheme == "file":
+        if not parts.path:
+            raise ImproperlyConfigured(f"EMAIL_URL={url!r}: a file URL needs a directory path")
+        result["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+        result["EMAIL_FILE_PATH"] = parts.path
+    elif scheme in {"smtp", "smtp+tls", "smtp+ssl"}:
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"EMAIL_URL={url!r}: an SMTP URL needs a host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"EMAIL_URL={url!r}: the port is not a number") from None
+        result.update(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST=parts.hostname,
+            EMAIL_PORT=port
+            or (465 if scheme == "smtp+ssl" else 587 if scheme == "smtp+tls" else 25),
+            EMAIL_HOST_USER=unquote(parts.username or ""),
+            EMAIL_HOST_PASSWORD=unquote(parts.password or ""),
+            EMAIL_USE_TLS=scheme == "smtp+tls",
+            EMAIL_USE_SSL=scheme == "smtp+ssl",
+            EMAIL_TIMEOUT=10,
+        )
+    else:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL={url!r}: unknown scheme {scheme!r}; "
+            "use console:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
+        )
+    return result

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from doorkeep.accounts.models import Organization
+
+
+class EventKind(models.TextChoices):
+    LOCK_REGISTERED = "lock.registered", _("Lock registered")
+    LOCK_REMOVED = "lock.removed", _("Lock removed")
+    LOCK_CLAIM_FAILED = "lock.claim_failed", _("Lock registration refused")
+    LOCK_UPDATED = "lock.updated", _("Lock changed")
+    KEY_ISSUED = "key.issued", _("Key issued")
+    KEY_REVOKED = "key.revoked", _("Key taken back")
+    ACCESS_GRANTED = "access.granted", _("Access granted")
+    ACCESS_DENIED = "access.denied", _("Access denied")
+
+
+class DenyReason(models.TextChoices):
+    UNKNOWN_CREDENTIAL = "unknown_credential", _("Unknown credential")
+    REVOKED = "revoked", _("Key taken back")
+    CREDENTIAL_DEACTIVATED = "credential_deactivated", _("Credential switched off")
+    NOT_YET_VALID = "not_yet_valid", _("Before the key's validity window")
+    EXPIRED = "expired", _("After the key's validity window")
+    OUTSIDE_SCHEDULE = "outside_schedule", _("Outside the key's weekly schedule")
+    MALFORMED_CREDENTIAL = "malformed_credential", _("Malformed credential")
+
+
+class EventQuerySet(models.QuerySet["Event"]):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("The event log is append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("The event log is append-only; use the retention command")
+
+
+class Event(models.Model):
+    """One row per action: append-only. ``occurred_at`` is when it happened (the
+    device's clock for device events), ``received_at`` when the platform stored it."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40, choices=EventKind.choices)
+    reason = models.CharField(max_length=40, blank=True, default="")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    property = models.ForeignKey(
+        "properties.Property", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lock = models.ForeignKey(
+        "locks.Lock", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    person = models.ForeignKey(
+        "keys.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    key = models.ForeignKey(
+        "keys.Key", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    credential_kind = models.CharField(max_length=10, blank=True, default="")
+    summary = models.CharField(max_length=300, blank=True, default="")
+    data: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["lock", "-occurred_at", "-id"], name="event_lock_time"),
+            models.Index(fields=["property", "-occurred_at", "-id"], name="event_property_time"),
+            models.Index(fields=["organization", "-occurred_at", "-id"], name="event_org_time"),
+            models.Index(fields=["person", "-occurred_at", "-id"], name="event_person_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.reason}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("The event log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("The event log is append-only")
+
+    @builtins.property
+    def granted(self) -> bool | None:
+        if self.kind == EventKind.ACCESS_GRANTED:
+            return True
+        if self.kind == EventKind.ACCESS_DENIED:
+            return False
+        return None

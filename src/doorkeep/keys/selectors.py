@@ -1,0 +1,78 @@
+"""Queries about keys: a lock's keys, searched and filtered, in a bounded
+number of queries whatever the number of keys."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from doorkeep.core.errors import InvalidInput
+from doorkeep.keys.models import Key, KeyCredential, KeyStatus, Person
+
+
+def keys_of_lock(lock_id: int, *, q: str = "", status: str = "") -> QuerySet[Key]:
+    keys = Key.objects.filter(lock_id=lock_id).select_related("person").prefetch_related(
+        Prefetch(
+            "key_credentials",
+            queryset=KeyCredential.objects.select_related("credential").order_by("kind"),
+        )
+    )
+    now = timezone.now()
+    if status:
+        if status == KeyStatus.REVOKED:
+            keys = keys.filter(revoked_at__isnull=False)
+        elif status == KeyStatus.ACTIVE:
+            keys = keys.filter(revoked_at__isnull=True).filter(
+                Q(valid_from__isnull=True) | Q(valid_from__lte=now),
+                Q(valid_until__isnull=True) | Q(valid_until__gt=now),
+            )
+        elif status == KeyStatus.SCHEDULED:
+            keys = keys.filter(revoked_at__isnull=True, valid_from__gt=now)
+        elif status == KeyStatus.EXPIRED:
+            keys = keys.filter(revoked_at__isnull=True, valid_until__lte=now)
+        elif status == "live":
+            keys = keys.filter(revoked_at__isnull=True)
+        else:
+            raise InvalidInput(
+                _("Status must be active, scheduled, expired, revoked or live."),
+                code="invalid_status",
+            )
+    q = q.strip()
+    if q:
+        keys = keys.filter(
+            Q(person__name__icontains=q)
+            | Q(person__email__icontains=q)
+            | Q(note__icontains=q)
+            | Q(key_credentials__credential__display__icontains=q.replace(":", "").upper())
+        ).distinct()
+    return keys.order_by("person__name", "-issued_at", "-id")
+
+
+def live_key_count(lock_id: int) -> int:
+    return Key.objects.filter(lock_id=lock_id, revoked_at__isnull=True).count()
+
+
+def people_of(organization_id: int, q: str = "") -> QuerySet[Person]:
+    people = Person.objects.filter(organization_id=organization_id)
+    if q.strip():
+        people = people.filter(Q(name__icontains=q) | Q(email__icontains=q))
+    return people.order_by("name", "id")
+
+
+def get_key(actor: object, key_id: int) -> Key:
+    from doorkeep import policy
+    from doorkeep.core.errors import NotFound
+
+    key = (
+        Key.objects.select_related("person", "lock")
+        .prefetch_related(
+            Prefetch("key_credentials", queryset=KeyCredential.objects.select_related("credential"))
+        )
+        .filter(pk=key_id)
+        .first()
+    )
+    if key is None or key.lock.organization_id != key.organization_id:
+        raise NotFound(_("Key not found."), code="key_not_found")
+    policy.require(actor, policy.Action.VIEW_KEYS, key.organization_id, what=_("Key"))  # type: ignore[arg-type]
+    return key

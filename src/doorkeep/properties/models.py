@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+
+from doorkeep.accounts.models import Organization
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone"), params={"value": value})
+
+
+class Property(models.Model):
+    """A site or building with entries (doors) and, later, shared equipment."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="properties"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Amsterdam", validators=[validate_timezone]
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name_plural = "properties"
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Entry(models.Model):
+    """A door, gate or barrier of a property. Locks are placed at entries."""
+
+    property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="entries")
+    name = models.CharField(_("name"), max_length=150)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["property", "name"], name="entry_name_unique_in_property")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.property.name} · {self.name}"

@@ -1,0 +1,98 @@
+"""The base of every test: three people and a lock.
+
+- alice: lock owner of "Alice Locks", which has a property, two entries and a
+  registered lock (``world.lock``) at the first entry.
+- bob: a plain member of Alice's organization (may look, not change).
+- charlie: lock owner of his own organization; an outsider to Alice's, who
+  must see nothing of it (every endpoint answers him 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from doorkeep.accounts.models import Organization, Role, User
+from doorkeep.accounts.services import create_organization, create_token, create_user
+from doorkeep.locks.models import Lock
+from doorkeep.locks.services import add_manufactured_lock, register_lock
+from doorkeep.properties.models import Entry, Property
+from doorkeep.properties.services import add_entry, create_property
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class World:
+    alice: User
+    bob: User
+    charlie: User
+    org: Organization
+    charlie_org: Organization
+    prop: Property
+    entry: Entry
+    entry2: Entry
+    lock: Lock
+    charlie_prop: Property
+    charlie_entry: Entry
+
+    def client(self, user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    def bearer(self, user: User) -> Client:
+        _row, token = create_token(user, "test")
+        return Client(headers={"authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings: object) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+def new_lock(serial: str, secret: str = "ABCD-EFGH-JKLM-NPQR") -> Lock:
+    add_manufactured_lock(serial, claim_secret=secret)
+    return Lock.objects.get(serial=serial)
+
+
+@pytest.fixture
+def world(db: None) -> Iterator[World]:
+    alice = create_user("alice@example.com", PASSWORD, name="Alice Owner")
+    bob = create_user("bob@example.com", PASSWORD, name="Bob Member")
+    charlie = create_user("charlie@example.com", PASSWORD, name="Charlie Outsider")
+    org = create_organization(alice, "Alice Locks")
+    from doorkeep.accounts.models import Membership
+
+    Membership.objects.create(user=bob, organization=org, role=Role.MEMBER)
+    charlie_org = create_organization(charlie, "Charlie Locks")
+    prop = create_property(alice, org.pk, name="Canal House", address="Keizersgracht 1")
+    entry = add_entry(alice, prop.pk, name="Front door")
+    entry2 = add_entry(alice, prop.pk, name="Garage")
+    new_lock("DK-TEST-0001")
+    lock = register_lock(
+        alice,
+        serial="DK-TEST-0001",
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=entry.pk,
+        name="Front door lock",
+    )
+    charlie_prop = create_property(charlie, charlie_org.pk, name="Charlie's Shed")
+    charlie_entry = add_entry(charlie, charlie_prop.pk, name="Shed door")
+    yield World(
+        alice,
+        bob,
+        charlie,
+        org,
+        charlie_org,
+        prop,
+        entry,
+        entry2,
+        lock,
+        charlie_prop,
+        charlie_entry,
+    )
