@@ -1,0 +1,130 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from doorkeep.accounts.models import Membership, Role, User
+from doorkeep.cli import main
+from doorkeep.locks.models import Lock
+
+ROOT = Path(__file__).resolve().parent.parent
+DOORKEEP = str(Path(sys.executable).with_name("doorkeep"))
+
+
+def test_help_explains_every_command():
+    result = subprocess.run([DOORKEEP, "--help"], capture_output=True, text=True, check=True)
+    for command in ("serve", "migrate", "createuser", "demo", "locks", "token", "manage"):
+        assert command in result.stdout
+
+
+@pytest.mark.django_db
+def test_createuser_makes_a_verified_lock_owner(capsys):
+    assert main(["createuser", "dora@example.com", "--password", "long enough pw", "--name", "Dora"]) == 0
+    user = User.objects.get(email="dora@example.com")
+    assert user.check_password("long enough pw")
+    assert user.emailaddress_set.get().verified  # type: ignore[attr-defined]
+    assert Membership.objects.get(user=user).role == Role.LOCK_OWNER
+    assert "Created dora@example.com" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_createuser_refuses_a_taken_address_and_a_short_password(capsys):
+    main(["createuser", "dora@example.com", "--password", "long enough pw"])
+    assert main(["createuser", "DORA@example.com", "--password", "long enough pw"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["createuser", "eve@example.com", "--password", "short"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_createuser_operator_gets_the_platform_role():
+    main(["createuser", "op@example.com", "--password", "long enough pw", "--operator"])
+    user = User.objects.get(email="op@example.com")
+    membership = Membership.objects.get(user=user)
+    assert membership.role == Role.PLATFORM_OPERATOR
+    assert membership.organization.is_platform
+    assert user.is_staff
+
+
+@pytest.mark.django_db
+def test_locks_add_prints_claim_secrets_that_register_the_lock(capsys, world):
+    assert main(["locks", "add", "dk-new-0001", "DK-NEW-0002"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "serial,claim_secret"
+    serial, secret = lines[1].split(",")
+    assert serial == "DK-NEW-0001"
+    assert len(secret.replace("-", "")) == 16
+    from doorkeep.locks.services import register_lock
+
+    lock = register_lock(world.alice, serial=serial, claim_secret=secret.lower(),
+                         entry_id=world.entry2.pk)
+    assert lock.organization_id == world.org.pk
+    assert main(["locks", "add", "DK-NEW-0001"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_token_prints_a_working_token(capsys, world):
+    from doorkeep.accounts.services import user_for_token
+
+    assert main(["token", "alice@example.com"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert user_for_token(token) == world.alice
+    assert main(["token", "nobody@example.com"]) == 2
+
+
+@pytest.mark.django_db
+def test_demo_loads_a_realistic_building_once(capsys):
+    from doorkeep.events.models import Event
+    from doorkeep.keys.models import KeyCredential
+
+    assert main(["demo"]) == 0
+    assert Lock.objects.filter(organization__isnull=False).count() == 6
+    assert Lock.objects.filter(organization__isnull=True).count() == 3
+    kinds = set(KeyCredential.objects.values_list("kind", flat=True))
+    assert kinds == {"phone", "pin", "remote", "tag"}
+    assert Event.objects.filter(kind="access.granted").count() > 100
+    assert Event.objects.filter(kind="access.denied").count() > 10
+    assert Event.objects.count() >= 300
+    count = Event.objects.count()
+    assert main(["demo"]) == 0
+    assert "already there" in capsys.readouterr().out
+    assert Event.objects.count() == count
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path), "PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    proc = subprocess.Popen([DOORKEEP, "serve", "--demo", "--workers", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        body = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as r:
+                    body = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert "password" in body.lower(), "the sign-in page did not come up"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=5) as r:
+            assert b"/api/v1/locks" in r.read()
+        assert (tmp_path / "doorkeep.sqlite3").exists()
+        assert (tmp_path / "secret_key").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -1,0 +1,93 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from doorkeep import env
+
+
+def test_it_reads_booleans_strictly(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "yes")
+    assert env.env_bool("X_FLAG", False) is True
+    monkeypatch.setenv("X_FLAG", "0")
+    assert env.env_bool("X_FLAG", True) is False
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG='maybe' is not a boolean"):
+        env.env_bool("X_FLAG", False)
+
+
+def test_it_refuses_a_non_numeric_integer_and_one_below_the_minimum(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env.env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "0")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum"):
+        env.env_int("X_NUM", 1, minimum=1)
+
+
+def test_it_reads_a_secret_from_a_file(monkeypatch, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-from-file\n")
+    monkeypatch.setenv("X_TOKEN_FILE", str(secret))
+    monkeypatch.setenv("X_TOKEN", "ignored")
+    assert env.env_str("X_TOKEN", "") == "s3cr3t-from-file"
+    monkeypatch.setenv("X_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="cannot be read"):
+        env.env_str("X_TOKEN", "")
+
+
+def test_it_splits_lists_and_drops_empty_items(monkeypatch):
+    monkeypatch.setenv("X_HOSTS", "a.example, b.example,,")
+    assert env.env_list("X_HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_it_generates_and_keeps_a_development_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = env.secret_key(tmp_path, production=False)
+    assert len(first) >= 50
+    assert env.secret_key(tmp_path, production=False) == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_production_requires_a_long_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY is not set"):
+        env.secret_key(tmp_path, production=True)
+    monkeypatch.setenv("SECRET_KEY", "short")
+    with pytest.raises(ImproperlyConfigured, match="at least 32"):
+        env.secret_key(tmp_path, production=True)
+
+
+def test_it_understands_email_urls():
+    smtp = env.email_settings("smtp+tls://user%40x:p%3Ass@mail.example:2525?from=Doors <d@x.org>")
+    assert smtp["EMAIL_HOST"] == "mail.example"
+    assert smtp["EMAIL_PORT"] == 2525
+    assert smtp["EMAIL_HOST_USER"] == "user@x"
+    assert smtp["EMAIL_HOST_PASSWORD"] == "p:ss"
+    assert smtp["EMAIL_USE_TLS"] is True
+    assert smtp["DEFAULT_FROM_EMAIL"] == "Doors <d@x.org>"
+    assert env.email_settings("smtp+ssl://mail.example")["EMAIL_PORT"] == 465
+    assert "console" in str(env.email_settings("console:")["EMAIL_BACKEND"])
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("carrier-pigeon://coop", "unknown scheme"), ("smtp://", "needs a host"),
+     ("smtp://mail:notaport", "not a number")],
+)
+def test_it_refuses_bad_email_urls(url, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        env.email_settings(url)
+
+
+def test_a_bad_setting_stops_the_command_with_a_message(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "doorkeep.cli", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "DOORKEEP_DATA_DIR": str(tmp_path), "DEBUG": "perhaps",
+             "PYTHONPATH": "src"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert "configuration error: DEBUG='perhaps' is not a boolean" in result.stderr
+    assert "Traceback" not in result.stderr
