@@ -51,8 +51,13 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def _fast_hashing(settings: object) -> None:
+def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
+    from django.core.cache import cache
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+    cache.clear()  # allauth keeps its rate limits in the cache
+    yield
+    cache.clear()
 
 
 def new_lock(serial: str, secret: str = "ABCD-EFGH-JKLM-NPQR") -> Lock:

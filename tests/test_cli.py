@@ -24,7 +24,10 @@ def test_help_explains_every_command():
 
 @pytest.mark.django_db
 def test_createuser_makes_a_verified_lock_owner(capsys):
-    assert main(["createuser", "dora@example.com", "--password", "long enough pw", "--name", "Dora"]) == 0
+    assert (
+        main(["createuser", "dora@example.com", "--password", "long enough pw", "--name", "Dora"])
+        == 0
+    )
     user = User.objects.get(email="dora@example.com")
     assert user.check_password("long enough pw")
     assert user.emailaddress_set.get().verified  # type: ignore[attr-defined]
@@ -61,8 +64,9 @@ def test_locks_add_prints_claim_secrets_that_register_the_lock(capsys, world):
     assert len(secret.replace("-", "")) == 16
     from doorkeep.locks.services import register_lock
 
-    lock = register_lock(world.alice, serial=serial, claim_secret=secret.lower(),
-                         entry_id=world.entry2.pk)
+    lock = register_lock(
+        world.alice, serial=serial, claim_secret=secret.lower(), entry_id=world.entry2.pk
+    )
     assert lock.organization_id == world.org.pk
     assert main(["locks", "add", "DK-NEW-0001"]) == 1
     assert "already exists" in capsys.readouterr().err
@@ -108,14 +112,21 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
     env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path), "PORT": str(port)}
     env.pop("DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = subprocess.Popen([DOORKEEP, "serve", "--demo", "--workers", "1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [DOORKEEP, "serve", "--demo", "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         body = ""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/accounts/login/", timeout=5
+                ) as r:
                     body = r.read().decode()
                     break
             except OSError:

@@ -70,8 +70,11 @@ def test_it_understands_email_urls():
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("carrier-pigeon://coop", "unknown scheme"), ("smtp://", "needs a host"),
-     ("smtp://mail:notaport", "not a number")],
+    [
+        ("carrier-pigeon://coop", "unknown scheme"),
+        ("smtp://", "needs a host"),
+        ("smtp://mail:notaport", "not a number"),
+    ],
 )
 def test_it_refuses_bad_email_urls(url, message):
     with pytest.raises(ImproperlyConfigured, match=message):
@@ -84,9 +87,16 @@ def test_a_bad_setting_stops_the_command_with_a_message(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "doorkeep.cli", "migrate"],
-        env={"PATH": "/usr/bin:/bin", "DOORKEEP_DATA_DIR": str(tmp_path), "DEBUG": "perhaps",
-             "PYTHONPATH": "src"},
-        capture_output=True, text=True, timeout=60, check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DOORKEEP_DATA_DIR": str(tmp_path),
+            "DEBUG": "perhaps",
+            "PYTHONPATH": "src",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "configuration error: DEBUG='perhaps' is not a boolean" in result.stderr

@@ -67,7 +67,7 @@ def role_in(user: User | AnonymousUser, organization_id: int | None) -> str | No
 def forget_roles(user: User | AnonymousUser) -> None:
     """Drop the per-request cache of roles after memberships change."""
     if hasattr(user, "_doorkeep_roles"):
-        delattr(user, "_doorkeep_roles")  # noqa: B043
+        delattr(user, "_doorkeep_roles")
 
 
 def can(user: User | AnonymousUser, action: Action, organization_id: int | None) -> bool:

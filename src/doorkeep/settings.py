@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "doorkeep.web",  # before allauth, so that our templates override its layout
     "allauth",
     "allauth.account",
     "ninja",
@@ -52,7 +53,7 @@ INSTALLED_APPS = [
     "doorkeep.locks",
     "doorkeep.keys",
     "doorkeep.events",
-    "doorkeep.web",
+    "doorkeep.licensing",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "doorkeep.api.middleware.JsonApiErrors",
 ]
 
 ROOT_URLCONF = "doorkeep.urls"

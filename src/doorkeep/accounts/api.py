@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from doorkeep import policy
@@ -49,20 +49,24 @@ class MeOut(Schema):
 
 def _token_out(row: ApiToken) -> dict[str, object]:
     return {
-        "id": row.pk, "name": row.name, "hint": row.hint, "created_at": row.created_at,
-        "last_used_at": row.last_used_at, "revoked_at": row.revoked_at,
+        "id": row.pk,
+        "name": row.name,
+        "hint": row.hint,
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "revoked_at": row.revoked_at,
     }
 
 
 @router.post("auth/tokens", auth=None, response={201: TokenCreated}, summary="Create an API token")
-def create_token(request: HttpRequest, body: TokenRequest) -> tuple[int, dict[str, object]]:
+def create_token(request: HttpRequest, body: TokenRequest) -> Status[dict[str, object]]:
     """Exchange an email address and password for a bearer token. Failed
     attempts are rate-limited per address and per client."""
     ip = request.META.get("REMOTE_ADDR", "")
     row, token = services.create_token_with_password(
         body.email, body.password, body.name, client_ip=ip
     )
-    return 201, {**_token_out(row), "token": token}
+    return Status(201, {**_token_out(row), "token": token})
 
 
 @router.get("auth/tokens", response=list[TokenOut], summary="List your API tokens")
@@ -71,9 +75,9 @@ def list_tokens(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.delete("auth/tokens/{token_id}", response={204: None}, summary="Revoke an API token")
-def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
     services.revoke_token(actor(request), token_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("me", response=MeOut, summary="The signed-in account")
@@ -85,8 +89,11 @@ def me(request: HttpRequest) -> dict[str, object]:
         "email": user.email,
         "name": user.name,
         "memberships": [
-            {"organization_id": m.organization_id, "organization": m.organization.name,
-             "role": m.role}
+            {
+                "organization_id": m.organization_id,
+                "organization": m.organization.name,
+                "role": m.role,
+            }
             for m in memberships
         ],
         "platform_operator": policy.is_platform_operator(user),

@@ -53,7 +53,9 @@ api = NinjaAPI(
 )
 
 
-def error(request: HttpRequest, status: int, code: str, message: str, **details: Any) -> HttpResponse:
+def error(
+    request: HttpRequest, status: int, code: str, message: str, **details: Any
+) -> HttpResponse:
     return api.create_response(
         request, {"code": code, "message": message, "details": details}, status=status
     )
@@ -86,7 +88,9 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error(
-        request, 401, "unauthorized",
+        request,
+        401,
+        "unauthorized",
         "Sign in, or send an API token as 'Authorization: Bearer <token>'.",
     )
 

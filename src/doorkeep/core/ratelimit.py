@@ -29,8 +29,8 @@ def check(key: str, *, limit: int, window: timedelta, message: str) -> None:
 
 
 def hit(key: str, *, window: timedelta) -> None:
-    """Count one attempt against ``key``. Runs in its own transaction so it is kept
-    even when the caller's transaction rolls back."""
+    """Count one attempt against ``key``. Call it outside the caller's transaction
+    (as register_lock does): inside one, the count is rolled back with it."""
     now = timezone.now()
     with transaction.atomic(durable=False):
         bucket, created = RateLimitBucket.objects.select_for_update().get_or_create(

@@ -55,21 +55,32 @@ class EventQuery(Schema):
             return moment
 
         return selectors.EventFilter(
-            start=aware(self.start), end=aware(self.end), kinds=tuple(self.kind),
-            person_id=self.person_id, outcome=self.outcome or None,
+            start=aware(self.start),
+            end=aware(self.end),
+            kinds=tuple(self.kind),
+            person_id=self.person_id,
+            outcome=self.outcome or None,
         )
 
 
 def event_out(e: Event) -> dict[str, object]:
     outcome = {True: "granted", False: "denied", None: None}[e.granted]
     return {
-        "id": e.pk, "kind": e.kind, "outcome": outcome, "reason": e.reason,
-        "occurred_at": e.occurred_at, "received_at": e.received_at,
-        "property_id": e.property_id, "lock_id": e.lock_id,
+        "id": e.pk,
+        "kind": e.kind,
+        "outcome": outcome,
+        "reason": e.reason,
+        "occurred_at": e.occurred_at,
+        "received_at": e.received_at,
+        "property_id": e.property_id,
+        "lock_id": e.lock_id,
         "lock_serial": e.lock.serial if e.lock else None,
-        "person_id": e.person_id, "person": e.person.name if e.person else None,
-        "key_id": e.key_id, "actor": e.actor.email if e.actor else None,
-        "credential_kind": e.credential_kind, "summary": e.summary,
+        "person_id": e.person_id,
+        "person": e.person.name if e.person else None,
+        "key_id": e.key_id,
+        "actor": e.actor.email if e.actor else None,
+        "credential_kind": e.credential_kind,
+        "summary": e.summary,
     }
 
 
@@ -97,19 +108,25 @@ def lock_events(request: HttpRequest, lock_id: int, query: Query[EventQuery]) ->
 
 
 @router.get("locks/{lock_id}/events.csv", summary="A lock's event log as CSV")
-def lock_events_csv(request: HttpRequest, lock_id: int, query: Query[EventQuery]) -> StreamingHttpResponse:
+def lock_events_csv(
+    request: HttpRequest, lock_id: int, query: Query[EventQuery]
+) -> StreamingHttpResponse:
     qs = selectors.filtered(_lock_events(request, lock_id), query.to_filter())
     return _csv(qs, f"doorkeep-lock-{lock_id}-events.csv")
 
 
 @router.get("properties/{property_id}/events", response=EventPage, summary="A property's event log")
-def property_events(request: HttpRequest, property_id: int, query: Query[EventQuery]) -> dict[str, object]:
+def property_events(
+    request: HttpRequest, property_id: int, query: Query[EventQuery]
+) -> dict[str, object]:
     qs = selectors.filtered(_property_events(request, property_id), query.to_filter())
     result = selectors.page(qs, cursor=query.cursor, limit=query.limit)
     return {"items": [event_out(e) for e in result.events], "next_cursor": result.next_cursor}
 
 
 @router.get("properties/{property_id}/events.csv", summary="A property's event log as CSV")
-def property_events_csv(request: HttpRequest, property_id: int, query: Query[EventQuery]) -> StreamingHttpResponse:
+def property_events_csv(
+    request: HttpRequest, property_id: int, query: Query[EventQuery]
+) -> StreamingHttpResponse:
     qs = selectors.filtered(_property_events(request, property_id), query.to_filter())
     return _csv(qs, f"doorkeep-property-{property_id}-events.csv")

@@ -47,8 +47,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError("naive")
         return parsed, int(ident)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise InvalidInput(_("The page cursor is not valid; start again from the first page."),
-                           code="invalid_cursor") from None
+        raise InvalidInput(
+            _("The page cursor is not valid; start again from the first page."),
+            code="invalid_cursor",
+        ) from None
 
 
 def filtered(queryset: QuerySet[Event], flt: EventFilter) -> QuerySet[Event]:
@@ -58,8 +60,9 @@ def filtered(queryset: QuerySet[Event], flt: EventFilter) -> QuerySet[Event]:
             _("Unknown event kind: %(kinds)s.") % {"kinds": ", ".join(unknown)}, code="invalid_kind"
         )
     if flt.start and flt.end and flt.start >= flt.end:
-        raise InvalidInput(_("The start of the time range must be before its end."),
-                           code="invalid_range")
+        raise InvalidInput(
+            _("The start of the time range must be before its end."), code="invalid_range"
+        )
     if flt.start:
         queryset = queryset.filter(occurred_at__gte=flt.start)
     if flt.end:
@@ -89,17 +92,26 @@ def page(queryset: QuerySet[Event], *, cursor: str | None, limit: int) -> EventP
     if cursor:
         moment, ident = decode_cursor(cursor)
         queryset = queryset.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, id__lt=ident))
-    rows = list(
-        queryset.select_related("person", "actor", "lock", "property")[: limit + 1]
-    )
+    rows = list(queryset.select_related("person", "actor", "lock", "property")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return EventPage(rows, encode_cursor(rows[-1]) if more and rows else None)
 
 
 CSV_COLUMNS = [
-    "id", "occurred_at", "received_at", "kind", "outcome", "reason", "property", "lock_serial",
-    "lock_name", "person", "credential_kind", "actor", "summary",
+    "id",
+    "occurred_at",
+    "received_at",
+    "kind",
+    "outcome",
+    "reason",
+    "property",
+    "lock_serial",
+    "lock_name",
+    "person",
+    "credential_kind",
+    "actor",
+    "summary",
 ]
 
 
@@ -142,7 +154,7 @@ def _csv_lines(writer: Any, events: Iterable[Event]) -> Iterator[str]:
                 _safe(e.lock.name) if e.lock else "",
                 _safe(e.person.name) if e.person else "",
                 e.credential_kind,
-                e.actor.email if e.actor else "",
+                _safe(e.actor.email) if e.actor else "",
                 _safe(e.summary),
             ]
         )

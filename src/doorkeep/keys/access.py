@@ -11,6 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -54,7 +55,14 @@ def _match(lock: Lock, kind: str, value: str | User) -> tuple[KeyCredential | No
     if not lookups:
         return None, ""
     matches = (
-        KeyCredential.objects.filter(lock=lock, kind=kind, lookup__in=lookups)
+        # Only the current owner's keys: a lock that changed hands must not
+        # match (and name) the previous owner's people.
+        KeyCredential.objects.filter(
+            lock=lock,
+            kind=kind,
+            lookup__in=lookups,
+            key__organization_id=F("lock__organization_id"),
+        )
         .select_related("key", "key__person", "credential")
         .order_by("-active", "-key__issued_at", "-id")
     )

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.params import functions as param
 from pydantic import AwareDatetime, Field
 
@@ -46,7 +46,8 @@ class KeyOut(Schema):
 class CredentialIn(Schema):
     kind: Kind
     value: str = Field(
-        default="", max_length=64,
+        default="",
+        max_length=64,
         description="PIN: 4-8 digits. Tag: UID in hex (4, 7 or 10 bytes). Remote: serial. "
         "Phone: leave empty (the person's account).",
     )
@@ -91,10 +92,18 @@ class DecisionOut(Schema):
 
 def key_out(key: Key) -> dict[str, object]:
     return {
-        "id": key.pk, "lock_id": key.lock_id, "person_id": key.person_id,
-        "person": key.person.name, "email": key.person.email, "status": key.status.value,
-        "valid_from": key.valid_from, "valid_until": key.valid_until, "schedule": key.schedule,
-        "note": key.note, "issued_at": key.issued_at, "revoked_at": key.revoked_at,
+        "id": key.pk,
+        "lock_id": key.lock_id,
+        "person_id": key.person_id,
+        "person": key.person.name,
+        "email": key.person.email,
+        "status": key.status.value,
+        "valid_from": key.valid_from,
+        "valid_until": key.valid_until,
+        "schedule": key.schedule,
+        "note": key.note,
+        "issued_at": key.issued_at,
+        "revoked_at": key.revoked_at,
         "credentials": [
             {"kind": kc.kind, "display": kc.credential.display, "active": kc.active}
             for kc in key.key_credentials.all()
@@ -104,8 +113,12 @@ def key_out(key: Key) -> dict[str, object]:
 
 @router.get("locks/{lock_id}/keys", response=KeyPage, summary="List and search a lock's keys")
 def list_keys(
-    request: HttpRequest, lock_id: int, q: str = "", status: str = "live",
-    limit: int = param.Query(100, ge=1, le=500), offset: int = param.Query(0, ge=0),
+    request: HttpRequest,
+    lock_id: int,
+    q: str = "",
+    status: str = "live",
+    limit: int = param.Query(100, ge=1, le=500),
+    offset: int = param.Query(0, ge=0),
 ) -> dict[str, object]:
     """`status`: live (default: not taken back), active, scheduled, expired,
     revoked, or empty for all. `q` searches name, email, note, tag UID and remote serial."""
@@ -115,7 +128,7 @@ def list_keys(
 
 
 @router.post("locks/{lock_id}/keys", response={201: KeyOut}, summary="Issue a key (R2, R3)")
-def issue_key(request: HttpRequest, lock_id: int, body: KeyIn) -> tuple[int, dict[str, object]]:
+def issue_key(request: HttpRequest, lock_id: int, body: KeyIn) -> Status[dict[str, object]]:
     """Issue a key to a person (an existing `person_id`, or a `name` and/or
     `email`) with one or more credentials. Errors include `credential_in_use`,
     `key_exists` and `lock_full` (409), `invalid_pin`, `invalid_tag` (400)."""
@@ -128,7 +141,7 @@ def issue_key(request: HttpRequest, lock_id: int, body: KeyIn) -> tuple[int, dic
         note=body.note,
     )
     key = services.issue_key(actor(request), lock_id, spec)
-    return 201, key_out(selectors.get_key(actor(request), key.pk))
+    return Status(201, key_out(selectors.get_key(actor(request), key.pk)))
 
 
 @router.get("keys/{key_id}", response=KeyOut, summary="One key")
@@ -143,7 +156,8 @@ def revoke_key(request: HttpRequest, key_id: int) -> dict[str, object]:
 
 
 @router.post(
-    "locks/{lock_id}/access-decisions", response=DecisionOut,
+    "locks/{lock_id}/access-decisions",
+    response=DecisionOut,
     summary="Check a credential against a lock",
 )
 def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, object]:
@@ -158,7 +172,9 @@ def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, ob
         value = found
     decision = access.decide(lock, body.kind, value, at=body.at, source="api", actor=actor(request))
     return {
-        "granted": decision.granted, "outcome": decision.outcome, "reason": decision.reason,
+        "granted": decision.granted,
+        "outcome": decision.outcome,
+        "reason": decision.reason,
         "key_id": decision.key.pk if decision.key else None,
         "person": decision.key.person.name if decision.key else None,
         "event_id": decision.event.pk,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from doorkeep.core.errors import InvalidInput
 from doorkeep.keys.models import CredentialKind
 
-_PIN = re.compile(r"^\d{4,8}$")
+_PIN = re.compile(r"[0-9]{4,8}")  # ASCII digits only: \d also matches "١٢٣٤"
 _HEX = re.compile(r"^[0-9A-F]+$")
 _REMOTE = re.compile(r"^[A-Z0-9][A-Z0-9\-]{2,31}$")
 
@@ -44,7 +44,7 @@ def pin_digest(pin: str) -> str:
 
 def normalize_pin(value: str) -> str:
     pin = value.strip()
-    if not _PIN.match(pin):
+    if not _PIN.fullmatch(pin):
         raise InvalidInput(_("A PIN code is 4 to 8 digits."), code="invalid_pin")
     return pin
 

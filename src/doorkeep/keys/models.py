@@ -152,3 +152,6 @@ class KeyCredential(models.Model):
             )
         ]
         indexes = [models.Index(fields=["lock", "kind", "lookup"], name="keycred_decision")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on lock {self.lock_id} ({'active' if self.active else 'inactive'})"

@@ -14,7 +14,7 @@ An empty or missing schedule means: at any time.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,13 +23,16 @@ from django.utils.translation import gettext as _
 from doorkeep.core.errors import InvalidInput
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A day is its abbreviation or its full name; "monkey" is not Monday.
+_DAY_NAMES = {**{d: d for d in DAYS}, **dict(zip(_FULL_NAMES, DAYS, strict=True))}
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")  # used with fullmatch
 
 Schedule = list[dict[str, Any]]
 
 
 def _minutes(value: Any, field: str, index: int) -> int:
-    if not isinstance(value, str) or not _TIME.match(value):
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
         raise InvalidInput(
             _("Schedule rule %(n)d: %(field)s must be a time as HH:MM (00:00 to 24:00).")
             % {"n": index + 1, "field": field},
@@ -62,8 +65,8 @@ def normalize(schedule: Any) -> Schedule | None:
             )
         clean_days: list[str] = []
         for day in days:
-            name = str(day).strip().lower()[:3]
-            if name not in DAYS:
+            name = _DAY_NAMES.get(str(day).strip().lower(), "")
+            if not name:
                 raise InvalidInput(
                     _("Schedule rule %(n)d: %(day)s is not a day (use mon, tue, … sun).")
                     % {"n": index + 1, "day": day},
@@ -114,7 +117,7 @@ def _to_minutes(value: str) -> int:
 def describe(schedule: Schedule | None) -> str:
     if not schedule:
         return _("Any time")
-    parts = [f"{' '.join(rule['days'])} {rule['start']}–{rule['end']}" for rule in schedule]
+    parts = [f"{' '.join(rule['days'])} {rule['start']}\u2013{rule['end']}" for rule in schedule]
     return "; ".join(parts)
 
 
@@ -126,7 +129,9 @@ def parse_text(text: str) -> Schedule | None:
         return None
     rules: list[dict[str, Any]] = []
     for index, chunk in enumerate(p.strip() for p in re.split(r"[;\n]", text) if p.strip()):
-        match = re.match(r"^([a-zA-Z,\- ]+?)\s+(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})$", chunk)
+        match = re.match(
+            r"^([a-zA-Z,\- ]+?)\s+(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})$", chunk
+        )
         if not match:
             raise InvalidInput(
                 _("Schedule line %(n)d: write it as 'mon-fri 07:00-19:00'.") % {"n": index + 1},
@@ -137,8 +142,8 @@ def parse_text(text: str) -> Schedule | None:
         for part in re.split(r"[,\s]+", days_text.strip().lower()):
             if "-" in part:
                 first, _sep, last = part.partition("-")
-                a, b = first[:3], last[:3]
-                if a not in DAYS or b not in DAYS:
+                a, b = _DAY_NAMES.get(first, ""), _DAY_NAMES.get(last, "")
+                if not a or not b:
                     raise InvalidInput(
                         _("Schedule line %(n)d: %(part)s is not a range of days.")
                         % {"n": index + 1, "part": part},

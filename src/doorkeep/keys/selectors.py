@@ -3,7 +3,7 @@ number of queries whatever the number of keys."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -12,7 +12,10 @@ from doorkeep.keys.models import Key, KeyCredential, KeyStatus, Person
 
 
 def keys_of_lock(lock_id: int, *, q: str = "", status: str = "") -> QuerySet[Key]:
-    keys = Key.objects.filter(lock_id=lock_id).select_related("person").prefetch_related(
+    # Only the keys of the lock's current owner: a lock that changed hands must
+    # not show the previous owner's (taken back) keys and their holders.
+    keys = Key.objects.filter(lock_id=lock_id, organization_id=F("lock__organization_id"))
+    keys = keys.select_related("person").prefetch_related(
         Prefetch(
             "key_credentials",
             queryset=KeyCredential.objects.select_related("credential").order_by("kind"),

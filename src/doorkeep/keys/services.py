@@ -60,7 +60,7 @@ def bump_version(lock_id: int) -> None:
 
 def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
     lock = (
-        Lock.objects.select_for_update()
+        Lock.objects.select_for_update(of=("self",))  # entry is an outer join: not lockable
         .select_related("entry")
         .filter(pk=lock_id, organization__isnull=False)
         .first()
@@ -88,15 +88,14 @@ def _holder(lock: Lock, spec: HolderSpec) -> Person:
         )
     if email:
         if "@" not in email or len(email) > 254:
-            raise InvalidInput(_("%(email)s is not an email address.") % {"email": email},
-                               code="invalid_email")
+            raise InvalidInput(
+                _("%(email)s is not an email address.") % {"email": email}, code="invalid_email"
+            )
         person = Person.objects.filter(organization_id=org_id, email=email).first()
         if person is not None:
             return person
     user = User.objects.filter(email=email).first() if email else None
-    return Person.objects.create(
-        organization_id=org_id, name=name or email, email=email, user=user
-    )
+    return Person.objects.create(organization_id=org_id, name=name or email, email=email, user=user)
 
 
 def _validate_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
@@ -110,7 +109,9 @@ def _validate_window(valid_from: datetime | None, valid_until: datetime | None) 
 
 
 _IN_USE = {
-    CredentialKind.PIN: gettext_lazy("This PIN code is already in use on this lock; choose another one."),
+    CredentialKind.PIN: gettext_lazy(
+        "This PIN code is already in use on this lock; choose another one."
+    ),
     CredentialKind.TAG: gettext_lazy("This tag is already in use on this lock."),
     CredentialKind.REMOTE: gettext_lazy("This remote is already in use on this lock."),
     CredentialKind.PHONE: gettext_lazy("This person already opens this lock by phone."),
@@ -125,8 +126,9 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
     rules = schedules.normalize(spec.schedule)
     kinds = [c.kind for c in spec.credentials]
     if len(set(kinds)) != len(kinds):
-        raise InvalidInput(_("Give each kind of credential at most once."),
-                           code="duplicate_credential_kind")
+        raise InvalidInput(
+            _("Give each kind of credential at most once."), code="duplicate_credential_kind"
+        )
     parsed = [presented(c.kind, c.value) for c in spec.credentials]
 
     try:
@@ -135,15 +137,21 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
             person = _holder(lock, spec.holder)
             if Key.objects.filter(lock=lock, person=person, revoked_at__isnull=True).exists():
                 raise Conflict(
-                    _("%(name)s already has a key on this lock. Take it back first to issue a "
-                      "new one.") % {"name": person.name},
+                    _(
+                        "%(name)s already has a key on this lock. Take it back first to issue a "
+                        "new one."
+                    )
+                    % {"name": person.name},
                     code="key_exists",
                 )
             limit = settings.DOORKEEP["MAX_USERS_PER_LOCK"]
             if Key.objects.filter(lock=lock, revoked_at__isnull=True).count() >= limit:
                 raise Conflict(
-                    _("This lock already has %(limit)s users, the most it can hold. Take back a "
-                      "key before issuing a new one.") % {"limit": f"{limit:,}"},
+                    _(
+                        "This lock already has %(limit)s users, the most it can hold. Take back a "
+                        "key before issuing a new one."
+                    )
+                    % {"limit": f"{limit:,}"},
                     code="lock_full",
                 )
             key = Key.objects.create(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from doorkeep.api.util import actor
@@ -44,34 +44,46 @@ class LockPatch(Schema):
 def lock_out(lock: Lock, live_keys: int | None = None) -> dict[str, object]:
     entry = lock.entry
     return {
-        "id": lock.pk, "serial": lock.serial, "name": lock.name, "model_name": lock.model_name,
+        "id": lock.pk,
+        "serial": lock.serial,
+        "name": lock.name,
+        "model_name": lock.model_name,
         "organization_id": lock.organization_id,
         "property_id": entry.property_id if entry else None,
         "property": entry.property.name if entry else None,
-        "entry_id": lock.entry_id, "entry": entry.name if entry else None,
-        "registered_at": lock.registered_at, "credential_version": lock.credential_version,
-        "live_keys": live_keys if live_keys is not None else getattr(
-            lock, "live_keys", live_key_count(lock.pk)
-        ),
+        "entry_id": lock.entry_id,
+        "entry": entry.name if entry else None,
+        "registered_at": lock.registered_at,
+        "credential_version": lock.credential_version,
+        "live_keys": live_keys
+        if live_keys is not None
+        else (lock.live_keys if hasattr(lock, "live_keys") else live_key_count(lock.pk)),
     }
 
 
 @router.get("locks", response=list[LockOut], summary="List your locks")
-def list_locks(request: HttpRequest, q: str = "", property_id: int | None = None) -> list[dict[str, object]]:
-    return [lock_out(lock) for lock in selectors.locks_for(actor(request), q=q, property_id=property_id)]
+def list_locks(
+    request: HttpRequest, q: str = "", property_id: int | None = None
+) -> list[dict[str, object]]:
+    return [
+        lock_out(lock) for lock in selectors.locks_for(actor(request), q=q, property_id=property_id)
+    ]
 
 
 @router.post("locks", response={201: LockOut}, summary="Register a lock (R1)")
-def register_lock(request: HttpRequest, body: RegisterIn) -> tuple[int, dict[str, object]]:
+def register_lock(request: HttpRequest, body: RegisterIn) -> Status[dict[str, object]]:
     """Register a lock with the serial number and claim secret that come with
     it, placing it at an entry. Errors: `unknown_serial` (404),
     `wrong_claim_secret` (400), `already_registered` and `registered_to_other`
     (409), `rate_limited` (429) after repeated wrong secrets."""
     lock = services.register_lock(
-        actor(request), serial=body.serial, claim_secret=body.claim_secret,
-        entry_id=body.entry_id, name=body.name,
+        actor(request),
+        serial=body.serial,
+        claim_secret=body.claim_secret,
+        entry_id=body.entry_id,
+        name=body.name,
     )
-    return 201, lock_out(services.get_lock(actor(request), lock.pk), live_keys=0)
+    return Status(201, lock_out(services.get_lock(actor(request), lock.pk), live_keys=0))
 
 
 @router.get("locks/{lock_id}", response=LockOut, summary="One lock")
@@ -86,8 +98,8 @@ def update_lock(request: HttpRequest, lock_id: int, body: LockPatch) -> dict[str
 
 
 @router.delete("locks/{lock_id}", response={204: None}, summary="Remove a lock")
-def remove_lock(request: HttpRequest, lock_id: int) -> tuple[int, None]:
+def remove_lock(request: HttpRequest, lock_id: int) -> Status[None]:
     """Remove the lock from your account. Its keys are taken back; its event
     log stays readable in your organization's log."""
     services.remove_lock(actor(request), lock_id)
-    return 204, None
+    return Status(204, None)

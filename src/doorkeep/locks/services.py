@@ -23,7 +23,7 @@ from doorkeep.locks.models import Lock
 from doorkeep.properties.services import get_entry
 
 _SERIAL = re.compile(r"^[A-Z0-9][A-Z0-9\-]{3,31}$")
-CLAIM_SECRET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CLAIM_SECRET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # noqa: S105 - not a secret
 
 
 def normalize_serial(serial: str) -> str:
@@ -74,22 +74,29 @@ def register_lock(
         lock = Lock.objects.select_for_update().filter(serial=clean_serial).first()
         if lock is None:
             failure = (
-                _("No lock with serial number %(serial)s is known. Check the number on the "
-                  "lock's label.") % {"serial": clean_serial},
+                _(
+                    "No lock with serial number %(serial)s is known. Check the number on the "
+                    "lock's label."
+                )
+                % {"serial": clean_serial},
                 "unknown_serial",
             )
         elif not lock.check_claim_secret(normalize_claim_secret(claim_secret)):
             failure = (
-                _("The claim secret does not match this lock. Check the card that came with the "
-                  "lock."),
+                _(
+                    "The claim secret does not match this lock. Check the card that came with the "
+                    "lock."
+                ),
                 "wrong_claim_secret",
             )
         elif lock.organization_id == org_id:
             raise Conflict(_("You have already registered this lock."), code="already_registered")
         elif lock.organization_id is not None:
             raise Conflict(
-                _("This lock is registered to another owner. They must remove it before you can "
-                  "register it."),
+                _(
+                    "This lock is registered to another owner. They must remove it before you can "
+                    "register it."
+                ),
                 code="registered_to_other",
             )
         else:
@@ -133,8 +140,9 @@ def register_lock(
     raise InvalidInput(message, code=code)
 
 
-def update_lock(actor: User, lock_id: int, *, name: str | None = None,
-                entry_id: int | None = None) -> Lock:
+def update_lock(
+    actor: User, lock_id: int, *, name: str | None = None, entry_id: int | None = None
+) -> Lock:
     lock = get_lock(actor, lock_id, policy.Action.REGISTER_LOCKS)
     changes: dict[str, str] = {}
     if entry_id is not None and entry_id != lock.entry_id:
@@ -152,9 +160,15 @@ def update_lock(actor: User, lock_id: int, *, name: str | None = None,
     if changes:
         with transaction.atomic():
             lock.save(update_fields=["name", "entry"])
-            record(EventKind.LOCK_UPDATED, organization_id=lock.organization_id,  # type: ignore[arg-type]
-                   lock=lock, actor=actor, property_id=lock.entry.property_id if lock.entry else None,
-                   summary=", ".join(f"{k}: {v}" for k, v in changes.items()), data=changes)
+            record(
+                EventKind.LOCK_UPDATED,
+                organization_id=lock.organization_id,  # type: ignore[arg-type]
+                lock=lock,
+                actor=actor,
+                property_id=lock.entry.property_id if lock.entry else None,
+                summary=", ".join(f"{k}: {v}" for k, v in changes.items()),
+                data=changes,
+            )
     return lock
 
 
@@ -164,7 +178,7 @@ def remove_lock(actor: User, lock_id: int) -> Lock:
     stays with the previous owner."""
     lock = get_lock(actor, lock_id, policy.Action.REGISTER_LOCKS)
     with transaction.atomic():
-        lock = Lock.objects.select_for_update().select_related("entry").get(pk=lock.pk)
+        lock = Lock.objects.select_for_update(of=("self",)).select_related("entry").get(pk=lock.pk)
         org_id = lock.organization_id
         assert org_id is not None
         taken_back = revoke_all_on_lock(actor, lock, reason="lock_removed")
@@ -181,8 +195,9 @@ def remove_lock(actor: User, lock_id: int) -> Lock:
         )
         lock.organization = None
         lock.entry = None
+        lock.name = ""  # the owner's name for it goes with the owner
         lock.registered_at = None
-        lock.save(update_fields=["organization", "entry", "registered_at"])
+        lock.save(update_fields=["organization", "entry", "name", "registered_at"])
         lock.refresh_from_db()
     return lock
 
@@ -198,15 +213,18 @@ def new_claim_secret() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
-def add_manufactured_lock(serial: str, *, claim_secret: str | None = None,
-                          model_name: str = "") -> MintedLock:
+def add_manufactured_lock(
+    serial: str, *, claim_secret: str | None = None, model_name: str = ""
+) -> MintedLock:
     """Make a lock known to the platform (done by the platform operator when
     locks are produced). Returns the claim secret to print on the lock's card."""
     clean = normalize_serial(serial)
     secret = claim_secret or new_claim_secret()
     if Lock.objects.filter(serial=clean).exists():
-        raise Conflict(_("A lock with serial number %(serial)s already exists.") % {"serial": clean},
-                       code="serial_exists")
+        raise Conflict(
+            _("A lock with serial number %(serial)s already exists.") % {"serial": clean},
+            code="serial_exists",
+        )
     lock = Lock(serial=clean, model_name=model_name)
     lock.set_claim_secret(normalize_claim_secret(secret))
     lock.save()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from doorkeep import policy
@@ -43,8 +43,12 @@ class EntryIn(Schema):
 
 def property_out(prop: Property) -> dict[str, object]:
     return {
-        "id": prop.pk, "organization_id": prop.organization_id, "name": prop.name,
-        "address": prop.address, "timezone": prop.timezone, "created_at": prop.created_at,
+        "id": prop.pk,
+        "organization_id": prop.organization_id,
+        "name": prop.name,
+        "address": prop.address,
+        "timezone": prop.timezone,
+        "created_at": prop.created_at,
         "entries": [entry_out(e) for e in prop.entries.all()],
     }
 
@@ -62,11 +66,11 @@ def list_properties(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.post("properties", response={201: PropertyOut}, summary="Add a property")
-def create_property(request: HttpRequest, body: PropertyIn) -> tuple[int, dict[str, object]]:
+def create_property(request: HttpRequest, body: PropertyIn) -> Status[dict[str, object]]:
     prop = services.create_property(
         actor(request), body.organization_id, name=body.name, address=body.address, tz=body.timezone
     )
-    return 201, property_out(prop)
+    return Status(201, property_out(prop))
 
 
 @router.get("properties/{property_id}", response=PropertyOut, summary="One property")
@@ -75,5 +79,5 @@ def get_property(request: HttpRequest, property_id: int) -> dict[str, object]:
 
 
 @router.post("properties/{property_id}/entries", response={201: EntryOut}, summary="Add an entry")
-def add_entry(request: HttpRequest, property_id: int, body: EntryIn) -> tuple[int, dict[str, object]]:
-    return 201, entry_out(services.add_entry(actor(request), property_id, name=body.name))
+def add_entry(request: HttpRequest, property_id: int, body: EntryIn) -> Status[dict[str, object]]:
+    return Status(201, entry_out(services.add_entry(actor(request), property_id, name=body.name)))

@@ -47,7 +47,9 @@ class Entry(models.Model):
         verbose_name_plural = "entries"
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["property", "name"], name="entry_name_unique_in_property")
+            models.UniqueConstraint(
+                fields=["property", "name"], name="entry_name_unique_in_property"
+            )
         ]
 
     def __str__(self) -> str:

@@ -39,7 +39,9 @@ def create_property(
     )
 
 
-def get_property(actor: User, property_id: int, action: policy.Action = policy.Action.VIEW) -> Property:
+def get_property(
+    actor: User, property_id: int, action: policy.Action = policy.Action.VIEW
+) -> Property:
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))

@@ -7,39 +7,116 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('keys', '0001_initial'),
-        ('locks', '0001_initial'),
-        ('properties', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("keys", "0001_initial"),
+        ("locks", "0001_initial"),
+        ("properties", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('lock.registered', 'Lock registered'), ('lock.removed', 'Lock removed'), ('lock.claim_failed', 'Lock registration refused'), ('lock.updated', 'Lock changed'), ('key.issued', 'Key issued'), ('key.revoked', 'Key taken back'), ('access.granted', 'Access granted'), ('access.denied', 'Access denied')], max_length=40)),
-                ('reason', models.CharField(blank=True, default='', max_length=40)),
-                ('occurred_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('credential_kind', models.CharField(blank=True, default='', max_length=10)),
-                ('summary', models.CharField(blank=True, default='', max_length=300)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='keys.key')),
-                ('lock', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='locks.lock')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization')),
-                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='keys.person')),
-                ('property', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='properties.property')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("lock.registered", "Lock registered"),
+                            ("lock.removed", "Lock removed"),
+                            ("lock.claim_failed", "Lock registration refused"),
+                            ("lock.updated", "Lock changed"),
+                            ("key.issued", "Key issued"),
+                            ("key.revoked", "Key taken back"),
+                            ("access.granted", "Access granted"),
+                            ("access.denied", "Access denied"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, default="", max_length=40)),
+                ("occurred_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("credential_kind", models.CharField(blank=True, default="", max_length=10)),
+                ("summary", models.CharField(blank=True, default="", max_length=300)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="keys.key",
+                    ),
+                ),
+                (
+                    "lock",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="locks.lock",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="keys.person",
+                    ),
+                ),
+                (
+                    "property",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="properties.property",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
-                'indexes': [models.Index(fields=['lock', '-occurred_at', '-id'], name='event_lock_time'), models.Index(fields=['property', '-occurred_at', '-id'], name='event_property_time'), models.Index(fields=['organization', '-occurred_at', '-id'], name='event_org_time'), models.Index(fields=['person', '-occurred_at', '-id'], name='event_person_time')],
+                "ordering": ["-occurred_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["lock", "-occurred_at", "-id"], name="event_lock_time"),
+                    models.Index(
+                        fields=["property", "-occurred_at", "-id"], name="event_property_time"
+                    ),
+                    models.Index(
+                        fields=["organization", "-occurred_at", "-id"], name="event_org_time"
+                    ),
+                    models.Index(
+                        fields=["person", "-occurred_at", "-id"], name="event_person_time"
+                    ),
+                ],
             },
         ),
     ]

@@ -7,92 +7,239 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('locks', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("locks", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Person',
+            name="Person",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, verbose_name='name')),
-                ('email', models.EmailField(blank=True, default='', max_length=254, verbose_name='email address')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='people', to='accounts.organization')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='people', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, verbose_name="name")),
+                (
+                    "email",
+                    models.EmailField(
+                        blank=True, default="", max_length=254, verbose_name="email address"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="people",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="people",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Key',
+            name="Key",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('valid_from', models.DateTimeField(blank=True, null=True)),
-                ('valid_until', models.DateTimeField(blank=True, null=True)),
-                ('schedule', models.JSONField(blank=True, null=True)),
-                ('note', models.CharField(blank=True, default='', max_length=200)),
-                ('issued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('issued_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lock', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='locks.lock')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='accounts.organization')),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='keys.person')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("valid_from", models.DateTimeField(blank=True, null=True)),
+                ("valid_until", models.DateTimeField(blank=True, null=True)),
+                ("schedule", models.JSONField(blank=True, null=True)),
+                ("note", models.CharField(blank=True, default="", max_length=200)),
+                ("issued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "issued_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lock",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="locks.lock",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="keys.person",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-issued_at', '-id'],
+                "ordering": ["-issued_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('phone', 'Phone'), ('pin', 'PIN code'), ('remote', 'Remote'), ('tag', 'RFID tag')], max_length=10)),
-                ('lookup', models.CharField(max_length=128)),
-                ('display', models.CharField(help_text='What the UI shows; never a PIN.', max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='credentials', to='keys.person')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("pin", "PIN code"),
+                            ("remote", "Remote"),
+                            ("tag", "RFID tag"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("lookup", models.CharField(max_length=128)),
+                (
+                    "display",
+                    models.CharField(help_text="What the UI shows; never a PIN.", max_length=64),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="credentials",
+                        to="keys.person",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='KeyCredential',
+            name="KeyCredential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('phone', 'Phone'), ('pin', 'PIN code'), ('remote', 'Remote'), ('tag', 'RFID tag')], max_length=10)),
-                ('lookup', models.CharField(max_length=128)),
-                ('active', models.BooleanField(default=True)),
-                ('credential', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='key_credentials', to='keys.credential')),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='key_credentials', to='keys.key')),
-                ('lock', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='locks.lock')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("pin", "PIN code"),
+                            ("remote", "Remote"),
+                            ("tag", "RFID tag"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("lookup", models.CharField(max_length=128)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="key_credentials",
+                        to="keys.credential",
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="key_credentials",
+                        to="keys.key",
+                    ),
+                ),
+                (
+                    "lock",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="locks.lock",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['lock', 'kind', 'lookup'], name='keycred_decision')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('active', True)), fields=('lock', 'kind', 'lookup'), name='credential_unique_on_lock')],
+                "indexes": [
+                    models.Index(fields=["lock", "kind", "lookup"], name="keycred_decision")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("active", True)),
+                        fields=("lock", "kind", "lookup"),
+                        name="credential_unique_on_lock",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='person',
-            constraint=models.UniqueConstraint(condition=models.Q(('email', ''), _negated=True), fields=('organization', 'email'), name='person_email_unique_in_org'),
+            model_name="person",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("email", ""), _negated=True),
+                fields=("organization", "email"),
+                name="person_email_unique_in_org",
+            ),
         ),
         migrations.AddIndex(
-            model_name='key',
-            index=models.Index(fields=['lock', 'revoked_at'], name='key_lock_revoked'),
+            model_name="key",
+            index=models.Index(fields=["lock", "revoked_at"], name="key_lock_revoked"),
         ),
         migrations.AddConstraint(
-            model_name='key',
-            constraint=models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('lock', 'person'), name='one_live_key_per_person_per_lock'),
+            model_name="key",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("revoked_at__isnull", True)),
+                fields=("lock", "person"),
+                name="one_live_key_per_person_per_lock",
+            ),
         ),
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(fields=['kind', 'lookup'], name='credential_kind_lookup'),
+            model_name="credential",
+            index=models.Index(fields=["kind", "lookup"], name="credential_kind_lookup"),
         ),
     ]

@@ -6,32 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('properties', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("properties", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Lock',
+            name="Lock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=32, unique=True, verbose_name='serial number')),
-                ('claim_secret_hash', models.CharField(max_length=200)),
-                ('model_name', models.CharField(blank=True, default='', max_length=100, verbose_name='model')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('name', models.CharField(blank=True, default='', max_length=150, verbose_name='name')),
-                ('registered_at', models.DateTimeField(blank=True, null=True)),
-                ('first_registered_at', models.DateTimeField(blank=True, null=True)),
-                ('credential_version', models.PositiveBigIntegerField(default=0)),
-                ('entry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='locks', to='properties.entry')),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='locks', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "serial",
+                    models.CharField(max_length=32, unique=True, verbose_name="serial number"),
+                ),
+                ("claim_secret_hash", models.CharField(max_length=200)),
+                (
+                    "model_name",
+                    models.CharField(blank=True, default="", max_length=100, verbose_name="model"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "name",
+                    models.CharField(blank=True, default="", max_length=150, verbose_name="name"),
+                ),
+                ("registered_at", models.DateTimeField(blank=True, null=True)),
+                ("first_registered_at", models.DateTimeField(blank=True, null=True)),
+                ("credential_version", models.PositiveBigIntegerField(default=0)),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="locks",
+                        to="properties.entry",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="locks",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'serial'],
+                "ordering": ["name", "serial"],
             },
         ),
     ]

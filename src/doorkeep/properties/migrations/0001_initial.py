@@ -2,46 +2,82 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import doorkeep.properties.models
 from django.db import migrations, models
+
+import doorkeep.properties.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Property',
+            name="Property",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, verbose_name='name')),
-                ('address', models.CharField(blank=True, max_length=300, verbose_name='address')),
-                ('timezone', models.CharField(default='Europe/Amsterdam', max_length=64, validators=[doorkeep.properties.models.validate_timezone], verbose_name='time zone')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='properties', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, verbose_name="name")),
+                ("address", models.CharField(blank=True, max_length=300, verbose_name="address")),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="Europe/Amsterdam",
+                        max_length=64,
+                        validators=[doorkeep.properties.models.validate_timezone],
+                        verbose_name="time zone",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="properties",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'properties',
-                'ordering': ['name', 'id'],
+                "verbose_name_plural": "properties",
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Entry',
+            name="Entry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, verbose_name='name')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('property', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='properties.property')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, verbose_name="name")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "property",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="properties.property",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'entries',
-                'ordering': ['name', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('property', 'name'), name='entry_name_unique_in_property')],
+                "verbose_name_plural": "entries",
+                "ordering": ["name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("property", "name"), name="entry_name_unique_in_property"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from doorkeep.web import views
+
+app_name = "web"
+urlpatterns: list[URLPattern] = [
+    path("", views.dashboard, name="dashboard"),
+    path("locks/register/", views.register_lock, name="register_lock"),
+    path("locks/<int:lock_id>/", views.lock_detail, name="lock"),
+    path("locks/<int:lock_id>/keys/", views.issue_key, name="issue_key"),
+    path("locks/<int:lock_id>/keys/<int:key_id>/take-back/", views.revoke_key, name="revoke_key"),
+    path("locks/<int:lock_id>/rename/", views.rename_lock, name="rename_lock"),
+    path("locks/<int:lock_id>/remove/", views.remove_lock, name="remove_lock"),
+    path("locks/<int:lock_id>/events/", views.lock_events, name="lock_events"),
+    path("locks/<int:lock_id>/events.csv", views.lock_events_csv, name="lock_events_csv"),
+    path("properties/add/", views.create_property, name="create_property"),
+    path("properties/<int:property_id>/", views.property_detail, name="property"),
+    path("properties/<int:property_id>/entries/", views.add_entry, name="add_entry"),
+    path("properties/<int:property_id>/events/", views.property_events, name="property_events"),
+    path(
+        "properties/<int:property_id>/events.csv",
+        views.property_events_csv,
+        name="property_events_csv",
+    ),
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+]

@@ -1,0 +1,246 @@
+"""Tenant isolation and roles, endpoint by endpoint.
+
+An outsider (Charlie) gets 404 for every one of Alice's objects on every
+endpoint of the schema: never a 403 that confirms they exist, never data.
+A plain member (Bob) may look but gets 403, with a reason, for every change
+and for the event log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from apihelp import error_of
+
+from doorkeep.accounts.models import ApiToken
+from doorkeep.accounts.services import create_token
+from doorkeep.api import api
+from doorkeep.events.models import Event
+from doorkeep.keys.models import Key, Person
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+from doorkeep.locks.models import Lock
+from doorkeep.locks.services import add_manufactured_lock
+from doorkeep.properties.models import Entry, Property
+
+SECRET = "ABCD-EFGH-JKLM-NPQR"
+ALICE_SECRETS = (
+    "Canal House",
+    "Keizersgracht",
+    "Front door",
+    "Garage",
+    "DK-TEST-0001",
+    "Dana Holder",
+    "dana@example.com",
+    "Alice",
+)
+
+
+@dataclass
+class Ids:
+    lock_id: int
+    property_id: int
+    key_id: int
+    token_id: int
+
+
+@pytest.fixture
+def alices(world) -> Ids:
+    key = issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Dana Holder", email="dana@example.com"),
+            credentials=[CredentialSpec("pin", "73950264")],
+        ),
+    )
+    token, _ = create_token(world.alice, "alice's token")
+    add_manufactured_lock("DK-FREE-0001", claim_secret=SECRET)
+    return Ids(world.lock.pk, world.prop.pk, key.pk, token.pk)
+
+
+def bodies(world: Any) -> dict[tuple[str, str], Any]:
+    """A plausible body for each operation, aimed at Alice's objects."""
+    return {
+        ("POST", "/api/v1/properties"): {"organization_id": world.org.pk, "name": "Mine now"},
+        ("POST", "/api/v1/properties/{property_id}/entries"): {"name": "Back door"},
+        ("POST", "/api/v1/locks"): {
+            "serial": "DK-FREE-0001",
+            "claim_secret": SECRET,
+            "entry_id": world.entry2.pk,
+        },
+        ("PATCH", "/api/v1/locks/{lock_id}"): {"name": "Mine now"},
+        ("POST", "/api/v1/locks/{lock_id}/keys"): {
+            "name": "Intruder",
+            "credentials": [{"kind": "pin", "value": "24682468"}],
+        },
+        ("POST", "/api/v1/keys/{key_id}/revoke"): {},
+        ("POST", "/api/v1/locks/{lock_id}/access-decisions"): {"kind": "pin", "value": "73950264"},
+    }
+
+
+# Operations that name none of Alice's objects: they answer Charlie, with his own data.
+NOT_ABOUT_ALICE = {
+    ("POST", "/api/v1/auth/tokens"),
+    ("GET", "/api/v1/auth/tokens"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/properties"),
+    ("GET", "/api/v1/locks"),
+}
+
+
+def operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return sorted((m.upper(), p) for p, ops in schema["paths"].items() for m in ops)
+
+
+def snapshot() -> tuple[Any, ...]:
+    return (
+        list(
+            Lock.objects.order_by("pk").values_list(
+                "pk", "organization_id", "name", "entry_id", "credential_version"
+            )
+        ),
+        list(Key.objects.order_by("pk").values_list("pk", "revoked_at")),
+        list(Person.objects.order_by("pk").values_list("pk", "name")),
+        list(Property.objects.order_by("pk").values_list("pk", "name")),
+        list(Entry.objects.order_by("pk").values_list("pk", "name")),
+        list(
+            ApiToken.objects.filter(user__email="alice@example.com")
+            .order_by("pk")
+            .values_list("pk", "revoked_at")
+        ),
+    )
+
+
+def call(client, method, path, ids: Ids, world):
+    url = path.format(**vars(ids))
+    body = bodies(world).get((method, path))
+    if method == "GET":
+        return client.get(url)
+    if method == "POST" and path == "/api/v1/auth/tokens":
+        body = {"email": "charlie@example.com", "password": "correct horse battery staple"}
+    return client.generic(
+        method, url, "" if body is None else json.dumps(body), content_type="application/json"
+    )
+
+
+def test_every_operation_in_the_schema_is_covered_here(world):
+    covered = set(bodies(world)) | NOT_ABOUT_ALICE
+    for method, path in operations():
+        assert (method, path) in covered or "{" in path, (method, path)
+        if method in ("POST", "PATCH", "PUT") and (method, path) not in NOT_ABOUT_ALICE:
+            assert (method, path) in bodies(world), f"add a body for {method} {path}"
+
+
+@pytest.mark.parametrize(("method", "path"), operations())
+def test_an_outsider_gets_404_for_alices_objects_on_every_endpoint(
+    world, alices, charlie_api, method, path
+):
+    before = snapshot()
+    events_before = Event.objects.filter(organization=world.org).count()
+
+    response = call(charlie_api, method, path, alices, world)
+
+    text = response.content.decode() if not response.streaming else ""
+    if (method, path) in NOT_ABOUT_ALICE:
+        assert response.status_code in (200, 201), response.content
+    else:
+        error_of(response, 404)
+        assert "forbidden" not in text
+    for secret in ALICE_SECRETS:
+        assert secret not in text, (secret, text)
+    assert snapshot() == before
+    assert Event.objects.filter(organization=world.org).count() == events_before
+
+
+def test_an_outsiders_lists_hold_nothing_of_alices(world, alices, charlie_api):
+    assert charlie_api.get("/api/v1/locks").json() == []
+    assert [p["name"] for p in charlie_api.get("/api/v1/properties").json()] == ["Charlie's Shed"]
+    assert [t["name"] for t in charlie_api.get("/api/v1/auth/tokens").json()] == ["test"]
+    memberships = charlie_api.get("/api/v1/me").json()["memberships"]
+    assert [m["organization"] for m in memberships] == ["Charlie Locks"]
+
+
+def test_an_outsider_gets_the_same_404_for_alices_lock_as_for_a_lock_that_does_not_exist(
+    world, alices, charlie_api
+):
+    alices_lock = charlie_api.get(f"/api/v1/locks/{alices.lock_id}").json()
+    no_lock = charlie_api.get("/api/v1/locks/987654").json()
+
+    assert alices_lock == no_lock
+
+
+def test_an_outsider_cannot_filter_his_locks_by_alices_property(world, alices, charlie_api):
+    assert charlie_api.get(f"/api/v1/locks?property_id={alices.property_id}").json() == []
+
+
+# --- a plain member ----------------------------------------------------------------------------
+
+
+MEMBER_REFUSED = [
+    ("POST", "/api/v1/properties", "lock owners and building managers can change properties"),
+    (
+        "POST",
+        "/api/v1/properties/{property_id}/entries",
+        "lock owners and building managers can change properties",
+    ),
+    ("POST", "/api/v1/locks", "Only lock owners can register or remove locks"),
+    ("PATCH", "/api/v1/locks/{lock_id}", "Only lock owners can register or remove locks"),
+    ("DELETE", "/api/v1/locks/{lock_id}", "Only lock owners can register or remove locks"),
+    ("GET", "/api/v1/locks/{lock_id}/keys", "can see the keys of a lock"),
+    ("POST", "/api/v1/locks/{lock_id}/keys", "can issue or take back keys"),
+    ("GET", "/api/v1/keys/{key_id}", "can see the keys of a lock"),
+    ("POST", "/api/v1/keys/{key_id}/revoke", "can issue or take back keys"),
+    ("POST", "/api/v1/locks/{lock_id}/access-decisions", "can issue or take back keys"),
+    ("GET", "/api/v1/locks/{lock_id}/events", "can read the event log"),
+    ("GET", "/api/v1/locks/{lock_id}/events.csv", "can read the event log"),
+    ("GET", "/api/v1/properties/{property_id}/events", "can read the event log"),
+    ("GET", "/api/v1/properties/{property_id}/events.csv", "can read the event log"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "reason"), MEMBER_REFUSED, ids=[f"{m} {p}" for m, p, _ in MEMBER_REFUSED]
+)
+def test_a_member_gets_403_with_a_reason_for_changes_keys_and_the_event_log(
+    world, alices, bob_api, method, path, reason
+):
+    before = snapshot()
+
+    body = error_of(call(bob_api, method, path, alices, world), 403, "forbidden")
+
+    assert reason in body["message"]
+    assert snapshot() == before
+
+
+def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
+    refused = {(m, p) for m, p, _ in MEMBER_REFUSED}
+    allowed = {
+        ("GET", "/api/v1/properties/{property_id}"),
+        ("GET", "/api/v1/locks/{lock_id}"),
+        ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+    } | NOT_ABOUT_ALICE
+    assert set(operations()) == refused | allowed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/properties/{property_id}",
+        "/api/v1/locks/{lock_id}",
+        "/api/v1/properties",
+        "/api/v1/locks",
+    ],
+)
+def test_a_member_may_look_at_the_organizations_properties_and_locks(world, alices, bob_api, path):
+    response = bob_api.get(path.format(**vars(alices)))
+
+    assert response.status_code == 200
+    assert "Canal House" in response.content.decode() or "DK-TEST-0001" in response.content.decode()
+    assert "Dana Holder" not in response.content.decode()
+
+
+def test_a_member_cannot_revoke_the_owners_api_token(world, alices, bob_api):
+    error_of(bob_api.delete(f"/api/v1/auth/tokens/{alices.token_id}"), 404, "token_not_found")

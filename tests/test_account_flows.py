@@ -1,0 +1,104 @@
+"""Sign-up with email verification, sign-in and password reset (django-allauth)."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from doorkeep.accounts.models import Membership, Role, User
+from doorkeep.keys import access
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _link(message: str) -> str:
+    match = re.search(r"http://testserver(/accounts/[^\s]+)", message)
+    assert match, message
+    return match.group(1)
+
+
+def test_signing_up_needs_a_confirmed_email_and_creates_an_organization():
+    client = Client()
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "email": "nina@example.com",
+            "password1": "a sturdy passphrase",
+            "password2": "a sturdy passphrase",
+        },
+    )
+    assert response.status_code == 302
+    user = User.objects.get(email="nina@example.com")
+    assert Membership.objects.get(user=user).role == Role.LOCK_OWNER
+    assert len(mail.outbox) == 1
+    assert "nina@example.com" in mail.outbox[0].to
+
+    # Not confirmed yet: signing in sends the person to the confirmation page.
+    other = Client()
+    response = other.post(
+        "/accounts/login/", {"login": "nina@example.com", "password": "a sturdy passphrase"}
+    )
+    assert response.status_code == 302
+    assert "confirm-email" in response["Location"]
+    assert "_auth_user_id" not in other.session
+
+    confirm = _link(mail.outbox[-1].body)
+    client.post(confirm)
+    assert user.emailaddress_set.get().verified  # type: ignore[attr-defined]
+    response = other.post(
+        "/accounts/login/", {"login": "nina@example.com", "password": "a sturdy passphrase"}
+    )
+    assert response.status_code == 302
+    assert other.session["_auth_user_id"] == str(user.pk)
+
+
+def test_confirming_an_email_links_keys_issued_to_that_address(world):
+    key = issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Nina", email="nina@example.com"),
+            credentials=[CredentialSpec("phone")],
+        ),
+    )
+    assert key.person.user is None
+    client = Client()
+    client.post(
+        "/accounts/signup/",
+        {
+            "email": "nina@example.com",
+            "password1": "a sturdy passphrase",
+            "password2": "a sturdy passphrase",
+        },
+    )
+    user = User.objects.get(email="nina@example.com")
+    assert not access.decide(world.lock, "phone", user).granted
+    client.post(_link(mail.outbox[-1].body))
+    key.person.refresh_from_db()
+    assert key.person.user == user
+    assert access.decide(world.lock, "phone", user).granted
+
+
+def test_a_wrong_password_does_not_sign_in(world):
+    client = Client()
+    response = client.post("/accounts/login/", {"login": "alice@example.com", "password": "nope"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_password_reset_sets_a_new_password(world):
+    client = Client()
+    client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    assert len(mail.outbox) == 1
+    link = _link(mail.outbox[0].body)
+    response = client.get(link)
+    if response.status_code == 302:  # allauth moves the key into the session first
+        link = response["Location"]
+    response = client.post(
+        link, {"password1": "a brand new secret", "password2": "a brand new secret"}
+    )
+    assert response.status_code == 302
+    world.alice.refresh_from_db()
+    assert world.alice.check_password("a brand new secret")

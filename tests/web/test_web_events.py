@@ -1,0 +1,154 @@
+"""The event log pages and their CSV downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from webhelp import text
+
+from doorkeep.events.models import Event, EventKind
+from doorkeep.keys import access
+from doorkeep.keys.models import Person
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+
+
+@pytest.fixture
+def log(world):
+    """Dana and Erik, each with a remote; a few decisions on chosen days."""
+    for name, remote in (("Dana", "RM-DANA"), ("Erik", "RM-ERIK")):
+        issue_key(
+            world.alice,
+            world.lock.pk,
+            KeySpec(holder=HolderSpec(name=name), credentials=[CredentialSpec("remote", remote)]),
+        )
+    moments = {
+        "dana_jan": datetime(2030, 1, 10, 11, 0, tzinfo=UTC),  # 12:00 in Amsterdam
+        "erik_jan": datetime(2030, 1, 10, 23, 30, tzinfo=UTC),  # 00:30 on the 11th there
+        "stranger_feb": datetime(2030, 2, 3, 8, 0, tzinfo=UTC),
+        "dana_mar": datetime(2030, 3, 5, 9, 0, tzinfo=UTC),
+    }
+    access.decide(world.lock, "remote", "RM-DANA", at=moments["dana_jan"])
+    access.decide(world.lock, "remote", "RM-ERIK", at=moments["erik_jan"])
+    access.decide(world.lock, "remote", "RM-NOBODY", at=moments["stranger_feb"])
+    access.decide(world.lock, "remote", "RM-DANA", at=moments["dana_mar"])
+    return moments
+
+
+def events_url(world, query=""):
+    return f"/locks/{world.lock.pk}/events/{query}"
+
+
+def csv_rows(response):
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    content = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(content)))
+
+
+def test_the_event_log_shows_times_in_the_property_time_zone_newest_first(world, alice, log):
+    body = text(alice.get(events_url(world)))
+    assert "Times are in Europe/Amsterdam." in body
+    assert "2030-01-10 12:00:00" in body and "2030-01-11 00:30:00" in body
+    assert body.index("2030-03-05 10:00:00") < body.index("2030-02-03 09:00:00")
+    assert body.index("2030-02-03 09:00:00") < body.index("2030-01-11 00:30:00")
+    assert "Access denied" in body and "Unknown credential" in body
+    assert "Key issued" in body
+
+
+def test_it_filters_by_outcome_and_kind(world, alice, log):
+    body = text(alice.get(events_url(world, "?outcome=denied")))
+    assert "2030-02-03 09:00:00" in body
+    assert "2030-01-10 12:00:00" not in body
+    body = text(alice.get(events_url(world, "?kind=key.issued")))
+    assert "Key issued" in body and "2030-01-10" not in body
+
+
+def test_it_filters_by_person(world, alice, log):
+    dana = Person.objects.get(name="Dana")
+    body = text(alice.get(events_url(world, f"?person={dana.pk}")))
+    assert "Only events of Dana." in body
+    assert "2030-01-10 12:00:00" in body and "2030-03-05 10:00:00" in body
+    assert "2030-01-11 00:30:00" not in body and "2030-02-03" not in body
+
+
+def test_a_to_date_includes_that_whole_day_in_the_property_time_zone(world, alice, log):
+    body = text(alice.get(events_url(world, "?start=2030-01-11&end=2030-02-03")))
+    # Erik came in at 00:30 on the 11th, Amsterdam time (23:30 UTC on the 10th).
+    assert "2030-01-11 00:30:00" in body
+    assert "2030-02-03 09:00:00" in body
+    assert "2030-01-10 12:00:00" not in body and "2030-03-05" not in body
+
+
+def test_it_filters_by_date_and_time(world, alice, log):
+    body = text(alice.get(events_url(world, "?start=2030-01-10T12:01&end=2030-01-11T00:31")))
+    assert "2030-01-11 00:30:00" in body
+    assert "2030-01-10 12:00:00" not in body
+
+
+def test_a_start_after_the_end_is_a_message_not_a_500(world, alice, log):
+    response = alice.get(events_url(world, "?start=2030-03-01&end=2030-01-01"))
+    assert response.status_code == 400
+    assert "The start of the time range must be before its end." in text(response)
+
+
+def test_a_date_that_is_not_a_date_is_a_form_error(world, alice):
+    response = alice.get(events_url(world, "?start=yesterday"))
+    assert response.status_code == 400
+    assert "Enter a date (YYYY-MM-DD) or a date and time" in text(response)
+
+
+def test_the_older_link_pages_through_the_log(world, alice, log):
+    base = datetime(2029, 1, 1, tzinfo=UTC)
+    for i in range(60):
+        access.decide(world.lock, "remote", "RM-DANA", at=base + timedelta(hours=i))
+    first = alice.get(events_url(world, "?outcome=granted"))
+    first_page = text(first)
+    assert first_page.count("<time ") == 50
+    cursor = first.context["next_cursor"]
+    assert cursor and f"cursor={cursor}" in first.content.decode()
+    second_page = text(alice.get(events_url(world, f"?outcome=granted&cursor={cursor}")))
+    # 63 granted in all: 3 from the fixture, 60 above.
+    assert second_page.count("<time ") == 13
+    assert "Newest" in second_page and "Older" not in second_page.split("</table>")[1]
+
+
+def test_a_bad_cursor_is_a_message_not_a_500(world, alice):
+    response = alice.get(events_url(world, "?cursor=not-a-cursor"))
+    assert response.status_code == 400
+    assert "The page cursor is not valid" in text(response)
+
+
+def test_the_csv_download_has_the_filtered_rows(world, alice, log):
+    page = alice.get(events_url(world, "?outcome=granted&cursor=abc"))
+    assert f"/locks/{world.lock.pk}/events.csv?outcome=granted" in page.content.decode()
+    rows = csv_rows(alice.get(f"/locks/{world.lock.pk}/events.csv?outcome=granted"))
+    assert [r["occurred_at"] for r in rows] == [
+        "2030-03-05T09:00:00+00:00",
+        "2030-01-10T23:30:00+00:00",
+        "2030-01-10T11:00:00+00:00",
+    ]
+    assert {r["outcome"] for r in rows} == {"granted"}
+    assert rows[0]["lock_serial"] == "DK-TEST-0001" and rows[0]["person"] == "Dana"
+
+
+def test_the_property_log_and_its_csv_cover_every_lock_there(world, alice, log):
+    body = text(alice.get(f"/properties/{world.prop.pk}/events/?outcome=denied"))
+    assert "Front door lock" in body and "2030-02-03 09:00:00" in body
+    rows = csv_rows(alice.get(f"/properties/{world.prop.pk}/events.csv"))
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count(EventKind.ACCESS_GRANTED) == 3
+    assert kinds.count(EventKind.ACCESS_DENIED) == 1
+    assert EventKind.LOCK_REGISTERED in kinds
+    assert len(rows) == Event.objects.filter(property=world.prop).count()
+
+
+def test_a_csv_with_bad_filters_is_refused_with_a_message(world, alice):
+    response = alice.get(f"/locks/{world.lock.pk}/events.csv?start=2030-02-01&end=2030-01-01")
+    assert response.status_code == 400
+    assert "The start of the time range must be before its end." in text(response)
+    response = alice.get(f"/locks/{world.lock.pk}/events.csv?kind=nonsense")
+    assert response.status_code == 400

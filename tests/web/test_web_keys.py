@@ -1,0 +1,263 @@
+"""Issuing and taking back keys on the lock page, and the key list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from webhelp import bulk_keys, text
+
+from doorkeep.keys import access
+from doorkeep.keys.models import Key, Person
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+
+
+def lock_url(world):
+    return f"/locks/{world.lock.pk}/"
+
+
+def issue(client, world, **data):
+    data.setdefault("name", "Dana")
+    data.setdefault("email", "dana@example.com")
+    return client.post(f"/locks/{world.lock.pk}/keys/", data)
+
+
+CREDENTIALS = {
+    "pin": ({"pin": "482913"}, "pin", "482913", "PIN code"),
+    "tag": ({"tag": "04:a2:2b:1c"}, "tag", "04A22B1C", "RFID tag"),
+    "remote": ({"remote": "rm-0042"}, "remote", "RM-0042", "Remote"),
+    "phone": ({"phone": "on"}, "phone", None, "Phone"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CREDENTIALS))
+def test_it_issues_a_key_of_each_credential_kind_then_takes_it_back(world, alice, kind):
+    data, access_kind, value, label = CREDENTIALS[kind]
+    response = issue(alice, world, **data)
+    assert response.status_code == 302, text(response)[:2000]
+    assert response["Location"] == lock_url(world)
+    key = Key.objects.get(lock=world.lock, revoked_at__isnull=True)
+    assert key.person.name == "Dana" and key.person.email == "dana@example.com"
+    world.lock.refresh_from_db()
+    assert world.lock.credential_version == 1
+
+    page = text(alice.get(lock_url(world)))
+    assert "Key issued to Dana" in page
+    assert label in page and "Take back" in page
+    if kind == "tag":
+        assert "04A22B1C" in page
+    if kind == "remote":
+        assert "RM-0042" in page
+    if kind != "phone":
+        assert access.decide(world.lock, access_kind, value).granted
+
+    response = alice.post(f"/locks/{world.lock.pk}/keys/{key.pk}/take-back/")
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None and key.revoked_by == world.alice
+    page = text(alice.get(lock_url(world)))
+    assert "The key of Dana is taken back." in page
+    assert "No keys match." in page  # the default list shows keys not taken back
+    if kind != "phone":
+        assert access.decide(world.lock, access_kind, value).reason == "revoked"
+
+
+def test_after_issuing_a_pin_it_says_the_pin_will_not_be_shown_again(world, alice):
+    response = issue(alice, world, pin="482913")
+    page = text(alice.get(response["Location"]))
+    assert "will not be shown again" in page
+    assert "482913" not in page
+    assert "••••••" in page  # the PIN shows only as dots
+
+
+def test_a_bad_pin_gives_a_form_error_not_a_500(world, alice):
+    response = issue(alice, world, pin="12ab")
+    assert response.status_code == 400
+    body = text(response)
+    assert "A PIN code is 4 to 8 digits." in body
+    assert 'value="Dana"' in body  # the form keeps what was typed
+    assert not Key.objects.exists()
+
+
+def test_a_bad_tag_gives_the_services_message_on_the_form(world, alice):
+    response = issue(alice, world, tag="04:A2:2B")
+    assert response.status_code == 400
+    assert "A tag UID is 4, 7 or 10 bytes" in text(response)
+
+
+def test_a_key_needs_a_credential(world, alice):
+    response = issue(alice, world)
+    assert response.status_code == 400
+    assert "A key needs at least one credential." in text(response)
+
+
+def test_a_phone_key_needs_an_email_address(world, alice):
+    response = issue(alice, world, email="", phone="on")
+    assert response.status_code == 400
+    assert "A phone key needs the person's email address" in text(response)
+    assert not Key.objects.exists()
+
+
+def test_a_pin_in_use_on_the_lock_is_refused(world, alice):
+    issue(alice, world, pin="482913")
+    response = issue(alice, world, name="Eve", email="eve@example.com", pin="482913")
+    assert response.status_code == 409
+    assert "This PIN code is already in use on this lock; choose another one." in text(response)
+    assert Key.objects.count() == 1
+
+
+def test_a_bad_schedule_gives_a_form_error(world, alice):
+    response = issue(alice, world, remote="RM-1", schedule="weekdays 9-5")
+    assert response.status_code == 400
+    assert "Schedule line 1: write it as 'mon-fri 07:00-19:00'." in text(response)
+
+
+def test_the_schedule_and_window_are_read_in_the_property_time_zone(world, alice):
+    response = issue(
+        alice,
+        world,
+        remote="RM-1",
+        schedule="mon-fri 07:00-19:00; sat 09:00-13:00",
+        valid_from="2030-01-15T08:30",
+        valid_until="2030-06-30",
+    )
+    assert response.status_code == 302
+    key = Key.objects.get()
+    assert key.schedule == [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"},
+        {"days": ["sat"], "start": "09:00", "end": "13:00"},
+    ]
+    # Canal House is in Europe/Amsterdam: UTC+1 in January, UTC+2 in summer.
+    assert key.valid_from == datetime(2030, 1, 15, 7, 30, tzinfo=UTC)
+    assert key.valid_until == datetime(2030, 6, 30, 22, 0, tzinfo=UTC)  # the whole 30th
+    page = text(alice.get(lock_url(world) + "?status=all"))
+    assert "2030-01-15 08:30" in page and "2030-07-01 00:00" in page
+    assert "mon tue wed thu fri 07:00\u201319:00; sat 09:00\u201313:00" in page
+    assert "Not yet valid" in page
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(world, alice):
+    response = issue(
+        alice, world, remote="RM-1", valid_from="2030-02-01T10:00", valid_until="2030-01-01T10:00"
+    )
+    assert response.status_code == 400
+    assert "The key's validity must start before it ends." in text(response)
+
+
+def test_it_issues_a_key_to_an_existing_person(world, alice):
+    issue(alice, world, remote="RM-1")
+    dana = Person.objects.get(email="dana@example.com")
+    other = world.client(world.alice)
+    from doorkeep.locks.services import add_manufactured_lock, register_lock
+
+    add_manufactured_lock("DK-TEST-0002", claim_secret="ABCD-EFGH-JKLM-NPQR")
+    garage = register_lock(
+        world.alice,
+        serial="DK-TEST-0002",
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=world.entry2.pk,
+    )
+    page = text(other.get(f"/locks/{garage.pk}/"))
+    assert f'<option value="{dana.pk}">Dana <dana@example.com></option>' in page
+    response = other.post(f"/locks/{garage.pk}/keys/", {"person": dana.pk, "tag": "04A22B1C"})
+    assert response.status_code == 302
+    assert Key.objects.get(lock=garage).person == dana
+    assert Person.objects.count() == 1
+
+
+def test_choosing_a_person_and_typing_a_name_is_a_form_error(world, alice):
+    issue(alice, world, remote="RM-1")
+    dana = Person.objects.get()
+    response = issue(alice, world, person=dana.pk, name="Someone", remote="RM-2")
+    assert response.status_code == 400
+    assert "Choose an existing person, or give a name and an email address; not both." in text(
+        response
+    )
+
+
+def test_a_second_key_for_the_same_person_is_refused(world, alice):
+    issue(alice, world, remote="RM-1")
+    response = issue(alice, world, remote="RM-2")
+    assert response.status_code == 409
+    assert "Dana already has a key on this lock." in text(response)
+
+
+def test_taking_back_a_key_twice_shows_a_message(world, alice):
+    issue(alice, world, remote="RM-1")
+    key = Key.objects.get()
+    alice.post(f"/locks/{world.lock.pk}/keys/{key.pk}/take-back/")
+    response = alice.post(f"/locks/{world.lock.pk}/keys/{key.pk}/take-back/")
+    assert response.status_code == 409
+    assert "This key was already taken back." in text(response)
+
+
+def test_taking_back_a_key_that_does_not_exist_answers_404(world, alice):
+    response = alice.post(f"/locks/{world.lock.pk}/keys/999999/take-back/")
+    assert response.status_code == 404
+
+
+def test_the_key_list_searches_and_filters_by_status(world, alice):
+    for name, remote in (("Dana", "RM-1"), ("Erik", "RM-2"), ("Fay", "RM-3")):
+        issue_key(
+            world.alice,
+            world.lock.pk,
+            KeySpec(holder=HolderSpec(name=name), credentials=[CredentialSpec("remote", remote)]),
+        )
+    erik = Key.objects.get(person__name="Erik")
+    alice.post(f"/locks/{world.lock.pk}/keys/{erik.pk}/take-back/")
+
+    def names(query: str) -> set[str]:
+        body = text(alice.get(lock_url(world) + query))
+        return {n for n in ("Dana", "Erik", "Fay") if f"<strong>{n}</strong>" in body}
+
+    assert names("") == {"Dana", "Fay"}
+    assert names("?status=revoked") == {"Erik"}
+    assert names("?status=all") == {"Dana", "Erik", "Fay"}
+    assert names("?q=fa&status=all") == {"Fay"}
+    assert names("?q=rm-1") == {"Dana"}
+    assert alice.get(lock_url(world) + "?status=bogus").status_code == 200
+
+
+def test_the_key_list_shows_100_keys_a_page(world, alice):
+    bulk_keys(world.lock, world.org, 150)
+    body = text(alice.get(lock_url(world)))
+    assert "Page 1 of 2 (150 keys)" in body
+    assert body.count("<strong>Holder ") == 100
+    body = text(alice.get(lock_url(world) + "?page=2"))
+    assert body.count("<strong>Holder ") == 50
+    assert "<strong>Holder 00149</strong>" in body
+
+
+def _queries_for_lock_page(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+        assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_lock_page_runs_as_many_queries_with_2500_keys_as_with_10(world, alice):
+    bulk_keys(world.lock, world.org, 10)
+    with_10 = _queries_for_lock_page(alice, lock_url(world))
+    bulk_keys(world.lock, world.org, 2490, start=10)
+    assert Key.objects.filter(lock=world.lock).count() == 2500
+    with_2500 = _queries_for_lock_page(alice, lock_url(world))
+    assert with_2500 == with_10, (with_10, with_2500)
+    assert with_10 <= 12
+    # Searching and paging stay bounded too.
+    assert _queries_for_lock_page(alice, lock_url(world) + "?q=holder&page=7") == with_2500
+    body = text(alice.get(lock_url(world)))
+    assert "2500 of at most 2500" in body
+    assert "Page 1 of 25 (2500 keys)" in body
+
+
+def test_the_dashboard_and_event_log_run_bounded_queries(world, alice):
+    bulk_keys(world.lock, world.org, 10)
+    small = _queries_for_lock_page(alice, "/")
+    events_small = _queries_for_lock_page(alice, lock_url(world) + "events/")
+    bulk_keys(world.lock, world.org, 600, start=10)
+    for person in Person.objects.all()[:60]:
+        access.decide(world.lock, "tag", person.credentials.get().lookup)
+    assert _queries_for_lock_page(alice, "/") == small
+    assert _queries_for_lock_page(alice, lock_url(world) + "events/") == events_small
