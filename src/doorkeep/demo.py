@@ -5,6 +5,7 @@ so the demo also shows that they work together."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import datetime, timedelta
 
@@ -68,6 +69,30 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
     if only_if_empty and (User.objects.exists() or Organization.objects.exists()):
         return False
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    now = timezone.now()
+    # The building is set up 15 days ago, so that its two weeks of history come
+    # after the keys were issued (time-machine is there in development).
+    try:
+        import time_machine
+
+        travel: contextlib.AbstractContextManager[object] = time_machine.travel(
+            now - timedelta(days=15), tick=True
+        )
+    except ImportError:  # pragma: no cover - a production install without dev tools
+        travel = contextlib.nullcontext()
+    with travel:
+        _setup(rng)
+    with transaction.atomic():
+        locks = list(
+            Lock.objects.filter(serial__in=[f"DK-2025-{i:04d}" for i in range(1, 5)])
+            .select_related("entry__property")
+            .order_by("serial")
+        )
+        _events(rng, locks, now)
+    return True
+
+
+def _setup(rng: random.Random) -> None:
     with transaction.atomic():
         operator = create_user(OPERATOR, PASSWORD, name="Paula Operator")
         operator.is_staff = operator.is_superuser = True
@@ -192,7 +217,7 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
                     holder=HolderSpec(name="Roof Repairs BV", email="planning@roofrepairs.example"),
                     credentials=[CredentialSpec("pin", "424242")],
                     valid_from=now - timedelta(days=10),
-                    valid_until=now + timedelta(days=4),
+                    valid_until=now + timedelta(days=19),
                     note="Roof membrane repair",
                 ),
             )
@@ -204,8 +229,8 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
                 KeySpec(
                     holder=HolderSpec(name="Visiting family Rossi"),
                     credentials=[CredentialSpec("pin", "13579")],
-                    valid_from=now + timedelta(days=20),
-                    valid_until=now + timedelta(days=34),
+                    valid_from=now + timedelta(days=35),
+                    valid_until=now + timedelta(days=49),
                 ),
             )
         )
@@ -218,9 +243,6 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
             ),
         )
         revoke_key(owner, former.pk)
-
-        _events(rng, locks[:4], now)
-    return True
 
 
 def _events(rng: random.Random, locks: list[Lock], now: datetime) -> None:

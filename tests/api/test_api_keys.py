@@ -50,7 +50,7 @@ def test_it_issues_a_pin_key(world, issue):
     assert body["status"] == "active"
     assert body["note"] == "cleaner"
     assert body["lock_id"] == world.lock.pk
-    assert body["credentials"] == [{"kind": "pin", "display": "••••••••", "active": True}]
+    assert body["credentials"] == [{"kind": "pin", "display": "••••", "active": True}]
     event = Event.objects.get(kind=EventKind.KEY_ISSUED)
     assert event.key_id == body["id"]
     assert event.person_id == body["person_id"]

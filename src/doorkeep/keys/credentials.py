@@ -80,7 +80,7 @@ def presented(kind: str, value: str) -> Presented:
     """Normalise a credential of ``kind``; raise InvalidInput with a clear message."""
     if kind == CredentialKind.PIN:
         pin = normalize_pin(value)
-        return Presented(CredentialKind.PIN, pin_digest(pin), "•" * len(pin))
+        return Presented(CredentialKind.PIN, pin_digest(pin), "••••")  # length not revealed
     if kind == CredentialKind.TAG:
         uid = normalize_tag(value)
         return Presented(CredentialKind.TAG, uid, uid)
