@@ -269,7 +269,7 @@ def _events(rng: random.Random, locks: list[Lock], now: datetime) -> None:
         kc = rng.choice(candidates)
         if kc.kind == "pin":
             # PINs are stored as digests; the demo knows them from its own list.
-            value = _demo_pin(kc.key.person.name, kc.key.note)
+            value = _demo_pin(kc.key.holder_name, kc.key.note)
             if value is None:
                 continue
         else:

@@ -195,4 +195,9 @@ DOORKEEP = {
     "MAX_USERS_PER_LOCK": env_int("DOORKEEP_MAX_USERS_PER_LOCK", 2500, minimum=1),
     "CLAIM_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CLAIM_ATTEMPTS_PER_HOUR", 5, minimum=1),
     "TOKEN_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", 20, minimum=1),
+    # Licensing (docs/licensing.md): the free period and the keys that come
+    # with a lock's first registration; wrong prepaid codes allowed per hour.
+    "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
+    "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
+    "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
 }

@@ -284,8 +284,8 @@ def test_a_member_may_not_ask_for_access_decisions(world, bob_api):
 
 
 def test_the_service_decides_now_when_no_moment_is_given(world, time_machine):
-    time_machine.move_to(MONDAY.replace(hour=10), tick=False)
     give(world, valid_from=MONDAY, valid_until=MONDAY + timedelta(hours=12))
+    time_machine.move_to(MONDAY.replace(hour=10), tick=False)  # years later: keys still open
 
     decision = access.decide(world.lock, "pin", PIN)
 

@@ -671,7 +671,13 @@ def test_the_2501st_user_of_a_lock_is_refused(world, alice_api, issue, settings)
         for n in range(2500)
     )
     Key.objects.bulk_create(
-        Key(lock=world.lock, organization=world.org, person=person, issued_by=world.alice)
+        Key(
+            lock=world.lock,
+            organization=world.org,
+            lock_owner=world.org,
+            person=person,
+            issued_by=world.alice,
+        )
         for person in people
     )
 

@@ -36,7 +36,7 @@ def bulk_keys(lock: Lock, organization: Organization, count: int, *, start: int 
         for i, p in enumerate(people, start=start)
     )
     keys = Key.objects.bulk_create(
-        Key(lock=lock, organization=organization, person=p) for p in people
+        Key(lock=lock, organization=organization, lock_owner=organization, person=p) for p in people
     )
     KeyCredential.objects.bulk_create(
         KeyCredential(key=k, credential=c, lock=lock, kind=c.kind, lookup=c.lookup)

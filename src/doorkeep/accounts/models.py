@@ -69,6 +69,12 @@ class Organization(models.Model):
         default=False, help_text=_("The organization that runs the platform itself.")
     )
     created_at = models.DateTimeField(default=timezone.now)
+    building_management_since = models.DateTimeField(
+        null=True, blank=True, help_text=_("Upgrade activated by the lock owner (R12)")
+    )
+    organization_management_since = models.DateTimeField(
+        null=True, blank=True, help_text=_("Upgrade activated with a prepaid code (R13)")
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -18,8 +18,12 @@ class EventKind(models.TextChoices):
     LOCK_UPDATED = "lock.updated", _("Lock changed")
     KEY_ISSUED = "key.issued", _("Key issued")
     KEY_REVOKED = "key.revoked", _("Key taken back")
+    KEY_UPDATED = "key.updated", _("Key changed")
     ACCESS_GRANTED = "access.granted", _("Access granted")
     ACCESS_DENIED = "access.denied", _("Access denied")
+    CODE_REDEEMED = "code.redeemed", _("Prepaid code entered")
+    CODE_REFUSED = "code.refused", _("Prepaid code refused")
+    ACCOUNT_UPGRADED = "account.upgraded", _("Account upgraded")
 
 
 class DenyReason(models.TextChoices):

@@ -61,9 +61,9 @@ def _match(lock: Lock, kind: str, value: str | User) -> tuple[KeyCredential | No
             lock=lock,
             kind=kind,
             lookup__in=lookups,
-            key__organization_id=F("lock__organization_id"),
+            key__lock_owner_id=F("lock__organization_id"),
         )
-        .select_related("key", "key__person", "credential")
+        .select_related("key", "key__person", "key__parent", "credential")
         .order_by("-active", "-key__issued_at", "-id")
     )
     return next(iter(matches[:1]), None), lookups[0]
@@ -108,7 +108,7 @@ def decide(
             reason=reason,
             credential_kind=kind if kind in CredentialKind.values else "",
             occurred_at=moment,
-            summary=key.person.name if key else "",
+            summary=key.holder_name if key else "",
             data={"source": source},
         )
     return Decision(granted, reason, key, event)
@@ -119,6 +119,8 @@ def _reason(matched: KeyCredential | None, moment: datetime, tz: ZoneInfo) -> st
         return DenyReason.UNKNOWN_CREDENTIAL
     key = matched.key
     status = key.status_at(moment)
+    if key.parent is not None and status == KeyStatus.ACTIVE:
+        status = key.parent.status_at(moment)  # a key issued under an organization's key
     if status == KeyStatus.REVOKED:
         return DenyReason.REVOKED
     if not matched.active or matched.credential.deactivated_at is not None:

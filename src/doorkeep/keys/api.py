@@ -30,8 +30,12 @@ class CredentialOut(Schema):
 class KeyOut(Schema):
     id: int
     lock_id: int
-    person_id: int
-    person: str
+    person_id: int | None = Field(description="Empty for a key held by an organization")
+    person: str = Field(description="The holder's name: a person or an organization")
+    holder_organization_id: int | None = Field(
+        description="Set for a key held by an organization (shared management)"
+    )
+    parent_id: int | None = Field(description="The organization key this key was issued under")
     email: str
     status: str
     valid_from: datetime | None
@@ -95,8 +99,10 @@ def key_out(key: Key) -> dict[str, object]:
         "id": key.pk,
         "lock_id": key.lock_id,
         "person_id": key.person_id,
-        "person": key.person.name,
-        "email": key.person.email,
+        "holder_organization_id": key.holder_organization_id,
+        "parent_id": key.parent_id,
+        "person": key.holder_name,
+        "email": key.person.email if key.person else "",
         "status": key.status.value,
         "valid_from": key.valid_from,
         "valid_until": key.valid_until,
@@ -176,6 +182,6 @@ def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, ob
         "outcome": decision.outcome,
         "reason": decision.reason,
         "key_id": decision.key.pk if decision.key else None,
-        "person": decision.key.person.name if decision.key else None,
+        "person": decision.key.holder_name if decision.key else None,
         "event_id": decision.event.pk,
     }

@@ -82,11 +82,33 @@ class KeyStatus(models.TextChoices):
 
 class Key(models.Model):
     """A grant: this person may use this lock, within an optional validity window
-    and an optional weekly schedule. One live key per person per lock."""
+    and an optional weekly schedule. One live key per person per lock.
+
+    A key can instead be held by an organization (shared management, R10/R11):
+    then ``holder_organization`` is set, ``person`` is empty, and that
+    organization's managers issue keys of their own under it (``parent``).
+
+    ``organization`` manages the key (the lock owner, or for a key issued under
+    an organization's key, that organization); ``lock_owner`` is the lock's
+    owner when the key was issued, so that a lock that changes hands never
+    matches the previous owner's keys."""
 
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="keys")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="keys")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="keys")
+    lock_owner = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.CASCADE, related_name="keys"
+    )
+    holder_organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="received_keys",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     schedule: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
@@ -107,12 +129,28 @@ class Key(models.Model):
                 fields=["lock", "person"],
                 condition=Q(revoked_at__isnull=True),
                 name="one_live_key_per_person_per_lock",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["lock", "holder_organization"],
+                condition=Q(revoked_at__isnull=True, holder_organization__isnull=False),
+                name="one_live_key_per_organization_per_lock",
+            ),
+            models.CheckConstraint(
+                condition=Q(person__isnull=False, holder_organization__isnull=True)
+                | Q(person__isnull=True, holder_organization__isnull=False),
+                name="key_held_by_a_person_or_an_organization",
+            ),
         ]
         indexes = [models.Index(fields=["lock", "revoked_at"], name="key_lock_revoked")]
 
     def __str__(self) -> str:
-        return f"{self.person} on {self.lock}"
+        return f"{self.holder_name} on {self.lock}"
+
+    @property
+    def holder_name(self) -> str:
+        if self.person is not None:
+            return self.person.name
+        return self.holder_organization.name if self.holder_organization else ""
 
     def status_at(self, moment: datetime) -> KeyStatus:
         if self.revoked_at is not None:

@@ -14,8 +14,10 @@ from doorkeep.keys.models import Key, KeyCredential, KeyStatus, Person
 def keys_of_lock(lock_id: int, *, q: str = "", status: str = "") -> QuerySet[Key]:
     # Only the keys of the lock's current owner: a lock that changed hands must
     # not show the previous owner's (taken back) keys and their holders.
-    keys = Key.objects.filter(lock_id=lock_id, organization_id=F("lock__organization_id"))
-    keys = keys.select_related("person").prefetch_related(
+    keys = Key.objects.filter(lock_id=lock_id, lock_owner_id=F("lock__organization_id"))
+    keys = keys.select_related(
+        "person", "holder_organization", "parent__holder_organization"
+    ).prefetch_related(
         Prefetch(
             "key_credentials",
             queryset=KeyCredential.objects.select_related("credential").order_by("kind"),
@@ -64,18 +66,41 @@ def people_of(organization_id: int, q: str = "") -> QuerySet[Person]:
 
 
 def get_key(actor: object, key_id: int) -> Key:
+    """A key, for the lock owner's organization, or, for a key issued under an
+    organization's key, for that organization too."""
     from doorkeep import policy
     from doorkeep.core.errors import NotFound
 
     key = (
-        Key.objects.select_related("person", "lock")
+        Key.objects.select_related("person", "lock", "holder_organization", "parent")
         .prefetch_related(
             Prefetch("key_credentials", queryset=KeyCredential.objects.select_related("credential"))
         )
         .filter(pk=key_id)
         .first()
     )
-    if key is None or key.lock.organization_id != key.organization_id:
+    if key is None or key.lock.organization_id != key.lock_owner_id:
         raise NotFound(_("Key not found."), code="key_not_found")
-    policy.require(actor, policy.Action.VIEW_KEYS, key.organization_id, what=_("Key"))  # type: ignore[arg-type]
+    if key.organization_id != key.lock_owner_id and policy.can(
+        actor,  # type: ignore[arg-type]
+        policy.Action.VIEW_KEYS,
+        key.organization_id,
+    ):
+        return key
+    policy.require(actor, policy.Action.VIEW_KEYS, key.lock_owner_id, what=_("Key"))  # type: ignore[arg-type]
     return key
+
+
+def keys_under(parent_key_id: int) -> QuerySet[Key]:
+    """The keys an organization issued under its key to a lock."""
+    return (
+        Key.objects.filter(parent_id=parent_key_id)
+        .select_related("person")
+        .prefetch_related(
+            Prefetch(
+                "key_credentials",
+                queryset=KeyCredential.objects.select_related("credential").order_by("kind"),
+            )
+        )
+        .order_by("person__name", "-issued_at", "-id")
+    )

@@ -18,12 +18,17 @@ from django.utils.translation import gettext_lazy
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
-from doorkeep.core.errors import Conflict, InvalidInput, NotFound
+from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.keys import schedule as schedules
 from doorkeep.keys.credentials import presented
 from doorkeep.keys.models import Credential, CredentialKind, Key, KeyCredential, Person
+from doorkeep.licensing.state import (
+    LicenceState,
+    require_full_management,
+    require_key_available,
+)
 from doorkeep.locks.models import Lock
 
 
@@ -71,9 +76,7 @@ def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
     return lock
 
 
-def _holder(lock: Lock, spec: HolderSpec) -> Person:
-    org_id = lock.organization_id
-    assert org_id is not None
+def _holder(org_id: int, spec: HolderSpec) -> Person:
     if spec.person_id is not None:
         person = Person.objects.filter(pk=spec.person_id, organization_id=org_id).first()
         if person is None:
@@ -98,7 +101,7 @@ def _holder(lock: Lock, spec: HolderSpec) -> Person:
     return Person.objects.create(organization_id=org_id, name=name or email, email=email, user=user)
 
 
-def _validate_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
+def validate_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
     for moment in (valid_from, valid_until):
         if moment is not None and timezone.is_naive(moment):
             raise InvalidInput(_("Dates must include a time zone."), code="invalid_window")
@@ -118,11 +121,36 @@ _IN_USE = {
 }
 
 
-def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
-    """Give a person a key on a lock, with one or more credentials."""
+@dataclass
+class IssueGrant:
+    """Who may issue on this lock, and under what: the result of authorizing."""
+
+    lock: Lock
+    licence: LicenceState
+    organization_id: int  # the organization that manages the new key
+    parent: Key | None
+
+
+def authorize_issue(actor: User, lock_id: int, parent_key_id: int | None) -> IssueGrant:
+    """Check that ``actor`` may issue (or change) keys on the lock, directly as
+    the lock's owner or manager, or under an organization's key (R11). Locks
+    the lock row. Raises NotFound, PermissionDenied or a licence error."""
+    if parent_key_id is None:
+        lock = _locked_lock(actor, lock_id, policy.Action.MANAGE_KEYS)
+        licence = require_full_management(lock.pk)
+        return IssueGrant(lock, licence, lock.organization_id or 0, None)
+    from doorkeep.keys.sharing import authorize_under
+
+    return authorize_under(actor, lock_id, parent_key_id)
+
+
+def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | None = None) -> Key:
+    """Give a person a key on a lock, with one or more credentials. With
+    ``parent_key_id``, an organization's manager issues the key under the key
+    the lock owner gave that organization."""
     if not spec.credentials:
         raise InvalidInput(_("A key needs at least one credential."), code="credential_required")
-    _validate_window(spec.valid_from, spec.valid_until)
+    validate_window(spec.valid_from, spec.valid_until)
     rules = schedules.normalize(spec.schedule)
     kinds = [c.kind for c in spec.credentials]
     if len(set(kinds)) != len(kinds):
@@ -133,8 +161,14 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
 
     try:
         with transaction.atomic():
-            lock = _locked_lock(actor, lock_id, policy.Action.MANAGE_KEYS)
-            person = _holder(lock, spec.holder)
+            grant = authorize_issue(actor, lock_id, parent_key_id)
+            lock = grant.lock
+            valid_from, valid_until = spec.valid_from, spec.valid_until
+            if grant.parent is not None:
+                from doorkeep.keys.sharing import within_parent
+
+                valid_from, valid_until = within_parent(grant.parent, valid_from, valid_until)
+            person = _holder(grant.organization_id, spec.holder)
             if Key.objects.filter(lock=lock, person=person, revoked_at__isnull=True).exists():
                 raise Conflict(
                     _(
@@ -145,7 +179,8 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
                     code="key_exists",
                 )
             limit = settings.DOORKEEP["MAX_USERS_PER_LOCK"]
-            if Key.objects.filter(lock=lock, revoked_at__isnull=True).count() >= limit:
+            users = Key.objects.filter(lock=lock, revoked_at__isnull=True, person__isnull=False)
+            if users.count() >= limit:
                 raise Conflict(
                     _(
                         "This lock already has %(limit)s users, the most it can hold. Take back a "
@@ -154,12 +189,15 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
                     % {"limit": f"{limit:,}"},
                     code="lock_full",
                 )
+            require_key_available(grant.licence)
             key = Key.objects.create(
                 lock=lock,
-                organization_id=lock.organization_id or 0,
+                organization_id=grant.organization_id,
+                lock_owner_id=lock.organization_id or 0,
                 person=person,
-                valid_from=spec.valid_from,
-                valid_until=spec.valid_until,
+                parent=grant.parent,
+                valid_from=valid_from,
+                valid_until=valid_until,
                 schedule=rules,
                 note=spec.note.strip()[:200],
                 issued_by=actor,
@@ -187,6 +225,7 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
                     key=key, credential=credential, lock=lock, kind=item.kind, lookup=lookup
                 )
             bump_version(lock.pk)
+            via = grant.parent.holder_name if grant.parent else ""
             record(
                 EventKind.KEY_ISSUED,
                 organization_id=lock.organization_id or 0,
@@ -196,8 +235,9 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
                 key=key,
                 actor=actor,
                 summary=_("Key issued to %(name)s (%(kinds)s)")
-                % {"name": person.name, "kinds": ", ".join(sorted(kinds))},
-                data={"credentials": sorted(kinds)},
+                % {"name": person.name, "kinds": ", ".join(sorted(kinds))}
+                + (f" · {via}" if via else ""),
+                data={"credentials": sorted(kinds), **({"via": via} if via else {})},
             )
     except IntegrityError:
         # Two requests raced past the checks above; the database constraints
@@ -209,23 +249,61 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec) -> Key:
     return key
 
 
+def _managed_key(actor: User, key_id: int) -> tuple[Key, Lock]:
+    """The key and its (row-locked) lock, if ``actor`` may manage the key: as a
+    lock owner or manager of the lock's owner, or, for a key issued under an
+    organization's key, as a manager of that organization."""
+    key = (
+        Key.objects.select_related("person", "holder_organization", "parent")
+        .filter(pk=key_id)
+        .first()
+    )
+    if key is None:
+        raise NotFound(_("Key not found."), code="key_not_found")
+    as_owner = policy.can(actor, policy.Action.MANAGE_KEYS, key.lock_owner_id)
+    as_sharer = key.parent_id is not None and policy.can(
+        actor, policy.Action.MANAGE_KEYS, key.organization_id
+    )
+    if not (as_owner or as_sharer):
+        if policy.can(actor, policy.Action.VIEW, key.lock_owner_id) or (
+            key.parent_id is not None and policy.can(actor, policy.Action.VIEW, key.organization_id)
+        ):
+            raise PermissionDenied(
+                _("Only lock owners and building managers can issue or take back keys.")
+            )
+        raise NotFound(_("Key not found."), code="key_not_found")
+    lock = (
+        Lock.objects.select_for_update(of=("self",))
+        .select_related("entry")
+        .filter(pk=key.lock_id, organization_id=key.lock_owner_id)
+        .first()
+    )
+    if lock is None:  # the lock changed hands: the key is history
+        raise NotFound(_("Key not found."), code="key_not_found")
+    return key, lock
+
+
 def revoke_key(actor: User, key_id: int) -> Key:
-    """Take a key back: the lock stops accepting its credentials."""
+    """Take a key back: the lock stops accepting its credentials. Taking back an
+    organization's key takes back every key issued under it, at once. Always
+    possible, whatever the lock's licence (R6)."""
     with transaction.atomic():
-        key = Key.objects.select_related("person").filter(pk=key_id).first()
-        if key is None or not policy.can(actor, policy.Action.VIEW, key.organization_id):
-            raise NotFound(_("Key not found."), code="key_not_found")
-        lock = _locked_lock(actor, key.lock_id, policy.Action.MANAGE_KEYS)
-        if key.organization_id != lock.organization_id:
-            raise NotFound(_("Key not found."), code="key_not_found")
+        key, lock = _managed_key(actor, key_id)
         key.refresh_from_db(fields=["revoked_at"])
         if key.revoked_at is not None:
             raise Conflict(_("This key was already taken back."), code="already_revoked")
-        key.revoked_at = timezone.now()
-        key.revoked_by = actor
-        key.save(update_fields=["revoked_at", "revoked_by"])
-        KeyCredential.objects.filter(key=key, active=True).update(active=False)
+        now = timezone.now()
+        children = list(
+            Key.objects.filter(parent=key, revoked_at__isnull=True).values_list("pk", flat=True)
+        )
+        ids = [key.pk, *children]
+        Key.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
+        KeyCredential.objects.filter(key_id__in=ids, active=True).update(active=False)
+        key.revoked_at, key.revoked_by = now, actor
         bump_version(lock.pk)
+        summary = _("Key of %(name)s taken back") % {"name": key.holder_name}
+        if children:
+            summary += " " + _("(and %(n)d keys issued under it)") % {"n": len(children)}
         record(
             EventKind.KEY_REVOKED,
             organization_id=lock.organization_id or 0,
@@ -234,9 +312,76 @@ def revoke_key(actor: User, key_id: int) -> Key:
             person=key.person,
             key=key,
             actor=actor,
-            summary=_("Key of %(name)s taken back") % {"name": key.person.name},
+            summary=summary,
+            data={"keys_under_it": len(children)} if children else {},
         )
     return key
+
+
+def update_key(
+    actor: User,
+    key_id: int,
+    *,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    schedule: Any = None,
+    note: str | None = None,
+) -> Key:
+    """Change a live key's validity window, weekly schedule and note. Needs full
+    management of the lock, like issuing (R6)."""
+    validate_window(valid_from, valid_until)
+    rules = schedules.normalize(schedule)
+    with transaction.atomic():
+        key, lock = _managed_key(actor, key_id)
+        if key.revoked_at is not None:
+            raise Conflict(_("This key was taken back; issue a new one."), code="already_revoked")
+        if key.holder_organization_id is not None and schedule:
+            raise InvalidInput(
+                _("A key held by an organization has no weekly schedule."), code="invalid_schedule"
+            )
+        grant = authorize_issue_for_change(actor, key, lock)
+        if grant.parent is not None:
+            from doorkeep.keys.sharing import within_parent
+
+            valid_from, valid_until = within_parent(grant.parent, valid_from, valid_until)
+        key.valid_from, key.valid_until, key.schedule = valid_from, valid_until, rules
+        if note is not None:
+            key.note = note.strip()[:200]
+        key.save(update_fields=["valid_from", "valid_until", "schedule", "note"])
+        bump_version(lock.pk)
+        record(
+            EventKind.KEY_UPDATED,
+            organization_id=lock.organization_id or 0,
+            lock=lock,
+            property_id=lock.entry.property_id if lock.entry else None,
+            person=key.person,
+            key=key,
+            actor=actor,
+            summary=_("Key of %(name)s changed: %(window)s, %(schedule)s")
+            % {
+                "name": key.holder_name,
+                "window": _window_text(valid_from, valid_until),
+                "schedule": schedules.describe(rules),
+            },
+        )
+    return key
+
+
+def authorize_issue_for_change(actor: User, key: Key, lock: Lock) -> IssueGrant:
+    if key.parent_id is not None and not policy.can(
+        actor, policy.Action.MANAGE_KEYS, key.lock_owner_id
+    ):
+        from doorkeep.keys.sharing import authorize_under
+
+        return authorize_under(actor, lock.pk, key.parent_id)
+    licence = require_full_management(lock.pk)
+    return IssueGrant(lock, licence, key.organization_id, key.parent)
+
+
+def _window_text(valid_from: datetime | None, valid_until: datetime | None) -> str:
+    start = f"{valid_from:%Y-%m-%d %H:%M}" if valid_from else "…"
+    end = f"{valid_until:%Y-%m-%d %H:%M}" if valid_until else "…"
+    return _("always") if not (valid_from or valid_until) else f"{start} – {end}"
 
 
 def revoke_all_on_lock(actor: User | None, lock: Lock, *, reason: str) -> int:

@@ -19,6 +19,7 @@ from doorkeep.core.errors import Conflict, InvalidInput, NotFound
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.keys.services import revoke_all_on_lock
+from doorkeep.licensing.services import on_registered
 from doorkeep.locks.models import Lock
 from doorkeep.properties.services import get_entry
 
@@ -111,6 +112,7 @@ def register_lock(
             if lock.first_registered_at is None:
                 lock.first_registered_at = now
             lock.save()
+            on_registered(lock, now)
             record(
                 EventKind.LOCK_REGISTERED,
                 organization_id=org_id,

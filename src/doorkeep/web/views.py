@@ -442,7 +442,7 @@ def issue_key(request: HttpRequest, lock_id: int) -> HttpResponse:
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
         return _lock_page(request, lock_id, status=exc.status, error=error, issue_form=form)
-    name = key.person.name
+    name = key.holder_name
     if any(c.kind == CredentialKind.PIN for c in spec.credentials):
         messages.success(
             request,
@@ -464,7 +464,7 @@ def revoke_key(request: HttpRequest, lock_id: int, key_id: int) -> HttpResponse:
         key = key_services.revoke_key(current_user(request), key_id)
     except DomainError as exc:
         return _lock_page(request, lock_id, status=exc.status, error=exc.message)
-    messages.success(request, _("The key of %(name)s is taken back.") % {"name": key.person.name})
+    messages.success(request, _("The key of %(name)s is taken back.") % {"name": key.holder_name})
     return redirect("web:lock", lock_id=key.lock_id)
 
 

@@ -1,0 +1,149 @@
+"""The licence state of a lock at a moment, computed from its dated rows.
+
+free            inside the free period of the first registration (R4)
+active          inside a paid management period (R5, R9)
+take_back_only  no period running: keys can be taken back and codes entered,
+                nothing else (R6)
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Sum
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from doorkeep.core.errors import DomainError
+from doorkeep.keys.models import Key
+from doorkeep.licensing.models import KeyAllotment, Period, PeriodKind
+
+FREE = "free"
+ACTIVE = "active"
+TAKE_BACK_ONLY = "take_back_only"
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months later (the 31st of a
+    shorter month becomes its last day)."""
+    month_index = moment.month - 1 + months
+    year = moment.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    return add_months(moment, 12 * years)
+
+
+class ManagementEnded(DomainError):
+    status = 403
+    code = "management_ended"
+
+
+class NoKeysAvailable(DomainError):
+    status = 409
+    code = "no_keys_available"
+
+
+@dataclass(frozen=True)
+class LicenceState:
+    at: datetime
+    mode: str
+    free_ends_at: datetime | None
+    management_ends_at: datetime | None  # the end of the latest paid period
+    full_until: datetime | None  # when full management ends, if it is running
+    ended_at: datetime | None  # when it last ended, in take-back-only mode
+    option_ends_at: datetime | None
+    keys_purchased: int
+    keys_issued: int
+
+    @property
+    def can_manage(self) -> bool:
+        return self.mode != TAKE_BACK_ONLY
+
+    @property
+    def option_active(self) -> bool:
+        """The option works only inside paid management (R10)."""
+        return (
+            self.mode == ACTIVE
+            and self.option_ends_at is not None
+            and self.option_ends_at > self.at
+        )
+
+    @property
+    def keys_available(self) -> int:
+        return max(0, self.keys_purchased - self.keys_issued)
+
+
+def _covering(periods: list[Period], kind: str, at: datetime) -> list[Period]:
+    return [p for p in periods if p.kind == kind and p.starts_at <= at < p.ends_at]
+
+
+def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
+    at = at or timezone.now()
+    periods = list(Period.objects.filter(lock_id=lock_id))
+    free = [p for p in periods if p.kind == PeriodKind.FREE]
+    paid = [p for p in periods if p.kind == PeriodKind.MANAGEMENT]
+    option = [p for p in periods if p.kind == PeriodKind.ORGANIZATIONS_OPTION]
+    paid_now = _covering(periods, PeriodKind.MANAGEMENT, at)
+    free_now = _covering(periods, PeriodKind.FREE, at)
+    if paid_now:
+        mode = ACTIVE
+    elif free_now:
+        mode = FREE
+    else:
+        mode = TAKE_BACK_ONLY
+    full_until = None
+    if mode != TAKE_BACK_ONLY:
+        full_until = max(p.ends_at for p in paid_now + free_now)
+    ended = [p.ends_at for p in free + paid if p.ends_at <= at]
+    purchased = KeyAllotment.objects.filter(lock_id=lock_id).aggregate(n=Sum("keys"))["n"] or 0
+    issued = Key.objects.filter(lock_id=lock_id, revoked_at__isnull=True).count()
+    return LicenceState(
+        at=at,
+        mode=mode,
+        free_ends_at=max((p.ends_at for p in free), default=None),
+        management_ends_at=max((p.ends_at for p in paid), default=None),
+        full_until=full_until,
+        ended_at=max(ended, default=None) if mode == TAKE_BACK_ONLY else None,
+        option_ends_at=max((p.ends_at for p in option), default=None),
+        keys_purchased=purchased,
+        keys_issued=issued,
+    )
+
+
+def _date(moment: datetime | None) -> str:
+    return formats.date_format(timezone.localtime(moment), "DATE_FORMAT") if moment else "—"
+
+
+def require_full_management(lock_id: int, at: datetime | None = None) -> LicenceState:
+    state = licence_of(lock_id, at)
+    if not state.can_manage:
+        if state.ended_at is None:
+            message = _(
+                "This lock has no management period. Enter a prepaid code on the lock's licence "
+                "panel to start one."
+            )
+        else:
+            message = _(
+                "Management of this lock ended on %(date)s: you can still take keys back, "
+                "nothing else. Enter a prepaid management code on the lock's licence panel to "
+                "restore full management; all keys are kept and become manageable again."
+            ) % {"date": _date(state.ended_at)}
+        raise ManagementEnded(message)
+    return state
+
+
+def require_key_available(state: LicenceState) -> None:
+    if state.keys_available <= 0:
+        raise NoKeysAvailable(
+            _(
+                "All %(n)d keys bought for this lock are in use. Take a key back, or enter a "
+                "prepaid code for a key pack on the lock's licence panel."
+            )
+            % {"n": state.keys_purchased}
+        )
