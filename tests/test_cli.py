@@ -89,6 +89,14 @@ def test_demo_loads_a_realistic_building_once(capsys):
 
     assert main(["demo"]) == 0
     assert Lock.objects.filter(organization__isnull=False).count() == 6
+    from doorkeep.licensing.state import licence_of
+
+    modes = {
+        lock.serial: licence_of(lock.pk).mode
+        for lock in Lock.objects.filter(organization__isnull=False)
+    }
+    assert modes["DK-2025-0001"] == "active"
+    assert modes["DK-2025-0006"] == "take_back_only"
     assert Lock.objects.filter(organization__isnull=True).count() == 3
     kinds = set(KeyCredential.objects.values_list("kind", flat=True))
     assert kinds == {"phone", "pin", "remote", "tag"}
@@ -139,3 +147,19 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.django_db
+def test_the_demo_codes_in_the_readme_work():
+    from doorkeep.accounts.models import User
+    from doorkeep.demo import OWNER, demo_codes
+    from doorkeep.licensing.services import redeem_for_lock
+    from doorkeep.licensing.state import licence_of
+
+    main(["demo"])
+    readme = (ROOT / "README.md").read_text()
+    for code in demo_codes().values():
+        assert f"`{code}`" in readme
+    courtyard = Lock.objects.get(serial="DK-2025-0006")
+    redeem_for_lock(User.objects.get(email=OWNER), courtyard.pk, demo_codes()["MGMT-5Y"])
+    assert licence_of(courtyard.pk).mode == "active"

@@ -66,8 +66,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "warning",
         "doorkeep.wsgi:application",
     ]
-    os.execv(granian, argv)  # noqa: S606 - replaces this process with the server
-    return 0  # pragma: no cover
+    return _supervise(argv, reminder_interval=args.reminder_interval)
+
+
+def _supervise(argv: list[str], *, reminder_interval: int) -> int:
+    """Run the web server as a child process; meanwhile send due licence
+    reminders every ``reminder_interval`` seconds. SIGTERM or Ctrl-C stops both."""
+    import logging
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from doorkeep.licensing.services import send_reminders
+
+    log = logging.getLogger("doorkeep.serve")
+    server = subprocess.Popen(argv)  # noqa: S603 - our own executable and arguments
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    next_run = time.monotonic()
+    try:
+        while not stop.is_set():
+            if server.poll() is not None:
+                return server.returncode or 1
+            if reminder_interval and time.monotonic() >= next_run:
+                try:
+                    sent = send_reminders()
+                    if sent:
+                        log.info("sent %d licence reminder(s)", sent)
+                except Exception:  # keep serving; the next round tries again
+                    log.exception("sending licence reminders failed")
+                next_run = time.monotonic() + reminder_interval
+            stop.wait(1.0)
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0
 
 
 def cmd_createuser(args: argparse.Namespace) -> int:
@@ -102,9 +145,14 @@ def cmd_createuser(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from doorkeep.core.errors import DomainError
     from doorkeep.demo import load_demo
 
-    if load_demo(only_if_empty=not args.force):
+    try:
+        loaded = load_demo(only_if_empty=not args.force)
+    except DomainError as exc:
+        return _fail(f"the demo cannot be added to this database: {exc.message}")
+    if loaded:
         print("Demo data loaded. Sign in as owner@demo.doorkeep.test with password doorkeep-demo.")
     else:
         print("Demo data is already there (use --force to add it anyway).")
@@ -158,6 +206,75 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codes_generate(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from doorkeep.core.errors import DomainError
+    from doorkeep.licensing.services import generate_batch
+
+    expires = None
+    if args.expires:
+        try:
+            expires = datetime.fromisoformat(args.expires)
+        except ValueError:
+            return _fail(f"--expires {args.expires!r} is not a date like 2027-12-31")
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+    try:
+        batch, plain = generate_batch(
+            None, args.product, args.count, expires_at=expires, note=args.note or ""
+        )
+    except DomainError as exc:
+        return _fail(exc.message)
+    print(
+        f"# batch {batch.pk}: {batch.size} x {batch.product.sku} ({batch.product.name})"
+        + (f", expires {expires:%Y-%m-%d}" if expires else ""),
+        file=sys.stderr,
+    )
+    print("# these codes are shown once; only their digests are stored", file=sys.stderr)
+    for code in plain:
+        print(code)
+    return 0
+
+
+def cmd_codes_products(args: argparse.Namespace) -> int:
+    from doorkeep.licensing.models import Product
+
+    for product in Product.objects.filter(active=True):
+        grants = (
+            f"{product.years} years"
+            if product.years
+            else (f"{product.keys} keys" if product.keys else "account upgrade")
+        )
+        print(f"{product.sku}\t{grants}\t{product.name}")
+    return 0
+
+
+def cmd_codes_batches(args: argparse.Namespace) -> int:
+    from django.db.models import Count, Q
+
+    from doorkeep.licensing.models import CodeBatch
+
+    batches = CodeBatch.objects.select_related("product").annotate(
+        used=Count("codes", filter=Q(codes__redeemed_at__isnull=False))
+    )
+    for batch in batches:
+        expiry = f"{batch.expires_at:%Y-%m-%d}" if batch.expires_at else "-"
+        print(
+            f"{batch.pk}\t{batch.product.sku}\t{batch.used}/{batch.size} used\t"
+            f"expires {expiry}\t{batch.created_at:%Y-%m-%d}\t{batch.note}"
+        )
+    return 0
+
+
+def cmd_reminders(args: argparse.Namespace) -> int:
+    from doorkeep.licensing.services import send_reminders
+
+    sent = send_reminders()
+    print(f"Sent {sent} reminder(s).")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -196,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="threads per worker (default 4)",
     )
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    p.add_argument(
+        "--reminder-interval",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how often to send due licence reminders (default 3600; 0: never)",
+    )
 
     p = add("migrate", cmd_migrate, "Create or update the database tables.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -232,6 +356,31 @@ def build_parser() -> argparse.ArgumentParser:
     q = locks_sub.add_parser("list", help="List known locks and their owners.")
     q.add_argument("--unregistered", action="store_true", help="only locks nobody registered yet")
     q.set_defaults(func=cmd_locks_list)
+
+    p = add("codes", lambda a: 0, "Operator commands for prepaid codes.")
+    codes_sub = p.add_subparsers(dest="codes_command", metavar="ACTION", required=True)
+    q = codes_sub.add_parser(
+        "generate",
+        help="Generate a batch of prepaid codes for a product; prints them once.",
+        description="Generate a batch of prepaid codes for a product. The codes are printed "
+        "once, one a line; only their digests are stored.",
+    )
+    q.add_argument("product", help="the product's article code, see `doorkeep codes products`")
+    q.add_argument("count", type=int, help="how many codes (1 to 10,000)")
+    q.add_argument("--expires", help="last day the codes can be used, e.g. 2027-12-31")
+    q.add_argument("--note", help="what the batch is for (a reseller, an order number)")
+    q.set_defaults(func=cmd_codes_generate)
+    q = codes_sub.add_parser("products", help="List the products a code can grant.")
+    q.set_defaults(func=cmd_codes_products)
+    q = codes_sub.add_parser("batches", help="List code batches and how many codes were used.")
+    q.set_defaults(func=cmd_codes_batches)
+
+    add(
+        "reminders",
+        cmd_reminders,
+        "Email lock owners whose locks' management ends in 28, 7 or 1 days (once each). "
+        "`doorkeep serve` does this every hour by itself.",
+    )
 
     p = add("token", cmd_token, "Create an API token for an account and print it (shown once).")
     p.add_argument("email")

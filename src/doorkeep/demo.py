@@ -17,14 +17,19 @@ from doorkeep.accounts.services import create_organization, create_user
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
+from doorkeep.keys.sharing import issue_key_to_organization
+from doorkeep.licensing import codes
+from doorkeep.licensing.services import generate_batch, redeem_for_lock, redeem_for_organization
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
+from doorkeep.properties.models import Entry
 from doorkeep.properties.services import add_entry, create_property
 
 PASSWORD = "doorkeep-demo"  # noqa: S105 - the documented demo password
 OWNER = "owner@demo.doorkeep.test"
 MANAGER = "manager@demo.doorkeep.test"
 RESIDENT = "resident@demo.doorkeep.test"
+FACILITY = "facility@demo.doorkeep.test"
 OPERATOR = "operator@demo.doorkeep.test"
 
 # Locks that are known to the platform but not registered yet: try registering
@@ -64,24 +69,51 @@ def _email(name: str) -> str:
     return f"{plain}@example.com"
 
 
+# Unused prepaid codes of the demo, to try the licence panel and the account
+# upgrades with (documented in the README).
+DEMO_CODES = {
+    "MGMT-5Y": "DEM0MGMT5Y000000001",
+    "ORGS-5Y": "DEM00RGS5Y000000001",
+    "KEYS-25": "DEM0KEYS25000000001",
+    "ORG-MGMT": "DEM00RGMGMT00000001",
+}
+
+
+def demo_codes() -> dict[str, str]:
+    return {sku: codes.with_check(body) for sku, body in DEMO_CODES.items()}
+
+
+def _travel(moment: datetime) -> contextlib.AbstractContextManager[object]:
+    """Do the following as if at ``moment`` (time-machine is there in development)."""
+    try:
+        import time_machine
+
+        return time_machine.travel(moment, tick=True)
+    except ImportError:  # pragma: no cover - a production install without dev tools
+        return contextlib.nullcontext()
+
+
 def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
     """Create the demo; returns False (and does nothing) when data is already there."""
     if only_if_empty and (User.objects.exists() or Organization.objects.exists()):
         return False
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = timezone.now()
-    # The building is set up 15 days ago, so that its two weeks of history come
-    # after the keys were issued (time-machine is there in development).
-    try:
-        import time_machine
-
-        travel: contextlib.AbstractContextManager[object] = time_machine.travel(
-            now - timedelta(days=15), tick=True
-        )
-    except ImportError:  # pragma: no cover - a production install without dev tools
-        travel = contextlib.nullcontext()
-    with travel:
-        _setup(rng)
+    # The studios' locks were registered months ago: one is past its free
+    # period (take back keys only), one's free period ends within two weeks.
+    # The canal house was set up 15 days ago; two weeks of history follow.
+    with _travel(now - timedelta(days=100)):
+        owner, org, entries = _accounts_and_places()
+        courtyard = _register(owner, entries[5], 6)
+        for name, pin in (("Studio 1 · Yara Haddad", "31415"), ("Studio 2 · Tom Willems", "27182")):
+            issue_key(
+                owner, courtyard.pk, KeySpec(HolderSpec(name=name), [CredentialSpec("pin", pin)])
+            )
+    with _travel(now - timedelta(days=80)):
+        _register(owner, entries[4], 5)
+    with _travel(now - timedelta(days=15)):
+        _canal_house(rng, owner, org, entries[:4])
+    _batch_of_known_codes()
     with transaction.atomic():
         locks = list(
             Lock.objects.filter(serial__in=[f"DK-2025-{i:04d}" for i in range(1, 5)])
@@ -92,7 +124,30 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
     return True
 
 
-def _setup(rng: random.Random) -> None:
+def _batch_of_known_codes() -> None:
+    from doorkeep.licensing.models import CodeBatch, PrepaidCode, Product
+
+    for sku, code in demo_codes().items():
+        batch = CodeBatch.objects.create(
+            product=Product.objects.get(sku=sku), size=1, note="demo code, see README"
+        )
+        PrepaidCode.objects.create(batch=batch, digest=codes.digest(codes.normalize(code)))
+
+
+def _register(owner: User, entry: Entry, number: int) -> Lock:
+    serial = f"DK-2025-{number:04d}"
+    minted = add_manufactured_lock(serial, model_name="Doorkeep Mortise M2")
+    return register_lock(
+        owner, serial=serial, claim_secret=minted.claim_secret, entry_id=entry.pk, name=entry.name
+    )
+
+
+def _redeem(owner: User, lock: Lock, sku: str) -> None:
+    _batch, (code,) = generate_batch(None, sku, 1, note="demo")
+    redeem_for_lock(owner, lock.pk, code)
+
+
+def _accounts_and_places() -> tuple[User, Organization, list[Entry]]:
     with transaction.atomic():
         operator = create_user(OPERATOR, PASSWORD, name="Paula Operator")
         operator.is_staff = operator.is_superuser = True
@@ -125,24 +180,42 @@ def _setup(rng: random.Random) -> None:
         entries = [add_entry(owner, prop.pk, name=name) for name in doors]
         entries.append(add_entry(owner, studios.pk, name="Street door"))
         entries.append(add_entry(owner, studios.pk, name="Courtyard gate"))
-        locks = []
-        for index, entry in enumerate(entries, start=1):
-            serial = f"DK-2025-{index:04d}"
-            minted = add_manufactured_lock(serial, model_name="Doorkeep Mortise M2")
-            locks.append(
-                register_lock(
-                    owner,
-                    serial=serial,
-                    claim_secret=minted.claim_secret,
-                    entry_id=entry.pk,
-                    name=entry.name,
-                )
-            )
         for serial, secret in UNREGISTERED:
             add_manufactured_lock(serial, claim_secret=secret, model_name="Doorkeep Mortise M2")
+    return owner, org, entries
 
+
+def _canal_house(rng: random.Random, owner: User, org: Organization, entries: list[Entry]) -> None:
+    with transaction.atomic():
+        manager = User.objects.get(email=MANAGER)
+        locks = [_register(owner, entry, n) for n, entry in enumerate(entries, start=1)]
         main, garage, bikes, roof = locks[0], locks[1], locks[2], locks[3]
+        # The main entrance is paid for: 5 years of management, more keys, and
+        # shared management with the facility company.
+        for sku in ("MGMT-5Y", "KEYS-100", "ORGS-5Y"):
+            _redeem(owner, main, sku)
+        facility_user = create_user(FACILITY, PASSWORD, name="Finn Facility")
+        facility = create_organization(facility_user, "Facility Partners BV")
+        _batch, (upgrade,) = generate_batch(None, "ORG-MGMT", 1, note="demo")
+        redeem_for_organization(facility_user, facility.pk, upgrade)
         now = timezone.now()
+        shared = issue_key_to_organization(
+            owner,
+            main.pk,
+            facility.pk,
+            valid_until=now + timedelta(days=365),
+            note="Maintenance contract 2026",
+        )
+        for name, tag in (
+            ("Technician Ahmed Benali", "04C0FFEE123456"),
+            ("Technician Lotte Kramer", "04BEEF00654321"),
+        ):
+            issue_key(
+                facility_user,
+                main.pk,
+                KeySpec(HolderSpec(name=name), [CredentialSpec("tag", tag)]),
+                parent_key_id=shared.pk,
+            )
         keys: list[Key] = []
         # The demo resident opens the main entrance and the bike storage by phone and PIN.
         for lock in (main, bikes):

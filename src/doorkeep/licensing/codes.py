@@ -48,7 +48,13 @@ def _check_symbol(body: str) -> str:
 
 
 def generate() -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH - 1))
+    return with_check("".join(secrets.choice(ALPHABET) for _ in range(LENGTH - 1)))
+
+
+def with_check(body: str) -> str:
+    """A formatted code from its 19-symbol body (the demo uses fixed bodies)."""
+    if len(body) != LENGTH - 1 or any(ch not in _VALUE for ch in body):
+        raise CodeFormatError(body)
     return format_code(body + _check_symbol(body))
 
 
