@@ -30,6 +30,7 @@ class Action(StrEnum):
     MANAGE_KEYS = "manage_keys"  # issue and take back keys
     VIEW_KEYS = "view_keys"  # list keys and their holders
     VIEW_EVENTS = "view_events"  # read and export the event log
+    BUY_LICENCES = "buy_licences"  # enter prepaid codes, upgrade the account
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -41,6 +42,7 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_KEYS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.VIEW_KEYS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.VIEW_EVENTS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.BUY_LICENCES: frozenset({Role.LOCK_OWNER}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -50,6 +52,7 @@ _DENIED_MESSAGE: dict[Action, str] = {
     Action.MANAGE_KEYS: N_("Only lock owners and building managers can issue or take back keys."),
     Action.VIEW_KEYS: N_("Only lock owners and building managers can see the keys of a lock."),
     Action.VIEW_EVENTS: N_("Only lock owners and building managers can read the event log."),
+    Action.BUY_LICENCES: N_("Only lock owners can enter prepaid codes and upgrade the account."),
 }
 
 

@@ -52,3 +52,35 @@ def issue(alice_api: Client, world: Any) -> Callable[..., Any]:
         )
 
     return post
+
+
+@pytest.fixture
+def code(db: None) -> Callable[..., str]:
+    """A new, unused prepaid code for a product."""
+    from doorkeep.licensing.services import generate_batch
+
+    def make(sku: str, **kwargs: Any) -> str:
+        _batch, (plain,) = generate_batch(None, sku, 1, **kwargs)
+        return plain
+
+    return make
+
+
+@pytest.fixture
+def travel(time_machine: Any) -> Callable[[Any], None]:
+    """Stand still at a moment (the clock does not tick)."""
+
+    def go(moment: Any) -> None:
+        time_machine.move_to(moment, tick=False)
+
+    return go
+
+
+@pytest.fixture
+def now(world: Any, travel: Callable[[Any], None]) -> Any:
+    """Stop the clock (after the world was made), and return the moment."""
+    from django.utils import timezone
+
+    moment = timezone.now()
+    travel(moment)
+    return moment

@@ -235,7 +235,14 @@ def _operations() -> list[tuple[str, str]]:
 def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
     world, method, path
 ):
-    url = path.format(lock_id=world.lock.pk, property_id=world.prop.pk, key_id=1, token_id=1)
+    url = path.format(
+        lock_id=world.lock.pk,
+        property_id=world.prop.pk,
+        key_id=1,
+        token_id=1,
+        organization_id=world.org.pk,
+        shared_key_id=1,
+    )
 
     response = Client().generic(method, url, "{}", content_type="application/json")
 

@@ -3,7 +3,10 @@
 An outsider (Charlie) gets 404 for every one of Alice's objects on every
 endpoint of the schema: never a 403 that confirms they exist, never data.
 A plain member (Bob) may look but gets 403, with a reason, for every change
-and for the event log."""
+and for the event log.
+
+Alice's organization also holds a key to Dora's lock (shared management): the
+endpoints about shared keys are walked with that key."""
 
 from __future__ import annotations
 
@@ -13,16 +16,21 @@ from typing import Any
 
 import pytest
 from apihelp import error_of
+from django.utils import timezone
 
-from doorkeep.accounts.models import ApiToken
-from doorkeep.accounts.services import create_token
+from doorkeep.accounts.models import ApiToken, Organization
+from doorkeep.accounts.services import create_organization, create_token, create_user
 from doorkeep.api import api
 from doorkeep.events.models import Event
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+from doorkeep.keys.sharing import issue_key_to_organization
+from doorkeep.licensing.models import KeyAllotment, Period, PrepaidCode
+from doorkeep.licensing.services import generate_batch, redeem_for_lock
 from doorkeep.locks.models import Lock
-from doorkeep.locks.services import add_manufactured_lock
+from doorkeep.locks.services import add_manufactured_lock, register_lock
 from doorkeep.properties.models import Entry, Property
+from doorkeep.properties.services import add_entry, create_property
 
 SECRET = "ABCD-EFGH-JKLM-NPQR"
 ALICE_SECRETS = (
@@ -34,6 +42,8 @@ ALICE_SECRETS = (
     "Dana Holder",
     "dana@example.com",
     "Alice",
+    "DK-DORA-0001",
+    "Depot",
 )
 
 
@@ -43,6 +53,15 @@ class Ids:
     property_id: int
     key_id: int
     token_id: int
+    organization_id: int
+    shared_key_id: int  # the key Alice's organization holds to Dora's lock
+    lock_code: str  # unused prepaid codes, bought by Alice
+    upgrade_code: str
+
+
+def _code(sku: str) -> str:
+    _batch, (code,) = generate_batch(None, sku, 1)
+    return code
 
 
 @pytest.fixture
@@ -57,10 +76,43 @@ def alices(world) -> Ids:
     )
     token, _ = create_token(world.alice, "alice's token")
     add_manufactured_lock("DK-FREE-0001", claim_secret=SECRET)
-    return Ids(world.lock.pk, world.prop.pk, key.pk, token.pk)
+
+    # Dora gives Alice's organization a key to her lock; Alice issues one under it.
+    dora = create_user("dora@example.com", "correct horse battery staple")
+    dora_org = create_organization(dora, "Dora Facilities")
+    dora_entry = add_entry(dora, create_property(dora, dora_org.pk, name="Depot").pk, name="Gate")
+    add_manufactured_lock("DK-DORA-0001", claim_secret=SECRET)
+    dora_lock = register_lock(
+        dora, serial="DK-DORA-0001", claim_secret=SECRET, entry_id=dora_entry.pk
+    )
+    redeem_for_lock(dora, dora_lock.pk, _code("MGMT-5Y"))
+    redeem_for_lock(dora, dora_lock.pk, _code("ORGS-5Y"))
+    Organization.objects.filter(pk=world.org.pk).update(
+        organization_management_since=timezone.now()
+    )
+    shared = issue_key_to_organization(dora, dora_lock.pk, world.org.pk)
+    issue_key(
+        world.alice,
+        dora_lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Dana Holder", email="dana@example.com"),
+            credentials=[CredentialSpec("pin", "73950264")],
+        ),
+        parent_key_id=shared.pk,
+    )
+    return Ids(
+        world.lock.pk,
+        world.prop.pk,
+        key.pk,
+        token.pk,
+        world.org.pk,
+        shared.pk,
+        _code("MGMT-5Y"),
+        _code("ORG-MGMT"),
+    )
 
 
-def bodies(world: Any) -> dict[tuple[str, str], Any]:
+def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
     """A plausible body for each operation, aimed at Alice's objects."""
     return {
         ("POST", "/api/v1/properties"): {"organization_id": world.org.pk, "name": "Mine now"},
@@ -77,6 +129,19 @@ def bodies(world: Any) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/keys/{key_id}/revoke"): {},
         ("POST", "/api/v1/locks/{lock_id}/access-decisions"): {"kind": "pin", "value": "73950264"},
+        ("PATCH", "/api/v1/keys/{key_id}"): {"note": "Mine now", "valid_until": None},
+        ("POST", "/api/v1/locks/{lock_id}/licence/codes"): {"code": ids.lock_code if ids else ""},
+        ("POST", "/api/v1/locks/{lock_id}/organization-keys"): {
+            "organization_id": world.charlie_org.pk
+        },
+        ("POST", "/api/v1/organizations/{organization_id}/upgrades/building-management"): {},
+        ("POST", "/api/v1/organizations/{organization_id}/upgrades/codes"): {
+            "code": ids.upgrade_code if ids else ""
+        },
+        ("POST", "/api/v1/shared-keys/{shared_key_id}/keys"): {
+            "name": "Intruder",
+            "credentials": [{"kind": "pin", "value": "24682468"}],
+        },
     }
 
 
@@ -87,7 +152,16 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/properties"),
     ("GET", "/api/v1/locks"),
+    ("GET", "/api/v1/licences/ending-soon"),
+    ("GET", "/api/v1/organizations"),
+    ("GET", "/api/v1/organizations/registered"),
+    ("GET", "/api/v1/shared-keys"),
 }
+
+# The directory of organizations that can receive keys (R11) names them to every
+# lock owner, Alice's too once it has organization management: by design, its
+# id and name, nothing else.
+DIRECTORY = ("GET", "/api/v1/organizations/registered")
 
 
 def operations() -> list[tuple[str, str]]:
@@ -111,12 +185,21 @@ def snapshot() -> tuple[Any, ...]:
             .order_by("pk")
             .values_list("pk", "revoked_at")
         ),
+        list(Key.objects.order_by("pk").values_list("pk", "valid_until", "note")),
+        list(PrepaidCode.objects.order_by("pk").values_list("pk", "redeemed_at", "lock_id")),
+        list(Period.objects.order_by("pk").values_list("pk", "lock_id", "kind", "ends_at")),
+        list(KeyAllotment.objects.order_by("pk").values_list("pk", "lock_id", "keys")),
+        list(
+            Organization.objects.order_by("pk").values_list(
+                "pk", "building_management_since", "organization_management_since"
+            )
+        ),
     )
 
 
 def call(client, method, path, ids: Ids, world):
     url = path.format(**vars(ids))
-    body = bodies(world).get((method, path))
+    body = bodies(world, ids).get((method, path))
     if method == "GET":
         return client.get(url)
     if method == "POST" and path == "/api/v1/auth/tokens":
@@ -144,12 +227,17 @@ def test_an_outsider_gets_404_for_alices_objects_on_every_endpoint(
     response = call(charlie_api, method, path, alices, world)
 
     text = response.content.decode() if not response.streaming else ""
+    secrets = ALICE_SECRETS
     if (method, path) in NOT_ABOUT_ALICE:
         assert response.status_code in (200, 201), response.content
     else:
         error_of(response, 404)
         assert "forbidden" not in text
-    for secret in ALICE_SECRETS:
+    if (method, path) == DIRECTORY:
+        assert all(set(row) == {"id", "name"} for row in response.json())
+        assert "Alice Locks" in [row["name"] for row in response.json()]
+        secrets = tuple(s for s in ALICE_SECRETS if s not in "Alice Locks")
+    for secret in secrets:
         assert secret not in text, (secret, text)
     assert snapshot() == before
     assert Event.objects.filter(organization=world.org).count() == events_before
@@ -161,6 +249,9 @@ def test_an_outsiders_lists_hold_nothing_of_alices(world, alices, charlie_api):
     assert [t["name"] for t in charlie_api.get("/api/v1/auth/tokens").json()] == ["test"]
     memberships = charlie_api.get("/api/v1/me").json()["memberships"]
     assert [m["organization"] for m in memberships] == ["Charlie Locks"]
+    assert [o["name"] for o in charlie_api.get("/api/v1/organizations").json()] == ["Charlie Locks"]
+    assert charlie_api.get("/api/v1/shared-keys").json() == []
+    assert charlie_api.get("/api/v1/licences/ending-soon?days=365").json() == []
 
 
 def test_an_outsider_gets_the_same_404_for_alices_lock_as_for_a_lock_that_does_not_exist(
@@ -198,6 +289,23 @@ MEMBER_REFUSED = [
     ("GET", "/api/v1/locks/{lock_id}/events.csv", "can read the event log"),
     ("GET", "/api/v1/properties/{property_id}/events", "can read the event log"),
     ("GET", "/api/v1/properties/{property_id}/events.csv", "can read the event log"),
+    ("PATCH", "/api/v1/keys/{key_id}", "can issue or take back keys"),
+    ("GET", "/api/v1/locks/{lock_id}/licence", "can see the keys of a lock"),
+    ("POST", "/api/v1/locks/{lock_id}/licence/codes", "Only lock owners can enter prepaid codes"),
+    (
+        "POST",
+        "/api/v1/organizations/{organization_id}/upgrades/building-management",
+        "Only lock owners can enter prepaid codes and upgrade the account",
+    ),
+    (
+        "POST",
+        "/api/v1/organizations/{organization_id}/upgrades/codes",
+        "Only lock owners can enter prepaid codes and upgrade the account",
+    ),
+    ("GET", "/api/v1/organizations/registered", "can issue or take back keys"),
+    ("POST", "/api/v1/locks/{lock_id}/organization-keys", "can issue or take back keys"),
+    ("GET", "/api/v1/shared-keys/{shared_key_id}/keys", "can see the keys of a lock"),
+    ("POST", "/api/v1/shared-keys/{shared_key_id}/keys", "can issue or take back keys"),
 ]
 
 
@@ -221,7 +329,7 @@ def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
         ("GET", "/api/v1/properties/{property_id}"),
         ("GET", "/api/v1/locks/{lock_id}"),
         ("DELETE", "/api/v1/auth/tokens/{token_id}"),
-    } | NOT_ABOUT_ALICE
+    } | (NOT_ABOUT_ALICE - refused)
     assert set(operations()) == refused | allowed
 
 
@@ -244,3 +352,24 @@ def test_a_member_may_look_at_the_organizations_properties_and_locks(world, alic
 
 def test_a_member_cannot_revoke_the_owners_api_token(world, alices, bob_api):
     error_of(bob_api.delete(f"/api/v1/auth/tokens/{alices.token_id}"), 404, "token_not_found")
+
+
+def test_a_member_sees_the_keys_his_organization_received_but_not_the_keys_under_them(
+    world, alices, bob_api
+):
+    shared = bob_api.get("/api/v1/shared-keys").json()
+
+    assert [(k["id"], k["serial"], k["live_keys"]) for k in shared] == [
+        (alices.shared_key_id, "DK-DORA-0001", 1)
+    ]
+    assert "Dana Holder" not in bob_api.get("/api/v1/shared-keys").content.decode()
+
+
+def test_a_member_sees_his_organizations_and_his_role(world, alices, bob_api):
+    assert [(o["name"], o["role"]) for o in bob_api.get("/api/v1/organizations").json()] == [
+        ("Alice Locks", "member")
+    ]
+
+
+def test_a_member_has_no_locks_ending_soon_because_he_cannot_see_licences(world, bob_api):
+    assert bob_api.get("/api/v1/licences/ending-soon?days=365").json() == []

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from webhelp import bulk_keys, text
+from webhelp import SECRET, bulk_keys, code, new_lock, sharing_world, text
 
 from doorkeep.keys import access
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+from doorkeep.locks.models import Lock
 
 
 def lock_url(world):
@@ -237,27 +238,101 @@ def _queries_for_lock_page(client, url: str) -> int:
     return len(ctx.captured_queries)
 
 
+def _child_keys(dora, org_key, count, *, start=0):
+    for i in range(start, start + count):
+        issue_key(
+            dora,
+            org_key.lock_id,
+            KeySpec(HolderSpec(name=f"Agency person {i}"), [CredentialSpec("remote", f"AG-{i}")]),
+            parent_key_id=org_key.pk,
+        )
+
+
 def test_the_lock_page_runs_as_many_queries_with_2500_keys_as_with_10(world, alice):
+    # An organization's key with keys under it, and the option's form, are on the page.
+    dora, _agency, org_key = sharing_world(world)
+    _child_keys(dora, org_key, 2)
     bulk_keys(world.lock, world.org, 10)
     with_10 = _queries_for_lock_page(alice, lock_url(world))
     bulk_keys(world.lock, world.org, 2490, start=10)
-    assert Key.objects.filter(lock=world.lock).count() == 2500
+    _child_keys(dora, org_key, 0)
+    assert Key.objects.filter(lock=world.lock).count() == 2503
     with_2500 = _queries_for_lock_page(alice, lock_url(world))
     assert with_2500 == with_10, (with_10, with_2500)
-    assert with_10 <= 12
+    assert with_10 <= 15
     # Searching and paging stay bounded too.
     assert _queries_for_lock_page(alice, lock_url(world) + "?q=holder&page=7") == with_2500
     body = text(alice.get(lock_url(world)))
-    assert "2500 of at most 2500" in body
-    assert "Page 1 of 25 (2500 keys)" in body
+    assert "2503 of at most 2500" in body
+    assert "Page 1 of 26 (2503 keys)" in body
+
+
+def test_the_shared_key_page_runs_bounded_queries(world):
+    dora, _agency, org_key = sharing_world(world)
+    client = world.client(dora)
+    _child_keys(dora, org_key, 3)
+    few = _queries_for_lock_page(client, f"/shared/{org_key.pk}/")
+    _child_keys(dora, org_key, 20, start=3)
+    assert _queries_for_lock_page(client, f"/shared/{org_key.pk}/") == few
+    assert few <= 16
+
+
+def _more_locks(world, count, *, start):
+    """``count`` more registered locks at new entries, whose management ends
+    within 30 days: in the free period for even ones, paid for odd ones."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from doorkeep.licensing.models import Period
+    from doorkeep.locks.services import register_lock
+    from doorkeep.properties.services import add_entry
+
+    for i in range(start, start + count):
+        entry = add_entry(world.alice, world.prop.pk, name=f"Door {i}")
+        new_lock(f"DK-MORE-{i:04d}")
+        lock = register_lock(
+            world.alice,
+            serial=f"DK-MORE-{i:04d}",
+            claim_secret=SECRET,
+            entry_id=entry.pk,
+            name=f"Lock {i}",
+        )
+        now = timezone.now()
+        free = Period.objects.filter(lock=lock, kind="free")
+        if i % 2 == 0:
+            free.update(ends_at=now + timedelta(days=10 + i))
+        else:
+            free.update(starts_at=now - timedelta(days=200), ends_at=now - timedelta(days=100))
+            Period.objects.create(
+                lock=lock, kind="management", starts_at=now, ends_at=now + timedelta(days=10 + i)
+            )
 
 
 def test_the_dashboard_and_event_log_run_bounded_queries(world, alice):
+    dora, _agency, org_key = sharing_world(world)
+    _child_keys(dora, org_key, 1)
     bulk_keys(world.lock, world.org, 10)
+    _more_locks(world, 2, start=0)
     small = _queries_for_lock_page(alice, "/")
     events_small = _queries_for_lock_page(alice, lock_url(world) + "events/")
+    dora_small = _queries_for_lock_page(world.client(dora), "/")
     bulk_keys(world.lock, world.org, 600, start=10)
-    for person in Person.objects.all()[:60]:
+    _more_locks(world, 8, start=2)
+    for person in Person.objects.filter(organization=world.org)[:60]:
         access.decide(world.lock, "tag", person.credentials.get().lookup)
+    body = text(alice.get("/"))
+    assert body.count("Full management until") == 1 + 5
+    assert body.count("Free period until") == 5
+    assert body.count('<td data-label="Days left"') == 10  # the 10 locks ending within 30 days
     assert _queries_for_lock_page(alice, "/") == small
     assert _queries_for_lock_page(alice, lock_url(world) + "events/") == events_small
+    # The organization's side: more shared locks, same queries.
+    for i in (1, 3, 5):  # paid management, so the option can be entered
+        from doorkeep.keys.sharing import issue_key_to_organization
+        from doorkeep.licensing.services import redeem_for_lock
+
+        lock = Lock.objects.get(serial=f"DK-MORE-{i:04d}")
+        redeem_for_lock(world.alice, lock.pk, code("ORGS-5Y"))
+        issue_key_to_organization(world.alice, lock.pk, org_key.holder_organization_id)
+    assert _queries_for_lock_page(world.client(dora), "/") == dora_small

@@ -42,3 +42,36 @@ def bulk_keys(lock: Lock, organization: Organization, count: int, *, start: int 
         KeyCredential(key=k, credential=c, lock=lock, kind=c.kind, lookup=c.lookup)
         for k, c in zip(keys, credentials, strict=True)
     )
+
+
+def code(sku: str) -> str:
+    """One fresh prepaid code for a product (MGMT-5Y, ORGS-5Y, KEYS-25, ORG-MGMT)."""
+    from doorkeep.licensing.services import generate_batch
+
+    _batch, (plain,) = generate_batch(None, sku, 1)
+    return plain
+
+
+def typo_of(plain: str) -> str:
+    """The code with its first symbol mistyped: the check symbol catches it."""
+    from doorkeep.licensing.codes import ALPHABET
+
+    first = plain[0]
+    other = ALPHABET[(ALPHABET.index(first) + 1) % len(ALPHABET)]
+    return other + plain[1:]
+
+
+def sharing_world(world: Any) -> tuple[Any, Organization, Key]:
+    """Dora's agency with organization management, and a key to Alice's lock
+    for it (Alice's lock gets 5-year management and the option first)."""
+    from doorkeep.accounts.services import create_organization, create_user
+    from doorkeep.keys.sharing import issue_key_to_organization
+    from doorkeep.licensing.services import redeem_for_lock, redeem_for_organization
+
+    redeem_for_lock(world.alice, world.lock.pk, code("MGMT-5Y"))
+    redeem_for_lock(world.alice, world.lock.pk, code("ORGS-5Y"))
+    dora = create_user("dora@example.com", "long enough password", name="Dora Agent")
+    agency = create_organization(dora, "Dora's Agency")
+    redeem_for_organization(dora, agency.pk, code("ORG-MGMT"))
+    org_key = issue_key_to_organization(world.alice, world.lock.pk, agency.pk)
+    return dora, agency, org_key

@@ -109,6 +109,7 @@ def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.events.api import router as events
     from doorkeep.keys.api import router as keys
+    from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
     from doorkeep.properties.api import router as properties
 
@@ -116,6 +117,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", properties)
     api.add_router("/v1/", locks)
     api.add_router("/v1/", keys)
+    api.add_router("/v1/", licences)
     api.add_router("/v1/", events)
 
 

@@ -44,12 +44,10 @@ def _match(lock: Lock, kind: str, value: str | User) -> tuple[KeyCredential | No
     if kind == CredentialKind.PHONE:
         if not isinstance(value, User):
             raise InvalidInput("A phone credential is the signed-in account.")
-        lookups = [
-            str(pk)
-            for pk in Person.objects.filter(
-                user=value, organization_id=lock.organization_id or 0
-            ).values_list("pk", flat=True)
-        ]
+        # Any organization's person: a key issued under an organization's key
+        # belongs to a person of that organization, not of the lock's owner.
+        # The look-up below stays on this lock and its current owner's keys.
+        lookups = [str(pk) for pk in Person.objects.filter(user=value).values_list("pk", flat=True)]
     else:
         lookups = [presented(kind, str(value)).lookup]
     if not lookups:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.params import functions as param
 from pydantic import AwareDatetime, Field
@@ -11,8 +12,8 @@ from pydantic import AwareDatetime, Field
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.api.util import actor
-from doorkeep.core.errors import InvalidInput
-from doorkeep.keys import access, selectors, services
+from doorkeep.core.errors import InvalidInput, PermissionDenied
+from doorkeep.keys import access, selectors, services, sharing
 from doorkeep.keys.models import Key
 from doorkeep.locks.services import get_lock
 
@@ -72,6 +73,43 @@ class KeyIn(Schema):
     valid_until: AwareDatetime | None = None
     schedule: list[ScheduleRule] | None = None
     note: str = Field(default="", max_length=200)
+
+
+class KeyPatch(Schema):
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    schedule: list[ScheduleRule] | None = None
+    note: str | None = Field(default=None, max_length=200)
+
+
+class OrganizationKeyIn(Schema):
+    organization_id: int = Field(description="See GET organizations/registered")
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    note: str = Field(default="", max_length=200)
+
+
+class RegisteredOrganizationOut(Schema):
+    id: int
+    name: str
+
+
+class SharedKeyOut(Schema):
+    id: int
+    lock_id: int
+    lock: str
+    serial: str
+    lock_owner: str = Field(description="The organization that owns the lock")
+    organization_id: int | None = Field(description="Your organization, which holds the key")
+    organization: str
+    property: str | None
+    entry: str | None
+    status: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    note: str
+    issued_at: datetime
+    live_keys: int = Field(description="Live keys your organization issued under it")
 
 
 class KeyPage(Schema):
@@ -138,7 +176,12 @@ def issue_key(request: HttpRequest, lock_id: int, body: KeyIn) -> Status[dict[st
     """Issue a key to a person (an existing `person_id`, or a `name` and/or
     `email`) with one or more credentials. Errors include `credential_in_use`,
     `key_exists` and `lock_full` (409), `invalid_pin`, `invalid_tag` (400)."""
-    spec = services.KeySpec(
+    key = services.issue_key(actor(request), lock_id, _spec(body))
+    return Status(201, key_out(selectors.get_key(actor(request), key.pk)))
+
+
+def _spec(body: KeyIn) -> services.KeySpec:
+    return services.KeySpec(
         holder=services.HolderSpec(person_id=body.person_id, name=body.name, email=body.email),
         credentials=[services.CredentialSpec(c.kind, c.value) for c in body.credentials],
         valid_from=body.valid_from,
@@ -146,8 +189,6 @@ def issue_key(request: HttpRequest, lock_id: int, body: KeyIn) -> Status[dict[st
         schedule=[r.dict() for r in body.schedule] if body.schedule else None,
         note=body.note,
     )
-    key = services.issue_key(actor(request), lock_id, spec)
-    return Status(201, key_out(selectors.get_key(actor(request), key.pk)))
 
 
 @router.get("keys/{key_id}", response=KeyOut, summary="One key")
@@ -155,10 +196,180 @@ def get_key(request: HttpRequest, key_id: int) -> dict[str, object]:
     return key_out(selectors.get_key(actor(request), key_id))
 
 
+@router.patch("keys/{key_id}", response=KeyOut, summary="Change a key (needs full management)")
+def update_key(request: HttpRequest, key_id: int, body: KeyPatch) -> dict[str, object]:
+    """Change a live key's validity window, weekly schedule and note. A field
+    left out keeps its value; `null` clears it (an open start or end, no
+    schedule). For a key issued under an organization's key, an open end takes
+    the end of the organization's key.
+
+    Errors: `management_ended` (403: the lock is in take-back-only mode; enter
+    a management code to restore it), `already_revoked` (409),
+    `invalid_window`, `invalid_schedule`, `outside_shared_window` (400), and
+    for a key issued under an organization's key `shared_management_inactive`
+    (403), `shared_key_revoked` (409)."""
+    given = body.model_fields_set
+    # What was left out keeps the key's value (read here; the service checks access).
+    current = Key.objects.filter(pk=key_id).values("valid_from", "valid_until", "schedule").first()
+    kept = current or {"valid_from": None, "valid_until": None, "schedule": None}
+    services.update_key(
+        actor(request),
+        key_id,
+        valid_from=body.valid_from if "valid_from" in given else kept["valid_from"],
+        valid_until=body.valid_until if "valid_until" in given else kept["valid_until"],
+        schedule=(
+            ([r.dict() for r in body.schedule] if body.schedule else None)
+            if "schedule" in given
+            else kept["schedule"]
+        ),
+        note=(body.note or "") if "note" in given else None,
+    )
+    return key_out(selectors.get_key(actor(request), key_id))
+
+
 @router.post("keys/{key_id}/revoke", response=KeyOut, summary="Take a key back")
 def revoke_key(request: HttpRequest, key_id: int) -> dict[str, object]:
+    """Take a key back; always possible, also in take-back-only mode (R6).
+    Taking back an organization's key takes back every key issued under it, at
+    once. Errors: `already_revoked` (409)."""
     services.revoke_key(actor(request), key_id)
     return key_out(selectors.get_key(actor(request), key_id))
+
+
+# --- shared management (R10, R11) ---------------------------------------------------------------
+
+
+@router.get(
+    "organizations/registered",
+    response=list[RegisteredOrganizationOut],
+    summary="Organizations that can receive keys",
+)
+def registered_organizations(
+    request: HttpRequest, q: str = "", limit: int = param.Query(50, ge=1, le=200)
+) -> list[dict[str, object]]:
+    """Organizations registered on the platform with organization management,
+    to which a lock owner can issue a key for shared management; `q` searches
+    their names. For lock owners and building managers (403 for others)."""
+    user = actor(request)
+    if not policy.organizations(user, policy.Action.MANAGE_KEYS).exists():
+        raise PermissionDenied(
+            _("Only lock owners and building managers can issue or take back keys.")
+        )
+    return [{"id": o.pk, "name": o.name} for o in sharing.registered_organizations(q)[:limit]]
+
+
+@router.post(
+    "locks/{lock_id}/organization-keys",
+    response={201: KeyOut},
+    summary="Issue a key to an organization (R10, R11)",
+)
+def issue_key_to_organization(
+    request: HttpRequest, lock_id: int, body: OrganizationKeyIn
+) -> Status[dict[str, object]]:
+    """Give a key for shared management to an organization registered on the
+    platform (see GET organizations/registered). Its lock owners and building
+    managers then issue and take back keys for their own people on this lock,
+    within this key's window. Needs the lock's option "issue keys to
+    organizations", which works only while paid 5-year management runs.
+
+    Errors: `management_ended` (403), `shared_management_inactive` (403: the
+    option is not running), `organization_not_found` (404: no organization with
+    organization management has that id), `own_organization`,
+    `invalid_window` (400), `key_exists`, `no_keys_available` (409)."""
+    user = actor(request)
+    key = sharing.issue_key_to_organization(
+        user,
+        lock_id,
+        body.organization_id,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        note=body.note,
+    )
+    return Status(201, key_out(selectors.get_key(user, key.pk)))
+
+
+@router.get(
+    "shared-keys",
+    response=list[SharedKeyOut],
+    summary="Keys your organizations received for shared management",
+)
+def list_shared_keys(request: HttpRequest) -> list[dict[str, object]]:
+    """The live keys that lock owners gave to organizations you are a member
+    of, with the lock, its place, the window and how many live keys were issued
+    under each."""
+    return [_shared_key_out(k) for k in sharing.shared_with(actor(request))]
+
+
+@router.get(
+    "shared-keys/{shared_key_id}/keys",
+    response=KeyPage,
+    summary="Keys your organization issued under a shared key",
+)
+def list_keys_under(
+    request: HttpRequest,
+    shared_key_id: int,
+    status: Literal["live", "revoked", ""] = "live",
+    limit: int = param.Query(100, ge=1, le=500),
+    offset: int = param.Query(0, ge=0),
+) -> dict[str, object]:
+    """`status`: live (default), revoked, or empty for all. For lock owners and
+    building managers of the organization that holds the key (403 for its
+    other members, 404 for anyone else)."""
+    user = actor(request)
+    parent = sharing.get_shared_key(user, shared_key_id)
+    policy.require(user, policy.Action.VIEW_KEYS, parent.holder_organization_id, what=_("Key"))
+    keys = selectors.keys_under(parent.pk)
+    if status == "live":
+        keys = keys.filter(revoked_at__isnull=True)
+    elif status == "revoked":
+        keys = keys.filter(revoked_at__isnull=False)
+    return {"count": keys.count(), "items": [key_out(k) for k in keys[offset : offset + limit]]}
+
+
+@router.post(
+    "shared-keys/{shared_key_id}/keys",
+    response={201: KeyOut},
+    summary="Issue a key under a shared key (R11)",
+)
+def issue_key_under(
+    request: HttpRequest, shared_key_id: int, body: KeyIn
+) -> Status[dict[str, object]]:
+    """Issue a key on the shared key's lock to one of your organization's
+    people, as for POST locks/{id}/keys. The key lies within the shared key's
+    window: an open start or end takes the shared key's. For lock owners and
+    building managers of the organization that holds the key.
+
+    Errors: as for POST locks/{id}/keys, and `outside_shared_window` (400),
+    `management_ended` (403: the lock's management ended),
+    `shared_management_inactive` (403: the lock's option is not running),
+    `shared_key_revoked` (409: the lock owner took the key back),
+    `shared_key_not_valid` (409: outside the shared key's window),
+    `no_keys_available` (409)."""
+    user = actor(request)
+    parent = sharing.get_shared_key(user, shared_key_id)
+    key = services.issue_key(user, parent.lock_id, _spec(body), parent_key_id=parent.pk)
+    return Status(201, key_out(selectors.get_key(user, key.pk)))
+
+
+def _shared_key_out(key: Key) -> dict[str, object]:
+    entry = key.lock.entry
+    return {
+        "id": key.pk,
+        "lock_id": key.lock_id,
+        "lock": key.lock.name or key.lock.serial,
+        "serial": key.lock.serial,
+        "lock_owner": key.lock_owner.name,
+        "organization_id": key.holder_organization_id,
+        "organization": key.holder_organization.name if key.holder_organization else "",
+        "property": entry.property.name if entry else None,
+        "entry": entry.name if entry else None,
+        "status": key.status.value,
+        "valid_from": key.valid_from,
+        "valid_until": key.valid_until,
+        "note": key.note,
+        "issued_at": key.issued_at,
+        "live_keys": getattr(key, "live_children", 0),
+    }
 
 
 @router.post(

@@ -48,6 +48,7 @@ def keys_of_lock(lock_id: int, *, q: str = "", status: str = "") -> QuerySet[Key
         keys = keys.filter(
             Q(person__name__icontains=q)
             | Q(person__email__icontains=q)
+            | Q(holder_organization__name__icontains=q)
             | Q(note__icontains=q)
             | Q(key_credentials__credential__display__icontains=q.replace(":", "").upper())
         ).distinct()

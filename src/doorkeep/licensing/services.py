@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization, Role, User
 from doorkeep.core import ratelimit
-from doorkeep.core.errors import DomainError, InvalidInput, NotFound
+from doorkeep.core.errors import DomainError, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.licensing import codes
@@ -39,17 +39,21 @@ def on_registered(lock: Lock, now: datetime) -> None:
     """Called by register_lock in its transaction. The first registration of a
     physical lock starts its free period and brings its included keys; a later
     one changes nothing, so every end date stays where it was (R4, R8)."""
-    if Period.objects.filter(lock=lock, kind=PeriodKind.FREE).exists():
-        return
-    Period.objects.create(
-        lock=lock,
-        kind=PeriodKind.FREE,
-        starts_at=now,
-        ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"]),
+    first_time = not (
+        Period.objects.filter(lock=lock, kind=PeriodKind.FREE).exists()
+        or KeyAllotment.objects.filter(lock=lock, included=True).exists()
     )
-    included = settings.DOORKEEP["INCLUDED_KEYS"]
-    if included:
-        KeyAllotment.objects.create(lock=lock, keys=included, included=True)
+    if not first_time:
+        return
+    if settings.DOORKEEP["FREE_MONTHS"] > 0:  # 0: no free period at all
+        Period.objects.create(
+            lock=lock,
+            kind=PeriodKind.FREE,
+            starts_at=now,
+            ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"]),
+        )
+    # Always recorded, even as 0 keys: it marks that the first registration happened.
+    KeyAllotment.objects.create(lock=lock, keys=settings.DOORKEEP["INCLUDED_KEYS"], included=True)
 
 
 # --- prepaid codes ---------------------------------------------------------------
@@ -212,7 +216,9 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
 
 
 def _limits(actor: User, client_ip: str) -> list[str]:
-    keys = [f"code:user:{actor.pk}", f"code:ip:{client_ip}"]
+    keys = [f"code:user:{actor.pk}"]
+    if client_ip:  # no address (command line, tests): do not lump all such callers together
+        keys.append(f"code:ip:{client_ip}")
     message = _("Too many wrong codes. Wait an hour, then try again.")
     for key in keys:
         ratelimit.check(
@@ -230,10 +236,21 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
     lock = Lock.objects.filter(pk=lock_id, organization__isnull=False).first()
     if lock is None:
         raise NotFound(_("Lock not found."))
-    policy.require(actor, policy.Action.REGISTER_LOCKS, lock.organization_id, what=_("Lock"))
+    policy.require(actor, policy.Action.BUY_LICENCES, lock.organization_id, what=_("Lock"))
     org_id = lock.organization_id
     assert org_id is not None
-    limit_keys = _limits(actor, client_ip)
+    try:
+        limit_keys = _limits(actor, client_ip)
+    except RateLimited as exc:  # refused too: the owner sees the attempts in the log
+        record(
+            EventKind.CODE_REFUSED,
+            organization_id=org_id,
+            lock=lock,
+            actor=actor,
+            reason=exc.code,
+            summary=exc.message,
+        )
+        raise
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -270,8 +287,18 @@ def redeem_for_organization(
     actor: User, organization_id: int, text: str, *, client_ip: str = ""
 ) -> Redemption:
     """Enter an account-upgrade code: organization management (R13)."""
-    policy.require(actor, policy.Action.REGISTER_LOCKS, organization_id, what=_("Organization"))
-    limit_keys = _limits(actor, client_ip)
+    policy.require(actor, policy.Action.BUY_LICENCES, organization_id, what=_("Organization"))
+    try:
+        limit_keys = _limits(actor, client_ip)
+    except RateLimited as exc:
+        record(
+            EventKind.CODE_REFUSED,
+            organization_id=organization_id,
+            actor=actor,
+            reason=exc.code,
+            summary=exc.message,
+        )
+        raise
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -313,7 +340,7 @@ def redeem_for_organization(
 
 def activate_building_management(actor: User, organization_id: int) -> Organization:
     """The lock owner's upgrade to building management: no code needed (R12)."""
-    policy.require(actor, policy.Action.REGISTER_LOCKS, organization_id, what=_("Organization"))
+    policy.require(actor, policy.Action.BUY_LICENCES, organization_id, what=_("Organization"))
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=organization_id)
         if org.building_management_since is None:

@@ -9,6 +9,7 @@ take_back_only  no period running: keys can be taken back and codes entered,
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,18 +80,18 @@ class LicenceState:
         return max(0, self.keys_purchased - self.keys_issued)
 
 
-def _covering(periods: list[Period], kind: str, at: datetime) -> list[Period]:
-    return [p for p in periods if p.kind == kind and p.starts_at <= at < p.ends_at]
-
-
-def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
-    at = at or timezone.now()
-    periods = list(Period.objects.filter(lock_id=lock_id))
+def compute(
+    periods: Iterable[Period], *, purchased: int, issued: int, at: datetime
+) -> LicenceState:
+    """The licence state from a lock's periods and key counts, already read: the
+    rules in one place, for one lock (licence_of) or many (pages that read the
+    periods of all their locks in one query)."""
+    periods = list(periods)
     free = [p for p in periods if p.kind == PeriodKind.FREE]
     paid = [p for p in periods if p.kind == PeriodKind.MANAGEMENT]
     option = [p for p in periods if p.kind == PeriodKind.ORGANIZATIONS_OPTION]
-    paid_now = _covering(periods, PeriodKind.MANAGEMENT, at)
-    free_now = _covering(periods, PeriodKind.FREE, at)
+    paid_now = [p for p in paid if p.starts_at <= at < p.ends_at]
+    free_now = [p for p in free if p.starts_at <= at < p.ends_at]
     if paid_now:
         mode = ACTIVE
     elif free_now:
@@ -101,8 +102,6 @@ def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
     if mode != TAKE_BACK_ONLY:
         full_until = max(p.ends_at for p in paid_now + free_now)
     ended = [p.ends_at for p in free + paid if p.ends_at <= at]
-    purchased = KeyAllotment.objects.filter(lock_id=lock_id).aggregate(n=Sum("keys"))["n"] or 0
-    issued = Key.objects.filter(lock_id=lock_id, revoked_at__isnull=True).count()
     return LicenceState(
         at=at,
         mode=mode,
@@ -116,6 +115,18 @@ def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
     )
 
 
+def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
+    """The licence state of one lock at ``at`` (default now), read fresh."""
+    purchased = KeyAllotment.objects.filter(lock_id=lock_id).aggregate(n=Sum("keys"))["n"] or 0
+    issued = Key.objects.filter(lock_id=lock_id, revoked_at__isnull=True).count()
+    return compute(
+        Period.objects.filter(lock_id=lock_id),
+        purchased=purchased,
+        issued=issued,
+        at=at or timezone.now(),
+    )
+
+
 def _date(moment: datetime | None) -> str:
     return formats.date_format(timezone.localtime(moment), "DATE_FORMAT") if moment else "—"
 
@@ -125,8 +136,8 @@ def require_full_management(lock_id: int, at: datetime | None = None) -> Licence
     if not state.can_manage:
         if state.ended_at is None:
             message = _(
-                "This lock has no management period. Enter a prepaid code on the lock's licence "
-                "panel to start one."
+                "This lock has no management period yet: you can take keys back, nothing else. "
+                "Enter a prepaid management code on the lock's licence panel to start one."
             )
         else:
             message = _(

@@ -242,6 +242,18 @@ class KeySearchForm(forms.Form):
         return self.cleaned_data["q"], "" if status == "all" else status
 
 
+def _schedule_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Weekly schedule"),
+        required=False,
+        max_length=1000,
+        help_text=_("Empty for any time. For example: mon-fri 07:00-19:00; sat 09:00-13:00"),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "mon-fri 07:00-19:00; sat 09:00-13:00"}
+        ),
+    )
+
+
 _pin = RegexValidator(r"^\d{4,8}$", _("A PIN code is 4 to 8 digits."))
 
 
@@ -294,15 +306,7 @@ class IssueKeyForm(ServiceErrorsMixin, forms.Form):
     )
     valid_from = LocalMomentField(label=_("Valid from"), required=False)
     valid_until = LocalMomentField(label=_("Valid until"), required=False)
-    schedule = forms.CharField(
-        label=_("Weekly schedule"),
-        required=False,
-        max_length=1000,
-        help_text=_("Empty for any time. For example: mon-fri 07:00-19:00; sat 09:00-13:00"),
-        widget=forms.Textarea(
-            attrs={"rows": 2, "placeholder": "mon-fri 07:00-19:00; sat 09:00-13:00"}
-        ),
-    )
+    schedule = _schedule_field()
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
     def __init__(
@@ -348,6 +352,141 @@ class IssueKeyForm(ServiceErrorsMixin, forms.Form):
             valid_until=aware(data["valid_until"], self.tz, end_of_day=True),
             schedule=data["schedule"],
             note=data["note"],
+        )
+
+
+class EditKeyForm(ServiceErrorsMixin, forms.Form):
+    """Change a live key: its validity window, weekly schedule and note. A key
+    held by an organization has no schedule (the field is left out)."""
+
+    FIELD_FOR_CODE = {
+        "invalid_window": "valid_until",
+        "outside_shared_window": "valid_until",
+        "invalid_schedule": "schedule",
+    }
+
+    valid_from = LocalMomentField(label=_("Valid from"), required=False)
+    valid_until = LocalMomentField(label=_("Valid until"), required=False)
+    schedule = _schedule_field()
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(self, *args: Any, tz: tzinfo, with_schedule: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_edit_%s")
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        if not with_schedule:
+            del self.fields["schedule"]
+
+    @classmethod
+    def initial_for(cls, key: Any, tz: tzinfo) -> dict[str, Any]:
+        """The form's initial values for ``key``, its dates in ``tz``."""
+
+        def local(moment: datetime | None) -> datetime | None:
+            return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
+        return {
+            "valid_from": local(key.valid_from),
+            "valid_until": local(key.valid_until),
+            "schedule": schedules.to_text(key.schedule),
+            "note": key.note,
+        }
+
+    def clean_schedule(self) -> list[dict[str, Any]] | None:
+        try:
+            return schedules.parse_text(self.cleaned_data["schedule"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+
+    def changes(self) -> dict[str, Any]:
+        """Keyword arguments for keys.services.update_key."""
+        data = self.cleaned_data
+        return {
+            "valid_from": aware(data["valid_from"], self.tz),
+            "valid_until": aware(data["valid_until"], self.tz, end_of_day=True),
+            "schedule": data.get("schedule"),
+            "note": data["note"],
+        }
+
+
+# --- licences, upgrades and shared management ----------------------------------
+
+# What a refused prepaid code is about: the code field, whatever the reason.
+_CODE_ERRORS = (
+    "code_typo",
+    "not_a_code",
+    "unknown_code",
+    "code_used",
+    "code_expired",
+    "wrong_product",
+    "option_needs_management",
+    "already_upgraded",
+    "rate_limited",
+)
+
+
+class PrepaidCodeForm(ServiceErrorsMixin, forms.Form):
+    FIELD_FOR_CODE = dict.fromkeys(_CODE_ERRORS, "code")
+
+    code = forms.CharField(
+        label=_("Prepaid code"),
+        max_length=64,
+        help_text=_("20 letters and digits, as on the card, for example 7KQ2-M9XW-4TNB-8HRC-J5DF."),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "placeholder": "XXXX-XXXX-XXXX-XXXX-XXXX",
+            }
+        ),
+    )
+
+    def __init__(self, *args: Any, prefix_id: str = "code", **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"id_{prefix_id}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class OrganizationKeyForm(ServiceErrorsMixin, forms.Form):
+    """Issue a key to an organization (shared management)."""
+
+    FIELD_FOR_CODE = {
+        "organization_not_found": "organization",
+        "own_organization": "organization",
+        "key_exists": "organization",
+        "invalid_window": "valid_until",
+    }
+
+    # An id, not a choice: the service decides which organizations may receive keys.
+    organization = forms.IntegerField(label=_("Organization"), widget=forms.Select)
+    valid_from = LocalMomentField(label=_("Valid from"), required=False)
+    valid_until = LocalMomentField(label=_("Valid until"), required=False)
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        organizations: Sequence[Any] | None,
+        tz: tzinfo,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("auto_id", "id_orgkey_%s")
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        field = self.fields["organization"]
+        if organizations is None:  # too many to list: the organization's number
+            field.widget = forms.NumberInput()
+            field.label = _("Organization number")
+            field.help_text = _("Ask the organization for its number on Doorkeep.")
+        else:
+            field.widget.choices = [
+                ("", _("Choose an organization")),
+                *((o.pk, o.name) for o in organizations),
+            ]
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        data = self.cleaned_data
+        return aware(data["valid_from"], self.tz), aware(
+            data["valid_until"], self.tz, end_of_day=True
         )
 
 

@@ -4,14 +4,21 @@ already authorised; none of them changes anything."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from doorkeep import policy
 from doorkeep.accounts.models import ApiToken, Organization, User
 from doorkeep.events.models import Event
-from doorkeep.keys.models import Person
+from doorkeep.keys.models import Key, Person
+from doorkeep.keys.sharing import registered_organizations
+from doorkeep.licensing import state as licence_state
+from doorkeep.licensing.models import KeyAllotment, Period
+from doorkeep.licensing.state import LicenceState
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry, Property
 
@@ -72,3 +79,66 @@ def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by(
         F("revoked_at").desc(nulls_first=True), "-created_at", "-id"
     )
+
+
+# --- licences ---------------------------------------------------------------------
+
+
+licence_from = licence_state.compute  # the rules live in licensing.state
+
+
+def licences_for(user: User, locks: Sequence[Lock], at: datetime) -> dict[int, LicenceState]:
+    """The licence state of each of ``locks`` (from locks.selectors.locks_for,
+    which counts their live keys as ``live_keys``), in two queries whatever the
+    number of locks."""
+    if not locks:
+        return {}
+    orgs = policy.organizations(user)
+    periods: dict[int, list[Period]] = {}
+    for period in Period.objects.filter(lock__organization__in=orgs).order_by():
+        periods.setdefault(period.lock_id, []).append(period)
+    purchased = dict(
+        KeyAllotment.objects.filter(lock__organization__in=orgs)
+        .order_by()
+        .values("lock_id")
+        .annotate(n=Sum("keys"))
+        .values_list("lock_id", "n")
+    )
+    return {
+        lock.pk: licence_from(
+            periods.get(lock.pk, []),
+            purchased=purchased.get(lock.pk) or 0,
+            issued=getattr(lock, "live_keys", 0),
+            at=at,
+        )
+        for lock in locks
+    }
+
+
+# --- keys --------------------------------------------------------------------------
+
+
+def with_keys_under(keys: QuerySet[Key]) -> QuerySet[Key]:
+    """Annotate each key with ``keys_under``: how many live keys were issued
+    under it (non-zero only for an organization's key). A subquery, so the
+    list stays one query."""
+    under = (
+        Key.objects.filter(parent=OuterRef("pk"), revoked_at__isnull=True)
+        .order_by()
+        .values("parent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return keys.annotate(
+        keys_under=Coalesce(Subquery(under, output_field=IntegerField()), Value(0))
+    )
+
+
+def organizations_to_receive_keys(exclude_id: int | None, limit: int) -> list[Organization]:
+    """Organizations a lock owner can issue a key to (those with organization
+    management), except the owner's own; at most ``limit`` + 1, so the caller
+    can tell that there are too many to list."""
+    orgs = registered_organizations()
+    if exclude_id is not None:
+        orgs = orgs.exclude(pk=exclude_id)
+    return list(orgs[: limit + 1])

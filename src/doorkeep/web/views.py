@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -27,14 +28,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from doorkeep import policy
 from doorkeep.accounts import services as account_services
-from doorkeep.accounts.models import User
+from doorkeep.accounts.models import Organization, User
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.events import selectors as event_selectors
 from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.keys import schedule as schedules
 from doorkeep.keys import selectors as key_selectors
 from doorkeep.keys import services as key_services
+from doorkeep.keys import sharing
 from doorkeep.keys.models import CredentialKind, Key, KeyStatus, Person
+from doorkeep.licensing import selectors as licensing_selectors
+from doorkeep.licensing import services as licensing_services
+from doorkeep.licensing.models import KeyAllotment, Period, PeriodKind
+from doorkeep.licensing.state import LicenceState, licence_of
 from doorkeep.locks import selectors as lock_selectors
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
@@ -43,10 +49,13 @@ from doorkeep.properties.models import Property
 from doorkeep.web import queries
 from doorkeep.web.forms import (
     PEOPLE_IN_SELECT,
+    EditKeyForm,
     EntryForm,
     EventFilterForm,
     IssueKeyForm,
     KeySearchForm,
+    OrganizationKeyForm,
+    PrepaidCodeForm,
     PropertyForm,
     RegisterLockForm,
     RemoveLockForm,
@@ -61,6 +70,21 @@ View = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
 KEYS_PER_PAGE = 100
 EVENTS_PER_PAGE = 50
+ENDING_SOON_DAYS = 30
+ORGANIZATIONS_IN_SELECT = 500
+
+# Refusals that concern the whole page rather than one form: the form they
+# came from may not even be shown (management ended, shared management off).
+PAGE_LEVEL_ERRORS = frozenset(
+    {
+        "management_ended",
+        "shared_management_inactive",
+        "shared_key_revoked",
+        "shared_key_not_valid",
+        "needs_organization_management",
+        "already_revoked",
+    }
+)
 
 
 def current_user(request: HttpRequest) -> User:
@@ -96,10 +120,17 @@ def page_view(view: View[P]) -> View[P]:
 def _form_or_page_error(form: ServiceErrorsMixin, exc: DomainError) -> str:
     """A refusal for the user's role goes at the top of the page (the form may
     not even be shown to them); any other error goes on the form."""
-    if isinstance(exc, PermissionDenied):
+    if isinstance(exc, PermissionDenied) or exc.code in PAGE_LEVEL_ERRORS:
         return exc.message
     form.add_service_error(exc)
     return ""
+
+
+def _moment(moment: datetime | None, tz: Any, fmt: str = "Y-m-d H:i") -> str:
+    """A moment as text in the time zone ``tz`` (for messages built in views)."""
+    if moment is None:
+        return "—"
+    return formats.date_format(timezone.localtime(moment, tz), fmt)
 
 
 def _denial(user: User, action: policy.Action, organization_id: int | None) -> str:
@@ -130,12 +161,51 @@ def _people_for_select(organization_id: int) -> list[Person] | None:
 
 
 @dataclass
+class LockRow:
+    lock: Lock
+    licence: LicenceState | None  # None when the user may not see licences
+
+
+@dataclass
 class PropertyGroup:
     prop: Property | None
-    locks: list[Lock] = field(default_factory=list)
+    rows: list[LockRow] = field(default_factory=list)
     can_manage: bool = False
     can_view_events: bool = False
     entry_form: EntryForm | None = None
+
+    @property
+    def tz(self) -> Any:
+        return queries.zone_of(self.prop)
+
+
+@dataclass
+class EndingSoon:
+    lock: Lock
+    prop: Property | None
+    mode: str  # free or active
+    ends_at: datetime
+    days_left: int
+    tz: Any
+
+
+@dataclass
+class SharedRow:
+    key: Key
+    tz: Any
+
+
+def _ending_soon(user: User, now: datetime) -> list[EndingSoon]:
+    """Locks whose full management (free or paid) ends within ENDING_SOON_DAYS,
+    soonest first. Days are counted in each property's time zone."""
+    soon: list[EndingSoon] = []
+    for item in licensing_selectors.ending_soon(user, ENDING_SOON_DAYS, at=now):
+        prop = item.lock.entry.property if item.lock.entry else None
+        tz = queries.zone_of(prop)
+        ends = timezone.localtime(item.full_until, tz)
+        days = (ends.date() - now.astimezone(tz).date()).days
+        soon.append(EndingSoon(item.lock, prop, item.mode, item.full_until, max(days, 0), tz))
+    return soon
 
 
 def _dashboard(
@@ -148,7 +218,9 @@ def _dashboard(
 ) -> HttpResponse:
     user = current_user(request)
     account_services.ensure_personal_organization(user)
+    now = timezone.now()
     locks = list(lock_selectors.locks_for(user))
+    licences = queries.licences_for(user, locks, now)
     groups: dict[int | None, PropertyGroup] = {}
     for prop in queries.properties_for(user):
         groups[prop.pk] = PropertyGroup(
@@ -161,12 +233,18 @@ def _dashboard(
         group = groups.get(property_id)
         if group is None:
             group = groups.setdefault(None, PropertyGroup(None))
-        group.locks.append(lock)
+        # The licence is shown to those who see the keys (lock owners, managers).
+        visible = policy.can(user, Action.VIEW_KEYS, lock.organization_id)
+        group.rows.append(LockRow(lock, licences.get(lock.pk) if visible else None))
     for group in groups.values():
         if group.can_manage and group.prop is not None:
             group.entry_form = EntryForm(
                 initial={"next": reverse("web:dashboard")}, auto_id=f"id_entry_{group.prop.pk}_%s"
             )
+    shared = [
+        SharedRow(key, queries.zone_of(key.lock.entry.property if key.lock.entry else None))
+        for key in sharing.shared_with(user)
+    ]
 
     can_register = bool(queries.organizations_for(user, Action.REGISTER_LOCKS))
     property_orgs = queries.organizations_for(user, Action.MANAGE_PROPERTIES)
@@ -192,9 +270,13 @@ def _dashboard(
         request,
         "web/dashboard.html",
         {
+            "nav": "locks",
             "error": error,
             "groups": list(groups.values()),
             "lock_count": len(locks),
+            "ending_soon": _ending_soon(user, now),
+            "ending_soon_days": ENDING_SOON_DAYS,
+            "shared": shared,
             "register_form": register_form,
             "can_register": can_register,
             "property_form": property_form,
@@ -359,6 +441,20 @@ def _key_rows(keys: Any, now: datetime) -> list[KeyRow]:
     ]
 
 
+def _org_key_form(
+    org_id: int, tz: Any, form: OrganizationKeyForm | None
+) -> OrganizationKeyForm | None:
+    """The form to issue a key to an organization, or None when no organization
+    could receive one."""
+    if form is not None:
+        return form
+    orgs = queries.organizations_to_receive_keys(org_id, ORGANIZATIONS_IN_SELECT)
+    if not orgs:
+        return None
+    listed = None if len(orgs) > ORGANIZATIONS_IN_SELECT else orgs
+    return OrganizationKeyForm(organizations=listed, tz=tz)
+
+
 def _lock_page(
     request: HttpRequest,
     lock_id: int,
@@ -366,6 +462,7 @@ def _lock_page(
     status: int = 200,
     error: str = "",
     issue_form: IssueKeyForm | None = None,
+    org_form: OrganizationKeyForm | None = None,
     rename_form: RenameLockForm | None = None,
     remove_form: RemoveLockForm | None = None,
 ) -> HttpResponse:
@@ -374,15 +471,20 @@ def _lock_page(
     org_id = lock.organization_id
     prop = lock.entry.property if lock.entry else None
     tz = queries.zone_of(prop)
+    licence = licence_of(lock.pk)
     can_view_keys = policy.can(user, Action.VIEW_KEYS, org_id)
     can_manage_keys = policy.can(user, Action.MANAGE_KEYS, org_id)
     can_register = policy.can(user, Action.REGISTER_LOCKS, org_id)
+    # What came back from a POST, before it is replaced by what is shown.
+    posted_keys_form = issue_form or org_form
     context: dict[str, Any] = {
+        "nav": "locks",
         "lock": lock,
         "prop": prop,
         "tz": tz,
         "error": error,
-        "live_keys": key_selectors.live_key_count(lock.pk),
+        "licence": licence,
+        "live_keys": licence.keys_issued,
         "max_keys": settings.DOORKEEP["MAX_USERS_PER_LOCK"],
         "can_view_keys": can_view_keys,
         "can_manage_keys": can_manage_keys,
@@ -395,19 +497,20 @@ def _lock_page(
     if can_view_keys:
         search = KeySearchForm(request.GET if request.method == "GET" else None)
         q, key_status = search.values()
-        keys = key_selectors.keys_of_lock(lock.pk, q=q, status=key_status)
+        keys = queries.with_keys_under(key_selectors.keys_of_lock(lock.pk, q=q, status=key_status))
         page = Paginator(keys, KEYS_PER_PAGE).get_page(request.GET.get("page"))
         context.update(search_form=search, page=page, rows=_key_rows(page, datetime.now(tz)))
-    if can_manage_keys and org_id is not None:
-        if issue_form is None:
-            issue_form = IssueKeyForm(people=_people_for_select(org_id), tz=tz)
-        context["issue_form"] = issue_form
+    if can_manage_keys and org_id is not None and licence.can_manage:
+        # In take-back-only mode (R6) the forms are not shown: the page says why.
+        context["issue_form"] = issue_form or IssueKeyForm(people=_people_for_select(org_id), tz=tz)
+        if licence.option_active:
+            context["org_form"] = _org_key_form(org_id, tz, org_form)
     if can_register:
         context["rename_form"] = rename_form or RenameLockForm(initial={"name": lock.name})
         context["remove_form"] = remove_form or RemoveLockForm()
     # A form the user may not use came back (it is not shown): say why.
     denied = ""
-    if issue_form is not None and not can_manage_keys:
+    if posted_keys_form is not None and not can_manage_keys:
         denied = _denial(user, Action.MANAGE_KEYS, org_id)
     elif (rename_form or remove_form) and not can_register:
         denied = _denial(user, Action.REGISTER_LOCKS, org_id)
@@ -442,6 +545,11 @@ def issue_key(request: HttpRequest, lock_id: int) -> HttpResponse:
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
         return _lock_page(request, lock_id, status=exc.status, error=error, issue_form=form)
+    _issued_message(request, key, spec)
+    return redirect("web:lock", lock_id=lock_id)
+
+
+def _issued_message(request: HttpRequest, key: Key, spec: key_services.KeySpec) -> None:
     name = key.holder_name
     if any(c.kind == CredentialKind.PIN for c in spec.credentials):
         messages.success(
@@ -454,6 +562,40 @@ def issue_key(request: HttpRequest, lock_id: int) -> HttpResponse:
         )
     else:
         messages.success(request, _("Key issued to %(name)s.") % {"name": name})
+
+
+@require_POST
+@page_view
+def issue_organization_key(request: HttpRequest, lock_id: int) -> HttpResponse:
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id)
+    tz = queries.zone_of(lock.entry.property if lock.entry else None)
+    orgs = queries.organizations_to_receive_keys(lock.organization_id, ORGANIZATIONS_IN_SELECT)
+    listed = None if len(orgs) > ORGANIZATIONS_IN_SELECT else orgs
+    form = OrganizationKeyForm(request.POST, organizations=listed, tz=tz)
+    if not form.is_valid():
+        return _lock_page(request, lock_id, status=400, org_form=form)
+    valid_from, valid_until = form.window()
+    try:
+        key = sharing.issue_key_to_organization(
+            user,
+            lock_id,
+            form.cleaned_data["organization"],
+            valid_from=valid_from,
+            valid_until=valid_until,
+            note=form.cleaned_data["note"],
+        )
+    except DomainError as exc:
+        error = _form_or_page_error(form, exc)
+        return _lock_page(request, lock_id, status=exc.status, error=error, org_form=form)
+    messages.success(
+        request,
+        _(
+            "Key issued to the organization %(org)s. Its managers can now issue keys to this "
+            "lock for their own people."
+        )
+        % {"org": key.holder_name},
+    )
     return redirect("web:lock", lock_id=lock_id)
 
 
@@ -464,8 +606,105 @@ def revoke_key(request: HttpRequest, lock_id: int, key_id: int) -> HttpResponse:
         key = key_services.revoke_key(current_user(request), key_id)
     except DomainError as exc:
         return _lock_page(request, lock_id, status=exc.status, error=exc.message)
-    messages.success(request, _("The key of %(name)s is taken back.") % {"name": key.holder_name})
+    messages.success(request, _taken_back_message(key))
     return redirect("web:lock", lock_id=key.lock_id)
+
+
+def _taken_back_message(key: Key) -> str:
+    if key.holder_organization_id is not None:
+        return _("The key of %(name)s is taken back, with every key issued under it.") % {
+            "name": key.holder_name
+        }
+    return _("The key of %(name)s is taken back.") % {"name": key.holder_name}
+
+
+# --- changing a key ------------------------------------------------------------------
+
+
+@dataclass
+class EditTarget:
+    """Where a key is changed from: the lock page, or a shared key's page."""
+
+    lock: Lock
+    back_url: str
+    action_url: str
+    shared_problem: str = ""
+
+
+def _edit_key_page(
+    request: HttpRequest,
+    key: Key,
+    target: EditTarget,
+    *,
+    form: EditKeyForm | None = None,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    lock = target.lock
+    prop = lock.entry.property if lock.entry else None
+    tz = queries.zone_of(prop)
+    licence = licence_of(lock.pk)
+    editable = key.revoked_at is None and licence.can_manage and not target.shared_problem
+    if editable and form is None:
+        form = EditKeyForm(
+            initial=EditKeyForm.initial_for(key, tz),
+            tz=tz,
+            with_schedule=key.holder_organization_id is None,
+        )
+    return render(
+        request,
+        "web/edit_key.html",
+        {
+            "nav": "locks",
+            "key": key,
+            "lock": lock,
+            "prop": prop,
+            "tz": tz,
+            "licence": licence,
+            "error": error,
+            "form": form if editable else None,
+            "shared_problem": target.shared_problem,
+            "back_url": target.back_url,
+            "action_url": target.action_url,
+        },
+        status=status,
+    )
+
+
+def _edit_key(request: HttpRequest, key: Key, target: EditTarget) -> HttpResponse:
+    if request.method != "POST":
+        return _edit_key_page(request, key, target)
+    lock = target.lock
+    tz = queries.zone_of(lock.entry.property if lock.entry else None)
+    form = EditKeyForm(request.POST, tz=tz, with_schedule=key.holder_organization_id is None)
+    if not form.is_valid():
+        return _edit_key_page(request, key, target, form=form, status=400)
+    try:
+        changed = key_services.update_key(current_user(request), key.pk, **form.changes())
+    except DomainError as exc:
+        error = _form_or_page_error(form, exc)
+        return _edit_key_page(request, key, target, form=form, status=exc.status, error=error)
+    messages.success(request, _("The key of %(name)s is changed.") % {"name": changed.holder_name})
+    return redirect(target.back_url)
+
+
+@require_http_methods(["GET", "POST"])
+@page_view
+def edit_key(request: HttpRequest, lock_id: int, key_id: int) -> HttpResponse:
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id, Action.VIEW_KEYS)
+    key = key_selectors.get_key(user, key_id)
+    if key.lock_id != lock.pk:
+        raise NotFound(_("Key not found."), code="key_not_found")
+    return _edit_key(
+        request,
+        key,
+        EditTarget(
+            lock,
+            back_url=reverse("web:lock", kwargs={"lock_id": lock.pk}) + "#keys",
+            action_url=reverse("web:edit_key", kwargs={"lock_id": lock.pk, "key_id": key.pk}),
+        ),
+    )
 
 
 @require_POST
@@ -500,6 +739,344 @@ def remove_lock(request: HttpRequest, lock_id: int) -> HttpResponse:
         _("Lock %(serial)s is removed and its keys are taken back.") % {"serial": lock.serial},
     )
     return redirect("web:dashboard")
+
+
+# --- licence ---------------------------------------------------------------------------
+
+
+@dataclass
+class PeriodRow:
+    period: Period
+    kind: str
+    source: str
+    current: bool
+
+
+@dataclass
+class AllotmentRow:
+    allotment: KeyAllotment
+    source: str
+
+
+def _product_name(code: Any) -> str:
+    return code.batch.product.name if code is not None else ""
+
+
+def _licence_page(
+    request: HttpRequest,
+    lock_id: int,
+    *,
+    status: int = 200,
+    error: str = "",
+    code_form: PrepaidCodeForm | None = None,
+) -> HttpResponse:
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id)
+    org_id = lock.organization_id
+    if not policy.can(user, Action.VIEW_KEYS, org_id):
+        raise PermissionDenied(
+            _("Only lock owners and building managers can see the licence of a lock.")
+        )
+    prop = lock.entry.property if lock.entry else None
+    now = timezone.now()
+    licence = licence_of(lock.pk, now)
+    history = licensing_selectors.history_of(lock.pk)
+    kinds = dict(PeriodKind.choices)
+    included = _("Included with the first registration")
+    can_redeem = policy.can(user, Action.BUY_LICENCES, org_id)
+    if can_redeem and code_form is None:
+        code_form = PrepaidCodeForm()
+    return render(
+        request,
+        "web/licence.html",
+        {
+            "nav": "locks",
+            "lock": lock,
+            "prop": prop,
+            "tz": queries.zone_of(prop),
+            "error": error,
+            "licence": licence,
+            "now": now,
+            "periods": [
+                PeriodRow(
+                    p,
+                    str(kinds.get(p.kind, p.kind)),
+                    _product_name(p.code) or (included if p.kind == PeriodKind.FREE else "—"),
+                    p.starts_at <= now < p.ends_at,
+                )
+                for p in reversed(history.periods)
+            ],
+            "allotments": [
+                AllotmentRow(a, _product_name(a.code) or (included if a.included else "—"))
+                for a in reversed(history.allotments)
+            ],
+            "can_redeem": can_redeem,
+            "code_form": code_form if can_redeem else None,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@page_view
+def lock_licence(request: HttpRequest, lock_id: int) -> HttpResponse:
+    """The licence panel of a lock (reminder emails link here), and entering a
+    prepaid code for it."""
+    if request.method != "POST":
+        return _licence_page(request, lock_id)
+    form = PrepaidCodeForm(request.POST)
+    if not form.is_valid():
+        return _licence_page(request, lock_id, status=400, code_form=form)
+    try:
+        result = licensing_services.redeem_for_lock(
+            current_user(request),
+            lock_id,
+            form.cleaned_data["code"],
+            client_ip=request.META.get("REMOTE_ADDR", ""),
+        )
+    except DomainError as exc:
+        error = _form_or_page_error(form, exc)
+        return _licence_page(request, lock_id, status=exc.status, error=error, code_form=form)
+    messages.success(
+        request,
+        _("Code accepted: %(product)s. %(summary)s.")
+        % {"product": result.product.name, "summary": result.summary},
+    )
+    return redirect("web:lock_licence", lock_id=lock_id)
+
+
+# --- account upgrades ------------------------------------------------------------------
+
+
+@dataclass
+class UpgradeRow:
+    org: Organization
+    code_form: PrepaidCodeForm | None
+
+
+def _upgrades_page(
+    request: HttpRequest,
+    *,
+    status: int = 200,
+    error: str = "",
+    org_id: int | None = None,
+    code_form: PrepaidCodeForm | None = None,
+) -> HttpResponse:
+    user = current_user(request)
+    rows = []
+    for org in queries.organizations_for(user, Action.BUY_LICENCES):
+        form = None
+        if org.organization_management_since is None:
+            form = code_form if org.pk == org_id and code_form is not None else None
+            form = form or PrepaidCodeForm(prefix_id=f"org{org.pk}")
+        rows.append(UpgradeRow(org, form))
+    return render(
+        request,
+        "web/upgrades.html",
+        {"nav": "upgrades", "rows": rows, "error": error},
+        status=status,
+    )
+
+
+@require_GET
+@page_view
+def upgrades(request: HttpRequest) -> HttpResponse:
+    return _upgrades_page(request)
+
+
+@require_POST
+@page_view
+def activate_building_management(request: HttpRequest, org_id: int) -> HttpResponse:
+    try:
+        org = licensing_services.activate_building_management(current_user(request), org_id)
+    except DomainError as exc:
+        return _upgrades_page(request, status=exc.status, error=exc.message)
+    messages.success(request, _("Building management is active for %(org)s.") % {"org": org.name})
+    return redirect("web:upgrades")
+
+
+@require_POST
+@page_view
+def redeem_organization_code(request: HttpRequest, org_id: int) -> HttpResponse:
+    form = PrepaidCodeForm(request.POST, prefix_id=f"org{org_id}")
+    if not form.is_valid():
+        return _upgrades_page(request, status=400, org_id=org_id, code_form=form)
+    try:
+        licensing_services.redeem_for_organization(
+            current_user(request),
+            org_id,
+            form.cleaned_data["code"],
+            client_ip=request.META.get("REMOTE_ADDR", ""),
+        )
+    except DomainError as exc:
+        error = _form_or_page_error(form, exc)
+        if isinstance(exc, NotFound):
+            error = exc.message
+        return _upgrades_page(
+            request, status=exc.status, error=error, org_id=org_id, code_form=form
+        )
+    messages.success(
+        request,
+        _(
+            "Organization management is active. Lock owners can now issue keys to your "
+            "organization, and you issue keys under them to your own people."
+        ),
+    )
+    return redirect("web:upgrades")
+
+
+# --- shared management: the organization's side -------------------------------------------
+
+
+def _shared_problem(parent: Key, licence: LicenceState, tz: Any) -> tuple[str, bool]:
+    """Why keys cannot be issued or changed under an organization's key now, or
+    "": the message, and whether the key was taken back."""
+    lock = parent.lock
+    if parent.revoked_at is not None or lock.organization_id != parent.lock_owner_id:
+        when = _moment(parent.revoked_at, tz) if parent.revoked_at else ""
+        message = _(
+            "The lock owner took back your organization's key to this lock on %(date)s. Every "
+            "key you issued under it was taken back with it."
+        ) % {"date": when}
+        if not when:
+            message = _(
+                "The lock owner took back your organization's key to this lock. Every key you "
+                "issued under it was taken back with it."
+            )
+        return message, True
+    status = parent.status_at(licence.at)
+    if status == KeyStatus.SCHEDULED:
+        return _(
+            "Your organization's key to this lock is valid from %(date)s; you can issue keys "
+            "under it from then."
+        ) % {"date": _moment(parent.valid_from, tz)}, False
+    if status == KeyStatus.EXPIRED:
+        return _(
+            "Your organization's key to this lock ended on %(date)s. You can still take keys back."
+        ) % {"date": _moment(parent.valid_until, tz)}, False
+    holder = parent.holder_organization
+    if holder is not None and holder.organization_management_since is None:
+        return _(
+            "Your organization needs organization management to manage shared keys. A lock "
+            "owner of your organization can enter its prepaid code under Account upgrades."
+        ), False
+    if not licence.option_active:
+        return _(
+            "Shared management of this lock is not active now: the lock owner's option to issue "
+            "keys to organizations has ended, or the lock's 5-year management has. You can "
+            "still take keys back; ask the lock owner (%(owner)s) to renew it."
+        ) % {"owner": parent.lock_owner.name}, False
+    return "", False
+
+
+def _shared_page(
+    request: HttpRequest,
+    key_id: int,
+    *,
+    status: int = 200,
+    error: str = "",
+    issue_form: IssueKeyForm | None = None,
+) -> HttpResponse:
+    user = current_user(request)
+    parent = sharing.get_shared_key(user, key_id)
+    holder_id = parent.holder_organization_id
+    lock = parent.lock
+    prop = lock.entry.property if lock.entry else None
+    tz = queries.zone_of(prop)
+    licence = licence_of(lock.pk)
+    problem, taken_back = _shared_problem(parent, licence, tz)
+    can_view_keys = policy.can(user, Action.VIEW_KEYS, holder_id)
+    can_manage_keys = policy.can(user, Action.MANAGE_KEYS, holder_id)
+    context: dict[str, Any] = {
+        "nav": "locks",
+        "parent": parent,
+        "lock": lock,
+        "prop": prop,
+        "tz": tz,
+        "error": error,
+        "problem": problem,
+        "taken_back": taken_back,
+        "can_view_keys": can_view_keys,
+        "can_manage_keys": can_manage_keys,
+        "can_change": can_manage_keys and not problem,
+    }
+    if can_view_keys:
+        keys = key_selectors.keys_under(parent.pk)
+        page = Paginator(keys, KEYS_PER_PAGE).get_page(request.GET.get("page"))
+        context.update(page=page, rows=_key_rows(page, datetime.now(tz)))
+    if can_manage_keys and not problem and holder_id is not None:
+        context["issue_form"] = issue_form or IssueKeyForm(
+            people=_people_for_select(holder_id), tz=tz
+        )
+    elif issue_form is not None and not can_manage_keys:
+        context["error"], status = _denial(user, Action.MANAGE_KEYS, holder_id), 403
+    return render(request, "web/shared_key.html", context, status=status)
+
+
+@require_GET
+@page_view
+def shared_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    return _shared_page(request, key_id)
+
+
+@require_POST
+@page_view
+def issue_shared_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    user = current_user(request)
+    parent = sharing.get_shared_key(user, key_id)
+    assert parent.holder_organization_id is not None
+    form = IssueKeyForm(
+        request.POST,
+        people=_people_for_select(parent.holder_organization_id),
+        tz=queries.zone_of(parent.lock.entry.property if parent.lock.entry else None),
+    )
+    if not form.is_valid():
+        return _shared_page(request, key_id, status=400, issue_form=form)
+    spec = form.spec()
+    try:
+        key = key_services.issue_key(user, parent.lock_id, spec, parent_key_id=parent.pk)
+    except DomainError as exc:
+        error = _form_or_page_error(form, exc)
+        return _shared_page(request, key_id, status=exc.status, error=error, issue_form=form)
+    _issued_message(request, key, spec)
+    return redirect("web:shared_key", key_id=key_id)
+
+
+@require_POST
+@page_view
+def revoke_shared_key(request: HttpRequest, key_id: int, child_id: int) -> HttpResponse:
+    user = current_user(request)
+    sharing.get_shared_key(user, key_id)  # 404 unless the user's organization holds it
+    try:
+        key = key_services.revoke_key(user, child_id)
+    except DomainError as exc:
+        return _shared_page(request, key_id, status=exc.status, error=exc.message)
+    messages.success(request, _taken_back_message(key))
+    return redirect("web:shared_key", key_id=key_id)
+
+
+@require_http_methods(["GET", "POST"])
+@page_view
+def edit_shared_key(request: HttpRequest, key_id: int, child_id: int) -> HttpResponse:
+    user = current_user(request)
+    parent = sharing.get_shared_key(user, key_id)
+    key = key_selectors.get_key(user, child_id)
+    if key.parent_id != parent.pk:
+        raise NotFound(_("Key not found."), code="key_not_found")
+    tz = queries.zone_of(parent.lock.entry.property if parent.lock.entry else None)
+    problem, _taken_back = _shared_problem(parent, licence_of(parent.lock_id), tz)
+    return _edit_key(
+        request,
+        key,
+        EditTarget(
+            parent.lock,
+            back_url=reverse("web:shared_key", kwargs={"key_id": parent.pk}) + "#keys",
+            action_url=reverse(
+                "web:edit_shared_key", kwargs={"key_id": parent.pk, "child_id": key.pk}
+            ),
+            shared_problem=problem,
+        ),
+    )
 
 
 # --- event log -------------------------------------------------------------------
@@ -653,6 +1230,7 @@ def _tokens_page(
         request,
         "web/tokens.html",
         {
+            "nav": "tokens",
             "tokens": list(queries.tokens_of(user)),
             "form": form or TokenForm(),
             "new_token": new_token,
