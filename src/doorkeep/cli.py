@@ -275,6 +275,48 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from doorkeep.gateway.server import run
+
+    print(f"Doorkeep gateway on ws://{args.host}:{args.port}", flush=True)
+    run(
+        args.host,
+        args.port,
+        gateway_id=args.id,
+        public_url=args.internal_url or settings.GATEWAY_PUBLIC_URL or None,
+    )
+    return 0
+
+
+def cmd_simulate_lock(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from doorkeep.gateway.simulator import SimulatedLock, interactive
+
+    lock = SimulatedLock(args.url, args.serial.upper(), args.secret, on_event=print)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def read_line() -> str | None:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            return line if line else None
+
+        await interactive(lock, read_line)
+
+    try:
+        asyncio.run(main())
+    except (OSError, TimeoutError) as exc:
+        return _fail(f"cannot reach the gateway at {args.url}: {exc}")
+    except KeyboardInterrupt:
+        pass
+    if lock.close_code and lock.close_code >= 4000:
+        return _fail(f"the gateway refused the lock: {lock.close_reason} ({lock.close_code})")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -381,6 +423,33 @@ def build_parser() -> argparse.ArgumentParser:
         "Email lock owners whose locks' management ends in 28, 7 or 1 days (once each). "
         "`doorkeep serve` does this every hour by itself.",
     )
+
+    p = add(
+        "gateway",
+        cmd_gateway,
+        "Run the device gateway: the locks' WebSocket connections (serve starts one too).",
+    )
+    p.add_argument("--host", default=os.environ.get("GATEWAY_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8001")))
+    p.add_argument("--id", help="a name for this gateway (default: host, pid and a random tag)")
+    p.add_argument("--internal-url", help="the URL web workers use to reach this gateway")
+
+    p = add("simulate", lambda a: 0, "Simulated devices, for trying and testing.")
+    sim_sub = p.add_subparsers(dest="simulate_command", metavar="DEVICE", required=True)
+    q = sim_sub.add_parser(
+        "lock",
+        help="A lock that connects, keeps its list and decides by itself.",
+        description="Connect a simulated lock to the gateway. Then type: pin 1234 | tag 04A22B1C "
+        "| fob FOB-1 | offline | online | list | quit. Remote unlocks print OPEN.",
+    )
+    q.add_argument("serial", help="the lock's serial number")
+    q.add_argument("--secret", required=True, help="the lock's device secret")
+    q.add_argument(
+        "--url",
+        default=os.environ.get("GATEWAY_URL", "ws://127.0.0.1:8001"),
+        help="the gateway (default ws://127.0.0.1:8001)",
+    )
+    q.set_defaults(func=cmd_simulate_lock)
 
     p = add("token", cmd_token, "Create an API token for an account and print it (shown once).")
     p.add_argument("email")

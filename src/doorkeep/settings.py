@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "doorkeep.keys",
     "doorkeep.events",
     "doorkeep.licensing",
+    "doorkeep.gateway",
 ]
 
 MIDDLEWARE = [
@@ -111,7 +112,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000; PRAGMA cache_size=-65536;"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": ""}
+    # Tests use a file too (not :memory:), so that the gateway's worker threads
+    # and concurrent-writer tests share it as they would in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -180,6 +183,16 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 NINJA_PAGINATION_MAX_LIMIT = 500
+
+# The device gateway: where it listens, and how web workers reach it.
+GATEWAY_HOST = env_str("GATEWAY_HOST", "127.0.0.1")
+GATEWAY_PORT = env_int("GATEWAY_PORT", 8001, minimum=0)
+GATEWAY_PUBLIC_URL = env_str(
+    "GATEWAY_URL", ""
+)  # what devices and web workers dial, if not host:port
+DOORKEEP_UNLOCK_TIMEOUT = env_int("DOORKEEP_UNLOCK_TIMEOUT", 5, minimum=1)  # seconds
+DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 LOGGING = {
     "version": 1,

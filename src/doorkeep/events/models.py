@@ -24,6 +24,12 @@ class EventKind(models.TextChoices):
     CODE_REDEEMED = "code.redeemed", _("Prepaid code entered")
     CODE_REFUSED = "code.refused", _("Prepaid code refused")
     ACCOUNT_UPGRADED = "account.upgraded", _("Account upgraded")
+    DEVICE_CONNECTED = "device.connected", _("Lock came online")
+    DEVICE_DISCONNECTED = "device.disconnected", _("Lock went offline")
+    DEVICE_REFUSED = "device.refused", _("Lock connection refused")
+    DEVICE_SECRET_ROTATED = "device.secret_rotated", _("Device secret replaced")
+    UNLOCK_REQUESTED = "unlock.requested", _("Remote unlock")
+    UNLOCK_FAILED = "unlock.failed", _("Remote unlock failed")
 
 
 class DenyReason(models.TextChoices):
@@ -71,6 +77,9 @@ class Event(models.Model):
     )
     credential_kind = models.CharField(max_length=10, blank=True, default="")
     summary = models.CharField(max_length=300, blank=True, default="")
+    device_seq = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The lock's own sequence number, for events it uploads"
+    )
     data: models.JSONField[Any, Any] = models.JSONField(default=dict, blank=True)
 
     objects = EventQuerySet.as_manager()
@@ -82,6 +91,13 @@ class Event(models.Model):
             models.Index(fields=["property", "-occurred_at", "-id"], name="event_property_time"),
             models.Index(fields=["organization", "-occurred_at", "-id"], name="event_org_time"),
             models.Index(fields=["person", "-occurred_at", "-id"], name="event_person_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lock", "device_seq"],
+                condition=models.Q(device_seq__isnull=False),
+                name="device_event_stored_once",
+            )
         ]
 
     def __str__(self) -> str:

@@ -42,6 +42,25 @@ def pin_digest(pin: str) -> str:
     return hmac.new(key, pin.encode(), hashlib.sha256).hexdigest()
 
 
+def lock_pin_key(serial: str) -> bytes:
+    """The key a lock uses to check PIN codes offline: derived from the platform's
+    PIN secret and the lock's serial, so a lock learns only its own key, never
+    the platform's, and a stolen lock says nothing about other locks' PINs."""
+    secret = getattr(settings, "DOORKEEP_PIN_SECRET", "") or settings.SECRET_KEY
+    return hmac.new(
+        secret.encode(), b"doorkeep.lock-pin:" + serial.encode(), hashlib.sha256
+    ).digest()
+
+
+def device_lookup(kind: str, value: str, serial: str) -> str:
+    """What the lock's own list holds for a credential: for a PIN, the
+    HMAC-SHA256 of the PIN under the lock's key; otherwise the normal lookup."""
+    if kind == CredentialKind.PIN:
+        pin = normalize_pin(value)
+        return hmac.new(lock_pin_key(serial), pin.encode(), hashlib.sha256).hexdigest()
+    return presented(kind, value).lookup
+
+
 def normalize_pin(value: str) -> str:
     pin = value.strip()
     if not _PIN.fullmatch(pin):

@@ -179,6 +179,12 @@ class KeyCredential(models.Model):
     lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=CredentialKind.choices)
     lookup = models.CharField(max_length=128)
+    device_lookup = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="What the lock's own list holds (for a PIN: a digest under the lock's key)",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:

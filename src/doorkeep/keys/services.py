@@ -22,7 +22,7 @@ from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.keys import schedule as schedules
-from doorkeep.keys.credentials import presented
+from doorkeep.keys.credentials import device_lookup, presented
 from doorkeep.keys.models import Credential, CredentialKind, Key, KeyCredential, Person
 from doorkeep.licensing.state import (
     LicenceState,
@@ -60,7 +60,12 @@ class KeySpec:
 
 
 def bump_version(lock_id: int) -> None:
+    """The lock must learn a change: raise its list version in this transaction,
+    and, once committed, tell the gateway holding the lock to push it."""
+    from doorkeep.gateway.routing import notify_changed
+
     Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
+    transaction.on_commit(lambda: notify_changed(lock_id))
 
 
 def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
@@ -221,8 +226,16 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | 
                     credential = Credential.objects.create(
                         person=person, kind=item.kind, lookup=lookup, display=display
                     )
+                raw = next(c.value for c in spec.credentials if c.kind == item.kind)
                 KeyCredential.objects.create(
-                    key=key, credential=credential, lock=lock, kind=item.kind, lookup=lookup
+                    key=key,
+                    credential=credential,
+                    lock=lock,
+                    kind=item.kind,
+                    lookup=lookup,
+                    device_lookup=""
+                    if item.kind == CredentialKind.PHONE
+                    else device_lookup(item.kind, raw, lock.serial),
                 )
             bump_version(lock.pk)
             via = grant.parent.holder_name if grant.parent else ""

@@ -18,6 +18,7 @@ from doorkeep.core import ratelimit
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
+from doorkeep.gateway.services import new_device_secret
 from doorkeep.keys.services import revoke_all_on_lock
 from doorkeep.licensing.services import on_registered
 from doorkeep.locks.models import Lock
@@ -113,6 +114,8 @@ def register_lock(
                 lock.first_registered_at = now
             lock.save()
             on_registered(lock, now)
+            # A new owner gets a new device secret: the lock's previous one stops working.
+            lock.new_device_secret = new_device_secret(lock)  # type: ignore[attr-defined]
             record(
                 EventKind.LOCK_REGISTERED,
                 organization_id=org_id,

@@ -1,0 +1,129 @@
+"""The lock protocol, version 1: JSON text messages over a WebSocket.
+
+Parsing and validation only; no database, no I/O. See docs/protocol/ for every
+message with an example. A message the gateway cannot accept raises
+ProtocolError, which the gateway answers with an ``error`` frame."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024  # larger messages get an error frame
+MAX_FRAME_BYTES = 1024 * 1024  # larger frames close the connection (1009)
+MAX_EVENTS_PER_BATCH = 500
+
+DEVICE_TYPES = {"hello", "list.ack", "events", "status", "unlock.result", "time.request"}
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, ref: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.ref is not None:
+            frame["ref"] = self.ref
+        return frame
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ProtocolError("bad_message", f"{field} must be an ISO 8601 time with a zone")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProtocolError("bad_message", f"{field} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ProtocolError("bad_message", f"{field} needs a time zone (Z or +01:00)")
+    return moment
+
+
+def decode(raw: str | bytes) -> dict[str, Any]:
+    """One message from a device: a JSON object with a known ``type``."""
+    if isinstance(raw, bytes):
+        raise ProtocolError("bad_message", "messages are JSON text frames, not binary")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"a message is at most {MAX_MESSAGE_BYTES} bytes")
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("bad_json", "the message is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_message", "a message is a JSON object")
+    kind = message.get("type")
+    if kind not in DEVICE_TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}")
+    return message
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def hello(message: dict[str, Any]) -> tuple[str, str, int]:
+    """Serial, secret and the list version the device holds."""
+    if message.get("type") != "hello":
+        raise ProtocolError("hello_first", "the first message must be hello")
+    if message.get("protocol") != VERSION:
+        raise ProtocolError("unsupported_protocol", f"this gateway speaks protocol {VERSION}")
+    serial, secret = message.get("serial"), message.get("secret")
+    if not isinstance(serial, str) or not isinstance(secret, str) or not serial or not secret:
+        raise ProtocolError("bad_message", "hello needs serial and secret")
+    version = message.get("list_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise ProtocolError("bad_message", "list_version is a whole number")
+    return serial[:32], secret[:200], version
+
+
+def events(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batch of access events a lock decided by itself."""
+    batch = message.get("events")
+    if not isinstance(batch, list) or not batch:
+        raise ProtocolError("bad_message", "events is a non-empty list")
+    if len(batch) > MAX_EVENTS_PER_BATCH:
+        raise ProtocolError("too_large", f"at most {MAX_EVENTS_PER_BATCH} events a batch")
+    clean = []
+    for item in batch:
+        if not isinstance(item, dict):
+            raise ProtocolError("bad_message", "each event is an object")
+        seq = item.get("seq")
+        if not isinstance(seq, int) or seq <= 0 or seq >= 2**63:
+            raise ProtocolError("bad_message", "each event needs a positive seq", ref=seq)
+        if item.get("outcome") not in ("granted", "denied"):
+            raise ProtocolError("bad_message", "outcome is granted or denied", ref=seq)
+        entry = item.get("entry")
+        if entry is not None and not isinstance(entry, int):
+            raise ProtocolError("bad_message", "entry is the id of a list entry", ref=seq)
+        clean.append(
+            {
+                "seq": seq,
+                "at": parse_time(item.get("at"), "at"),
+                "device_clock": str(item.get("at")),
+                "outcome": item["outcome"],
+                "reason": str(item.get("reason", ""))[:40],
+                "kind": str(item.get("kind", ""))[:10],
+                "entry": entry,
+            }
+        )
+    return clean
+
+
+def clock_offset_ms(device_clock: Any, received: datetime) -> int | None:
+    """How far the device's clock is ahead of ours (negative: behind)."""
+    if device_clock is None:
+        return None
+    try:
+        moment = parse_time(device_clock, "clock")
+    except ProtocolError:
+        return None
+    return int((moment - received).total_seconds() * 1000)

@@ -1,0 +1,291 @@
+"""The gateway's work with the database: device authentication, list
+acknowledgements, uploaded events and status. Plain synchronous functions; the
+asyncio gateway runs them in worker threads."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from doorkeep import policy
+from doorkeep.accounts.models import User
+from doorkeep.core.errors import NotFound
+from doorkeep.events.models import DenyReason, Event, EventKind
+from doorkeep.events.services import record
+from doorkeep.gateway.models import Device
+from doorkeep.keys.models import CredentialKind, KeyCredential
+from doorkeep.locks.models import Lock
+
+log = logging.getLogger("doorkeep.gateway")
+
+MAX_BATCH = 500
+MAX_CLOCK_SKEW = timedelta(days=400)
+
+
+class DeviceRefused(Exception):
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+
+
+# WebSocket close codes of the lock protocol (4000-4999 are the application's).
+CLOSE_AUTH_TIMEOUT = 4000
+CLOSE_BAD_HELLO = 4002
+CLOSE_REFUSED = 4003  # unknown device or wrong secret: the reason does not say which
+CLOSE_PROTOCOL = 4005
+CLOSE_FLOODING = 4008
+CLOSE_REPLACED = 4009  # the same lock connected again elsewhere, or its secret was replaced
+
+
+def new_device_secret(lock: Lock) -> str:
+    """Issue a new device secret for the lock (at registration, and to rotate).
+    The old one stops working. Returns the secret: it is shown once."""
+    secret = "dks_" + secrets.token_urlsafe(24)
+    Device.objects.update_or_create(
+        lock=lock,
+        defaults={"secret_digest": Device.digest_of(secret), "secret_set_at": timezone.now()},
+    )
+    return secret
+
+
+def set_device_secret(lock: Lock, secret: str) -> None:
+    """For demo data and tests: a device secret chosen by the caller."""
+    Device.objects.update_or_create(
+        lock=lock,
+        defaults={"secret_digest": Device.digest_of(secret), "secret_set_at": timezone.now()},
+    )
+
+
+def rotate_device_secret(actor: User, lock_id: int) -> str:
+    lock = Lock.objects.filter(pk=lock_id, organization__isnull=False).first()
+    if lock is None:
+        raise NotFound(_("Lock not found."))
+    policy.require(actor, policy.Action.REGISTER_LOCKS, lock.organization_id, what=_("Lock"))
+    with transaction.atomic():
+        secret = new_device_secret(lock)
+        record(
+            EventKind.DEVICE_SECRET_ROTATED,
+            organization_id=lock.organization_id or 0,
+            lock=lock,
+            actor=actor,
+            summary=_("A new device secret was issued"),
+        )
+    return secret
+
+
+@dataclass(frozen=True)
+class Session:
+    lock_id: int
+    serial: str
+    organization_id: int
+    device_id: int
+    acked_version: int
+    acked_entries: dict[str, str]
+    last_device_seq: int
+
+
+def authenticate(serial: str, secret: str) -> Session:
+    """The device's hello: serial and secret. Unknown serial, unregistered lock
+    and wrong secret are refused alike (the close reason does not tell which);
+    the log and, for a registered lock, its event log say which."""
+    lock = Lock.objects.select_related("device").filter(serial=serial.upper()).first()
+    device = getattr(lock, "device", None) if lock else None
+    if lock is None or lock.organization_id is None or device is None:
+        log.warning("refused device %r: unknown or unregistered serial", serial[:40])
+        raise DeviceRefused(CLOSE_REFUSED, "unknown device or wrong secret")
+    if not secrets.compare_digest(device.secret_digest, Device.digest_of(secret)):
+        log.warning("refused device %s: wrong secret", lock.serial)
+        record(
+            EventKind.DEVICE_REFUSED,
+            organization_id=lock.organization_id,
+            lock=lock,
+            reason="wrong_secret",
+            summary=_("A device with a wrong secret tried to connect"),
+        )
+        raise DeviceRefused(CLOSE_REFUSED, "unknown device or wrong secret")
+    return Session(
+        lock.pk,
+        lock.serial,
+        lock.organization_id,
+        device.pk,
+        device.acked_version,
+        dict(device.acked_entries or {}),
+        device.last_device_seq,
+    )
+
+
+def connected(
+    session: Session, *, gateway: str, url: str, hello: dict[str, Any], clock_offset_ms: int | None
+) -> None:
+    now = timezone.now()
+    Device.objects.filter(pk=session.device_id).update(
+        online=True,
+        gateway=gateway,
+        gateway_url=url,
+        connected_at=now,
+        last_seen_at=now,
+        firmware=str(hello.get("firmware", ""))[:40],
+        battery=_battery(hello.get("battery")),
+        clock_offset_ms=clock_offset_ms,
+        last_error="",
+    )
+    record(
+        EventKind.DEVICE_CONNECTED,
+        organization_id=session.organization_id,
+        lock_id=session.lock_id,
+        summary=_("Lock online"),
+        data={"firmware": str(hello.get("firmware", ""))[:40], "gateway": gateway},
+    )
+
+
+def disconnected(session: Session, *, gateway: str, reason: str) -> None:
+    now = timezone.now()
+    # Only if this gateway still holds it: the lock may have reconnected elsewhere.
+    updated = Device.objects.filter(pk=session.device_id, gateway=gateway).update(
+        online=False, gateway="", gateway_url="", last_seen_at=now
+    )
+    if updated:
+        record(
+            EventKind.DEVICE_DISCONNECTED,
+            organization_id=session.organization_id,
+            lock_id=session.lock_id,
+            summary=_("Lock offline"),
+            data={"reason": reason[:100]},
+        )
+
+
+def _battery(value: Any) -> int | None:
+    return value if isinstance(value, int) and 0 <= value <= 100 else None
+
+
+def status(session: Session, message: dict[str, Any], clock_offset_ms: int | None) -> None:
+    fields: dict[str, Any] = {"last_seen_at": timezone.now()}
+    if "battery" in message:
+        fields["battery"] = _battery(message["battery"])
+    if "firmware" in message:
+        fields["firmware"] = str(message["firmware"])[:40]
+    if clock_offset_ms is not None:
+        fields["clock_offset_ms"] = clock_offset_ms
+    Device.objects.filter(pk=session.device_id).update(**fields)
+
+
+def pushed(session: Session) -> None:
+    Device.objects.filter(pk=session.device_id).update(last_push_at=timezone.now())
+
+
+def acknowledged(session: Session, version: int, snapshot: dict[str, str]) -> None:
+    Device.objects.filter(pk=session.device_id).update(
+        acked_version=version, acked_entries=snapshot, last_error="", last_seen_at=timezone.now()
+    )
+
+
+def push_failed(session: Session, error: str) -> None:
+    Device.objects.filter(pk=session.device_id).update(last_error=error[:200])
+
+
+def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
+    """Store access events a lock decided by itself. Each event is stored once,
+    however often it is sent (the lock's own sequence number is unique per
+    lock). Returns the sequence numbers now safely stored, to acknowledge."""
+    now = timezone.now()
+    lock = Lock.objects.select_related("entry").get(pk=session.lock_id)
+    property_id = lock.entry.property_id if lock.entry else None
+    ids = {e["entry"] for e in batch if isinstance(e.get("entry"), int)}
+    matched = {
+        kc.pk: kc
+        for kc in KeyCredential.objects.filter(pk__in=ids, lock_id=lock.pk).select_related("key")
+    }
+    rows = []
+    for item in batch:
+        entry_id = item.get("entry")
+        kc = matched.get(entry_id) if isinstance(entry_id, int) else None
+        granted = item["outcome"] == "granted"
+        reason = "" if granted else str(item.get("reason") or DenyReason.UNKNOWN_CREDENTIAL)[:40]
+        occurred = item["at"]
+        if abs(occurred - now) > MAX_CLOCK_SKEW:  # a lock with a broken clock
+            occurred = now
+        rows.append(
+            Event(
+                organization_id=session.organization_id,
+                kind=EventKind.ACCESS_GRANTED if granted else EventKind.ACCESS_DENIED,
+                reason=reason,
+                occurred_at=occurred,
+                received_at=now,
+                property_id=property_id,
+                lock_id=lock.pk,
+                person_id=kc.key.person_id if kc else None,
+                key_id=kc.key_id if kc else None,
+                credential_kind=item.get("kind", "")
+                if item.get("kind") in CredentialKind.values
+                else "",
+                summary=kc.key.holder_name if kc else "",
+                data={"source": "lock", "device_clock": item["device_clock"]},
+                device_seq=item["seq"],
+            )
+        )
+    try:
+        Event.objects.bulk_create(rows, ignore_conflicts=True)
+    except IntegrityError:  # pragma: no cover - ignore_conflicts covers duplicates
+        log.exception("storing events of %s failed", session.serial)
+        return []
+    top = max(item["seq"] for item in batch)
+    Device.objects.filter(pk=session.device_id, last_device_seq__lt=top).update(last_device_seq=top)
+    Device.objects.filter(pk=session.device_id).update(last_seen_at=now)
+    return sorted(item["seq"] for item in batch)
+
+
+def versions(lock_ids: list[int]) -> dict[int, int]:
+    return dict(Lock.objects.filter(pk__in=lock_ids).values_list("pk", "credential_version"))
+
+
+def expire_due(lock_ids: list[int], since: datetime, until: datetime) -> list[int]:
+    """Locks among ``lock_ids`` with a key whose window ended in (since, until]:
+    their lists change, so their version goes up."""
+    from doorkeep.keys.models import Key
+
+    due = list(
+        Key.objects.filter(
+            lock_id__in=lock_ids,
+            revoked_at__isnull=True,
+            valid_until__gt=since,
+            valid_until__lte=until,
+        )
+        .values_list("lock_id", flat=True)
+        .distinct()
+    )
+    if due:
+        Lock.objects.filter(pk__in=due).update(credential_version=F("credential_version") + 1)
+    return due
+
+
+def lock_of(lock_id: int) -> Lock:
+    return Lock.objects.select_related("entry__property").get(pk=lock_id)
+
+
+def unlock_outcome(
+    lock_id: int, ok: bool, reason: str, actor_id: int | None, request_id: str, at: datetime
+) -> None:
+    """Record what the lock answered to a remote unlock (or that it did not)."""
+    lock = Lock.objects.select_related("entry").get(pk=lock_id)
+    record(
+        EventKind.UNLOCK_REQUESTED if ok else EventKind.UNLOCK_FAILED,
+        organization_id=lock.organization_id or 0,
+        lock=lock,
+        property_id=lock.entry.property_id if lock.entry else None,
+        actor=User.objects.filter(pk=actor_id).first() if actor_id else None,
+        reason="" if ok else reason[:40],
+        occurred_at=at,
+        summary=_("Opened remotely")
+        if ok
+        else _("Remote unlock failed: %(reason)s") % {"reason": reason},
+        data={"request_id": request_id},
+    )
