@@ -66,12 +66,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "warning",
         "doorkeep.wsgi:application",
     ]
-    return _supervise(argv, reminder_interval=args.reminder_interval)
+    commands = [argv]
+    if not args.no_gateway:
+        doorkeep = shutil.which("doorkeep") or str(Path(sys.executable).with_name("doorkeep"))
+        commands.append(
+            [
+                doorkeep,
+                "gateway",
+                "--host",
+                settings.GATEWAY_HOST,
+                "--port",
+                str(settings.GATEWAY_PORT),
+            ]
+        )
+        print(f"Device gateway on ws://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}", flush=True)
+    return _supervise(commands, reminder_interval=args.reminder_interval)
 
 
-def _supervise(argv: list[str], *, reminder_interval: int) -> int:
-    """Run the web server as a child process; meanwhile send due licence
-    reminders every ``reminder_interval`` seconds. SIGTERM or Ctrl-C stops both."""
+def _supervise(commands: list[list[str]], *, reminder_interval: int) -> int:
+    """Run the web server and the gateway as child processes; meanwhile send due
+    licence reminders every ``reminder_interval`` seconds. If one child stops,
+    everything stops. SIGTERM or Ctrl-C stops all."""
     import logging
     import signal
     import subprocess
@@ -81,7 +96,7 @@ def _supervise(argv: list[str], *, reminder_interval: int) -> int:
     from doorkeep.licensing.services import send_reminders
 
     log = logging.getLogger("doorkeep.serve")
-    server = subprocess.Popen(argv)  # noqa: S603 - our own executable and arguments
+    children = [subprocess.Popen(argv) for argv in commands]  # noqa: S603 - our own programs
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -92,8 +107,9 @@ def _supervise(argv: list[str], *, reminder_interval: int) -> int:
     next_run = time.monotonic()
     try:
         while not stop.is_set():
-            if server.poll() is not None:
-                return server.returncode or 1
+            for child in children:
+                if child.poll() is not None:
+                    return child.returncode or 1
             if reminder_interval and time.monotonic() >= next_run:
                 try:
                     sent = send_reminders()
@@ -104,12 +120,14 @@ def _supervise(argv: list[str], *, reminder_interval: int) -> int:
                 next_run = time.monotonic() + reminder_interval
             stop.wait(1.0)
     finally:
-        if server.poll() is None:
-            server.terminate()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
             try:
-                server.wait(timeout=15)
+                child.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                server.kill()
+                child.kill()
     return 0
 
 
@@ -355,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="threads per worker (default 4)",
     )
     p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    p.add_argument(
+        "--no-gateway",
+        action="store_true",
+        help="do not start the device gateway (run `doorkeep gateway` elsewhere)",
+    )
     p.add_argument(
         "--reminder-interval",
         type=int,

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from doorkeep.accounts.models import Membership, Organization, Role, User
 from doorkeep.accounts.services import create_organization, create_user
+from doorkeep.gateway.services import set_device_secret
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
@@ -134,12 +135,19 @@ def _batch_of_known_codes() -> None:
         PrepaidCode.objects.create(batch=batch, digest=codes.digest(codes.normalize(code)))
 
 
+def demo_device_secret(serial: str) -> str:
+    """The demo locks' device secrets are known, to connect `doorkeep simulate lock`."""
+    return f"dks_demo-{serial.lower()}"
+
+
 def _register(owner: User, entry: Entry, number: int) -> Lock:
     serial = f"DK-2025-{number:04d}"
     minted = add_manufactured_lock(serial, model_name="Doorkeep Mortise M2")
-    return register_lock(
+    lock = register_lock(
         owner, serial=serial, claim_secret=minted.claim_secret, entry_id=entry.pk, name=entry.name
     )
+    set_device_secret(lock, demo_device_secret(serial))
+    return lock
 
 
 def _redeem(owner: User, lock: Lock, sku: str) -> None:
