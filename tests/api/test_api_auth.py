@@ -242,6 +242,7 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         token_id=1,
         organization_id=world.org.pk,
         shared_key_id=1,
+        entry_id=world.entry.pk,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

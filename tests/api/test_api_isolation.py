@@ -22,6 +22,7 @@ from doorkeep.accounts.models import ApiToken, Organization
 from doorkeep.accounts.services import create_organization, create_token, create_user
 from doorkeep.api import api
 from doorkeep.events.models import Event
+from doorkeep.gateway.models import Device
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.keys.sharing import issue_key_to_organization
@@ -57,6 +58,7 @@ class Ids:
     shared_key_id: int  # the key Alice's organization holds to Dora's lock
     lock_code: str  # unused prepaid codes, bought by Alice
     upgrade_code: str
+    entry_id: int  # the entry of Alice's lock, where Alice holds a phone key
 
 
 def _code(sku: str) -> str:
@@ -73,6 +75,12 @@ def alices(world) -> Ids:
             holder=HolderSpec(name="Dana Holder", email="dana@example.com"),
             credentials=[CredentialSpec("pin", "73950264")],
         ),
+    )
+    # Alice's own phone key to the entry of her lock (remote unlock).
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(HolderSpec(name="Alice", email="alice@example.com"), [CredentialSpec("phone")]),
     )
     token, _ = create_token(world.alice, "alice's token")
     add_manufactured_lock("DK-FREE-0001", claim_secret=SECRET)
@@ -109,6 +117,7 @@ def alices(world) -> Ids:
         shared.pk,
         _code("MGMT-5Y"),
         _code("ORG-MGMT"),
+        world.entry.pk,
     )
 
 
@@ -142,6 +151,8 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
             "name": "Intruder",
             "credentials": [{"kind": "pin", "value": "24682468"}],
         },
+        ("POST", "/api/v1/entries/{entry_id}/unlock"): {},
+        ("POST", "/api/v1/locks/{lock_id}/device-secret"): {},
     }
 
 
@@ -156,6 +167,7 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/organizations"),
     ("GET", "/api/v1/organizations/registered"),
     ("GET", "/api/v1/shared-keys"),
+    ("GET", "/api/v1/me/entries"),
 }
 
 # The directory of organizations that can receive keys (R11) names them to every
@@ -194,6 +206,7 @@ def snapshot() -> tuple[Any, ...]:
                 "pk", "building_management_since", "organization_management_since"
             )
         ),
+        list(Device.objects.order_by("pk").values_list("pk", "lock_id", "secret_digest")),
     )
 
 
@@ -306,7 +319,14 @@ MEMBER_REFUSED = [
     ("POST", "/api/v1/locks/{lock_id}/organization-keys", "can issue or take back keys"),
     ("GET", "/api/v1/shared-keys/{shared_key_id}/keys", "can see the keys of a lock"),
     ("POST", "/api/v1/shared-keys/{shared_key_id}/keys", "can issue or take back keys"),
+    ("GET", "/api/v1/locks/{lock_id}/device", "can see the device status of a lock"),
+    ("POST", "/api/v1/locks/{lock_id}/device-secret", "Only lock owners can register or remove"),
+    ("POST", "/api/v1/entries/{entry_id}/unlock", "you have no phone key for this entry"),
 ]
+
+# A member may try to open an entry of his organization: the access decision
+# refuses him (and logs the attempt) with its own code.
+MEMBER_CODES = {("POST", "/api/v1/entries/{entry_id}/unlock"): "access_denied"}
 
 
 @pytest.mark.parametrize(
@@ -317,7 +337,8 @@ def test_a_member_gets_403_with_a_reason_for_changes_keys_and_the_event_log(
 ):
     before = snapshot()
 
-    body = error_of(call(bob_api, method, path, alices, world), 403, "forbidden")
+    code = MEMBER_CODES.get((method, path), "forbidden")
+    body = error_of(call(bob_api, method, path, alices, world), 403, code)
 
     assert reason in body["message"]
     assert snapshot() == before

@@ -9,6 +9,7 @@ from webhelp import text
 from doorkeep.accounts.models import ApiToken
 from doorkeep.accounts.services import create_token
 from doorkeep.events.models import Event
+from doorkeep.gateway.models import Device
 from doorkeep.keys.models import Key
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.locks.models import Lock
@@ -37,7 +38,12 @@ def _pages(world):
         f"/properties/{prop}/events/",
         f"/properties/{prop}/events.csv",
         "/settings/tokens/",
+        "/doors/",
     ]
+
+
+# Pages about the signed-in person, not about an organization's objects.
+OWN_PAGES = {"/", "/settings/tokens/", "/doors/"}
 
 
 def test_every_page_renders_for_the_lock_owner(world, alice):
@@ -68,7 +74,7 @@ ALICE_SECRETS = (
 
 def test_every_alice_page_answers_404_to_an_outsider_and_shows_none_of_her_data(world, charlie):
     _key(world)
-    for url in _pages(world)[1:-1]:
+    for url in [url for url in _pages(world) if url not in OWN_PAGES]:
         response = charlie.get(url)
         assert response.status_code == 404, url
         body = text(response)
@@ -78,7 +84,7 @@ def test_every_alice_page_answers_404_to_an_outsider_and_shows_none_of_her_data(
 
 def test_an_outsiders_own_pages_show_none_of_alices_data(world, charlie):
     _key(world)
-    for url in ("/", "/settings/tokens/"):
+    for url in sorted(OWN_PAGES):
         body = text(charlie.get(url))
         for secret in ALICE_SECRETS:
             assert secret not in body, (url, secret)
@@ -90,6 +96,7 @@ def test_every_post_answers_404_to_an_outsider_and_changes_nothing(world, charli
     token, _secret = create_token(world.alice, "Alice's script")
     lock, prop = world.lock.pk, world.prop.pk
     alice_events = Event.objects.filter(organization=world.org).count()
+    digest = Device.objects.get(lock=world.lock).secret_digest
     posts = [
         (f"/locks/{lock}/keys/", {"name": "Mallory", "email": "m@example.com", "pin": "1234"}),
         (f"/locks/{lock}/keys/{key.pk}/take-back/", {}),
@@ -109,6 +116,9 @@ def test_every_post_answers_404_to_an_outsider_and_changes_nothing(world, charli
             {"organization": world.org.pk, "name": "Pwned", "timezone": "Europe/Paris"},
         ),
         (f"/settings/tokens/{token.pk}/revoke/", {}),
+        (f"/locks/{lock}/device-secret/", {}),
+        (f"/locks/{lock}/open/", {}),
+        (f"/doors/{world.entry.pk}/open/", {"next": "/doors/"}),
     ]
     for url, data in posts:
         response = charlie.post(url, data)
@@ -127,6 +137,7 @@ def test_every_post_answers_404_to_an_outsider_and_changes_nothing(world, charli
     assert not Property.objects.filter(name="Pwned").exists()
     assert ApiToken.objects.get(pk=token.pk).revoked_at is None
     assert Event.objects.filter(organization=world.org).count() == alice_events
+    assert Device.objects.get(lock=world.lock).secret_digest == digest
 
 
 def test_ids_that_do_not_exist_answer_404(world, alice):
@@ -223,3 +234,6 @@ def test_a_member_who_sends_a_form_they_cannot_use_is_told_why(world, bob):
     response = bob.post(f"/properties/{world.prop.pk}/entries/", {})
     assert response.status_code == 403
     assert "Only lock owners and building managers can change properties." in text(response)
+    response = bob.post(f"/locks/{world.lock.pk}/device-secret/", {})
+    assert response.status_code == 403
+    assert "Only lock owners can register or remove locks." in text(response)

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from webhelp import SECRET, bulk_keys, code, new_lock, sharing_world, text
 
+from doorkeep.gateway.models import Device
 from doorkeep.keys import access
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
@@ -249,12 +250,19 @@ def _child_keys(dora, org_key, count, *, start=0):
 
 
 def test_the_lock_page_runs_as_many_queries_with_2500_keys_as_with_10(world, alice):
-    # An organization's key with keys under it, and the option's form, are on the page.
+    # An organization's key with keys under it, and the option's form, are on the page;
+    # so are the Device panel and (Alice holds a phone key) the entry's Open button.
     dora, _agency, org_key = sharing_world(world)
     _child_keys(dora, org_key, 2)
-    bulk_keys(world.lock, world.org, 10)
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(HolderSpec(name="Alice", email="alice@example.com"), [CredentialSpec("phone")]),
+    )
+    Device.objects.filter(lock=world.lock).update(online=True, firmware="2.4.1", battery=80)
+    bulk_keys(world.lock, world.org, 9)
     with_10 = _queries_for_lock_page(alice, lock_url(world))
-    bulk_keys(world.lock, world.org, 2490, start=10)
+    bulk_keys(world.lock, world.org, 2490, start=9)
     _child_keys(dora, org_key, 0)
     assert Key.objects.filter(lock=world.lock).count() == 2503
     with_2500 = _queries_for_lock_page(alice, lock_url(world))
@@ -265,6 +273,11 @@ def test_the_lock_page_runs_as_many_queries_with_2500_keys_as_with_10(world, ali
     body = text(alice.get(lock_url(world)))
     assert "2503 of at most 2500" in body
     assert "Page 1 of 26 (2503 keys)" in body
+    assert 'id="device"' in body and "2.4.1" in body
+    assert f'action="/locks/{world.lock.pk}/open/"' in body
+    # Without a Device row (a lock registered before devices existed): no more queries.
+    Device.objects.filter(lock=world.lock).delete()
+    assert _queries_for_lock_page(alice, lock_url(world)) == with_2500
 
 
 def test_the_shared_key_page_runs_bounded_queries(world):

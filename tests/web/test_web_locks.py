@@ -44,12 +44,14 @@ def test_it_registers_a_lock_with_the_form(world, alice):
     new_lock("DK-TEST-0002")
     response = register(alice, world.entry2, secret="abcd efgh jklm npqr")
     lock = Lock.objects.get(serial="DK-TEST-0002")
-    assert response.status_code == 302
-    assert response["Location"] == f"/locks/{lock.pk}/"
+    # The answer is the page that shows the lock's device secret, once.
+    assert response.status_code == 200
     assert lock.organization_id == world.org.pk and lock.entry_id == world.entry2.pk
     assert lock.name == "Garage lock"
-    page = text(alice.get(response["Location"]))
-    assert "Lock Garage lock is registered." in page
+    page = text(response)
+    assert "Lock Garage lock is registered" in page
+    assert "doorkeep simulate lock DK-TEST-0002 --secret dks_" in page
+    assert f'href="/locks/{lock.pk}/"' in page
 
 
 def test_it_refuses_a_wrong_claim_secret(world, alice):

@@ -108,6 +108,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.events.api import router as events
+    from doorkeep.gateway.api import router as gateway
     from doorkeep.keys.api import router as keys
     from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
@@ -119,6 +120,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", keys)
     api.add_router("/v1/", licences)
     api.add_router("/v1/", events)
+    api.add_router("/v1/", gateway)
 
 
 _register_routers()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -64,14 +65,20 @@ def remote_unlock(actor: User, entry_id: int, *, timeout: float | None = None) -
     acknowledgement. Every attempt is in the event log."""
     timeout = timeout if timeout is not None else float(settings.DOORKEEP_UNLOCK_TIMEOUT)
     entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
-    lock = (
-        Lock.objects.select_related("entry__property")
-        .filter(entry_id=entry_id, organization__isnull=False)
-        .order_by("pk")
-        .first()
-        if entry
-        else None
+    locks = Lock.objects.select_related("entry__property").filter(
+        entry_id=entry_id, organization__isnull=False
     )
+    # An entry may have several locks: open the one the actor holds a live
+    # phone key to (the first such), else the first (the decision says why not).
+    keyed = KeyCredential.objects.filter(
+        lock_id=OuterRef("pk"),
+        kind="phone",
+        active=True,
+        key__person__user=actor,
+        key__revoked_at__isnull=True,
+        key__lock_owner_id=OuterRef("organization_id"),
+    )
+    lock = locks.annotate(keyed=Exists(keyed)).order_by("-keyed", "pk").first() if entry else None
     if entry is None or lock is None:
         raise NotFound(_("Entry not found."))
     holds_key = KeyCredential.objects.filter(

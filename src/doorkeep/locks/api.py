@@ -27,6 +27,11 @@ class LockOut(Schema):
     registered_at: datetime | None
     credential_version: int
     live_keys: int
+    device_secret: str | None = Field(
+        default=None,
+        description="Only in the answer to registering the lock: the secret the lock connects "
+        "to the platform with. Shown only this once; a new one can be issued later.",
+    )
 
 
 class RegisterIn(Schema):
@@ -73,9 +78,11 @@ def list_locks(
 @router.post("locks", response={201: LockOut}, summary="Register a lock (R1)")
 def register_lock(request: HttpRequest, body: RegisterIn) -> Status[dict[str, object]]:
     """Register a lock with the serial number and claim secret that come with
-    it, placing it at an entry. Errors: `unknown_serial` (404),
-    `wrong_claim_secret` (400), `already_registered` and `registered_to_other`
-    (409), `rate_limited` (429) after repeated wrong secrets."""
+    it, placing it at an entry. The answer holds the lock's `device_secret`,
+    shown only this once: enter it in the lock so that it can connect. Errors:
+    `unknown_serial` (404), `wrong_claim_secret` (400), `already_registered`
+    and `registered_to_other` (409), `rate_limited` (429) after repeated wrong
+    secrets."""
     lock = services.register_lock(
         actor(request),
         serial=body.serial,
@@ -83,7 +90,9 @@ def register_lock(request: HttpRequest, body: RegisterIn) -> Status[dict[str, ob
         entry_id=body.entry_id,
         name=body.name,
     )
-    return Status(201, lock_out(services.get_lock(actor(request), lock.pk), live_keys=0))
+    out = lock_out(services.get_lock(actor(request), lock.pk), live_keys=0)
+    out["device_secret"] = getattr(lock, "new_device_secret", None)
+    return Status(201, out)
 
 
 @router.get("locks/{lock_id}", response=LockOut, summary="One lock")

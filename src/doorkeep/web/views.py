@@ -32,6 +32,9 @@ from doorkeep.accounts.models import Organization, User
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.events import selectors as event_selectors
 from doorkeep.events.models import DenyReason, Event, EventKind
+from doorkeep.gateway import remote
+from doorkeep.gateway import selectors as gateway_selectors
+from doorkeep.gateway import services as gateway_services
 from doorkeep.keys import schedule as schedules
 from doorkeep.keys import selectors as key_selectors
 from doorkeep.keys import services as key_services
@@ -45,7 +48,7 @@ from doorkeep.locks import selectors as lock_selectors
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
 from doorkeep.properties import services as property_services
-from doorkeep.properties.models import Property
+from doorkeep.properties.models import Entry, Property
 from doorkeep.web import queries
 from doorkeep.web.forms import (
     PEOPLE_IN_SELECT,
@@ -310,8 +313,10 @@ def register_lock(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
         return _dashboard(request, status=exc.status, error=error, register_form=form)
-    messages.success(request, _("Lock %(lock)s is registered.") % {"lock": lock})
-    return redirect("web:lock", lock_id=lock.pk)
+    # The device secret is shown now, once: the page is the answer to the POST.
+    return _device_secret_page(
+        request, lock, getattr(lock, "new_device_secret", ""), registered=True
+    )
 
 
 @require_POST
@@ -494,6 +499,11 @@ def _lock_page(
         if can_view_keys
         else _("Only lock owners and building managers can see the keys of a lock."),
     }
+    # The device panel (E2) for those who see the keys; the entry's Open button
+    # (R25) for those who hold a phone key on this lock.
+    device, holds_phone_key = gateway_selectors.for_lock_page(user, lock)
+    context["device"] = device if can_view_keys else None
+    context["can_open"] = holds_phone_key and lock.entry is not None
     if can_view_keys:
         search = KeySearchForm(request.GET if request.method == "GET" else None)
         q, key_status = search.values()
@@ -739,6 +749,87 @@ def remove_lock(request: HttpRequest, lock_id: int) -> HttpResponse:
         _("Lock %(serial)s is removed and its keys are taken back.") % {"serial": lock.serial},
     )
     return redirect("web:dashboard")
+
+
+# --- the lock as a device (E2) and remote unlock (R25) -----------------------------------
+
+
+def _device_secret_page(
+    request: HttpRequest, lock: Lock, secret: str, *, registered: bool
+) -> HttpResponse:
+    """The device secret, shown this once (after registering the lock, or after
+    issuing a new one), with the command that connects the simulated lock."""
+    response = render(
+        request,
+        "web/device_secret.html",
+        {"nav": "locks", "lock": lock, "secret": secret, "registered": registered},
+    )
+    add_never_cache_headers(response)  # the page shows a secret
+    return response
+
+
+@require_POST
+@page_view
+def rotate_device_secret(request: HttpRequest, lock_id: int) -> HttpResponse:
+    user = current_user(request)
+    try:
+        secret = gateway_services.rotate_device_secret(user, lock_id)
+    except PermissionDenied as exc:
+        return _lock_page(request, lock_id, status=exc.status, error=exc.message)
+    lock = lock_services.get_lock(user, lock_id)
+    return _device_secret_page(request, lock, secret, registered=False)
+
+
+def _opened(request: HttpRequest, result: remote.Unlocked) -> None:
+    name = Entry.objects.filter(pk=result.entry_id).values_list("name", flat=True).first()
+    messages.success(request, _("Opened %(entry)s.") % {"entry": name or "—"})
+
+
+def _doors_page(request: HttpRequest, *, status: int = 200, error: str = "") -> HttpResponse:
+    user = current_user(request)
+    return render(
+        request,
+        "web/doors.html",
+        {"nav": "doors", "entries": remote.entries_for(user), "error": error},
+        status=status,
+    )
+
+
+@require_GET
+@page_view
+def doors(request: HttpRequest) -> HttpResponse:
+    """My doors: the entries where the user holds a phone key, each with an
+    Open button (R25)."""
+    return _doors_page(request)
+
+
+@require_POST
+@page_view
+def open_door(request: HttpRequest, entry_id: int) -> HttpResponse:
+    try:
+        result = remote.remote_unlock(current_user(request), entry_id)
+    except NotFound:
+        raise  # the 404 page: the entry does not exist for this user
+    except DomainError as exc:  # offline (503), no answer (504), refused (409), denied (403)
+        return _doors_page(request, status=exc.status, error=exc.message)
+    _opened(request, result)
+    return redirect(_safe_next(request, request.POST.get("next"), reverse("web:doors")))
+
+
+@require_POST
+@page_view
+def open_lock(request: HttpRequest, lock_id: int) -> HttpResponse:
+    """The Open button of the lock page: opens the lock's entry."""
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id)
+    if lock.entry_id is None:
+        raise NotFound(_("Entry not found."))
+    try:
+        result = remote.remote_unlock(user, lock.entry_id)
+    except DomainError as exc:
+        return _lock_page(request, lock_id, status=exc.status, error=exc.message)
+    _opened(request, result)
+    return redirect("web:lock", lock_id=lock_id)
 
 
 # --- licence ---------------------------------------------------------------------------
