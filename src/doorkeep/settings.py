@@ -193,6 +193,7 @@ GATEWAY_PUBLIC_URL = env_str(
 DOORKEEP_UNLOCK_TIMEOUT = env_int("DOORKEEP_UNLOCK_TIMEOUT", 5, minimum=1)  # seconds
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")
 
 LOGGING = {
     "version": 1,

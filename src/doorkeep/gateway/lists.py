@@ -43,7 +43,11 @@ class CredentialList:
 
 
 def build(lock: Lock, *, at: datetime | None = None) -> CredentialList:
-    """The current list of ``lock``, read in three queries whatever its size."""
+    """The current list of ``lock``, read in two queries whatever its size.
+
+    A key issued under an organization's key (shared management) opens only
+    inside the organization key's window too, so an entry carries the
+    narrower of the two windows: the lock decides as the platform does."""
     at = at or timezone.now()
     version = Lock.objects.values_list("credential_version", flat=True).get(pk=lock.pk)
     tz = "UTC"
@@ -53,18 +57,33 @@ def build(lock: Lock, *, at: datetime | None = None) -> CredentialList:
         KeyCredential.objects.filter(
             lock_id=lock.pk,
             active=True,
+            credential__deactivated_at__isnull=True,
             key__revoked_at__isnull=True,
             key__lock_owner_id=lock.organization_id or 0,
         )
         .exclude(kind=CredentialKind.PHONE)
         .filter(Q(key__valid_until__isnull=True) | Q(key__valid_until__gt=at))
+        .filter(
+            Q(key__parent__isnull=True)
+            | Q(key__parent__revoked_at__isnull=True)
+            & (Q(key__parent__valid_until__isnull=True) | Q(key__parent__valid_until__gt=at))
+        )
         .values_list(
-            "pk", "kind", "device_lookup", "key__valid_from", "key__valid_until", "key__schedule"
+            "pk",
+            "kind",
+            "device_lookup",
+            "key__valid_from",
+            "key__valid_until",
+            "key__schedule",
+            "key__parent__valid_from",
+            "key__parent__valid_until",
         )
         .order_by("pk")
     )
     entries: list[Entry] = []
-    for pk, kind, match, valid_from, valid_until, schedule in rows:
+    for pk, kind, match, valid_from, valid_until, schedule, parent_from, parent_until in rows:
+        valid_from = _later(valid_from, parent_from)
+        valid_until = _earlier(valid_until, parent_until)
         entry: Entry = {"id": pk, "kind": kind, "match": match}
         if valid_from:
             entry["from"] = _iso(valid_from)
@@ -74,6 +93,14 @@ def build(lock: Lock, *, at: datetime | None = None) -> CredentialList:
             entry["schedule"] = schedule
         entries.append(entry)
     return CredentialList(version, tz, entries)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(a, b) if a and b else a or b
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a and b else a or b
 
 
 def diff(acked: dict[str, str], current: CredentialList) -> tuple[list[Entry], list[int]]:

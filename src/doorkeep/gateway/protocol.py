@@ -1,24 +1,28 @@
 """The lock protocol, version 1: JSON text messages over a WebSocket.
 
-Parsing and validation only; no database, no I/O. See docs/protocol/ for every
-message with an example. A message the gateway cannot accept raises
-ProtocolError, which the gateway answers with an ``error`` frame."""
+Parsing and validation only; no database, no I/O. docs/protocol/lock-v1.md
+describes every message with an example. A message the gateway cannot accept
+raises ProtocolError, which the gateway answers with an ``error`` frame."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 VERSION = 1
-MAX_MESSAGE_BYTES = 64 * 1024  # larger messages get an error frame
+MAX_MESSAGE_BYTES = 64 * 1024  # larger messages get an error frame ("too_large")
 MAX_FRAME_BYTES = 1024 * 1024  # larger frames close the connection (1009)
 MAX_EVENTS_PER_BATCH = 500
+MAX_ID = 2**63 - 1  # sequence numbers and list entry ids are 64-bit
+MAX_OFFSET_MS = 2**31 - 1  # a clock offset is stored in 32 bits (about 24.8 days)
 
-DEVICE_TYPES = {"hello", "list.ack", "events", "status", "unlock.result", "time.request"}
+DEVICE_TYPES = frozenset({"hello", "list.ack", "events", "status", "unlock.result", "time.request"})
 
 
 class ProtocolError(Exception):
+    """A message the gateway refuses; ``code`` goes into the error frame."""
+
     def __init__(self, code: str, message: str, ref: Any = None) -> None:
         super().__init__(message)
         self.code = code
@@ -32,12 +36,17 @@ class ProtocolError(Exception):
         return frame
 
 
+def is_int(value: Any) -> TypeGuard[int]:
+    """A JSON whole number (``true`` is not 1, ``1.0`` is not 1)."""
+    return type(value) is int
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 40:
         raise ProtocolError("bad_message", f"{field} must be an ISO 8601 time with a zone")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -45,6 +54,10 @@ def parse_time(value: Any, field: str) -> datetime:
         raise ProtocolError("bad_message", f"{field} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise ProtocolError("bad_message", f"{field} needs a time zone (Z or +01:00)")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ProtocolError("bad_message", f"{field} is out of range") from None
     return moment
 
 
@@ -52,16 +65,20 @@ def decode(raw: str | bytes) -> dict[str, Any]:
     """One message from a device: a JSON object with a known ``type``."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_message", "messages are JSON text frames, not binary")
-    if len(raw) > MAX_MESSAGE_BYTES:
+    # len() counts characters; a character is at most 4 bytes in UTF-8.
+    if len(raw) > MAX_MESSAGE_BYTES or (
+        len(raw) * 4 > MAX_MESSAGE_BYTES
+        and len(raw.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    ):
         raise ProtocolError("too_large", f"a message is at most {MAX_MESSAGE_BYTES} bytes")
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise ProtocolError("bad_json", "the message is not valid JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "a message is a JSON object")
     kind = message.get("type")
-    if kind not in DEVICE_TYPES:
+    if not isinstance(kind, str) or kind not in DEVICE_TYPES:
         raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}")
     return message
 
@@ -74,15 +91,25 @@ def hello(message: dict[str, Any]) -> tuple[str, str, int]:
     """Serial, secret and the list version the device holds."""
     if message.get("type") != "hello":
         raise ProtocolError("hello_first", "the first message must be hello")
-    if message.get("protocol") != VERSION:
-        raise ProtocolError("unsupported_protocol", f"this gateway speaks protocol {VERSION}")
+    if not is_int(message.get("protocol")) or message["protocol"] != VERSION:
+        raise ProtocolError(
+            "unsupported_protocol",
+            f"this gateway speaks protocol {VERSION}, not {str(message.get('protocol'))[:20]}",
+        )
     serial, secret = message.get("serial"), message.get("secret")
     if not isinstance(serial, str) or not isinstance(secret, str) or not serial or not secret:
-        raise ProtocolError("bad_message", "hello needs serial and secret")
+        raise ProtocolError("bad_message", "hello needs serial and secret (strings)")
     version = message.get("list_version", 0)
-    if not isinstance(version, int) or version < 0:
-        raise ProtocolError("bad_message", "list_version is a whole number")
+    if not is_int(version) or not 0 <= version <= MAX_ID:
+        raise ProtocolError("bad_message", "list_version is a whole number, 0 or more")
     return serial[:32], secret[:200], version
+
+
+def ack(message: dict[str, Any]) -> int:
+    version = message.get("version")
+    if not is_int(version) or not 0 <= version <= MAX_ID:
+        raise ProtocolError("bad_message", "list.ack needs the version (a whole number)")
+    return int(version)
 
 
 def events(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,21 +124,21 @@ def events(message: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise ProtocolError("bad_message", "each event is an object")
         seq = item.get("seq")
-        if not isinstance(seq, int) or seq <= 0 or seq >= 2**63:
-            raise ProtocolError("bad_message", "each event needs a positive seq", ref=seq)
+        if not is_int(seq) or not 0 < seq <= MAX_ID:
+            raise ProtocolError("bad_message", "each event needs a positive whole seq")
         if item.get("outcome") not in ("granted", "denied"):
             raise ProtocolError("bad_message", "outcome is granted or denied", ref=seq)
         entry = item.get("entry")
-        if entry is not None and not isinstance(entry, int):
+        if entry is not None and (not is_int(entry) or not 0 < entry <= MAX_ID):
             raise ProtocolError("bad_message", "entry is the id of a list entry", ref=seq)
         clean.append(
             {
                 "seq": seq,
                 "at": parse_time(item.get("at"), "at"),
-                "device_clock": str(item.get("at")),
+                "device_clock": item["at"],
                 "outcome": item["outcome"],
-                "reason": str(item.get("reason", ""))[:40],
-                "kind": str(item.get("kind", ""))[:10],
+                "reason": str(item.get("reason") or "")[:40],
+                "kind": str(item.get("kind") or "")[:10],
                 "entry": entry,
             }
         )
@@ -119,11 +146,14 @@ def events(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def clock_offset_ms(device_clock: Any, received: datetime) -> int | None:
-    """How far the device's clock is ahead of ours (negative: behind)."""
+    """How far the device's clock is ahead of ours (negative: behind), in
+    milliseconds; clamped to what 32 bits hold. None if the device did not
+    say or said something that is not a time."""
     if device_clock is None:
         return None
     try:
         moment = parse_time(device_clock, "clock")
     except ProtocolError:
         return None
-    return int((moment - received).total_seconds() * 1000)
+    offset = round((moment - received).total_seconds() * 1000)
+    return max(-MAX_OFFSET_MS, min(MAX_OFFSET_MS, offset))

@@ -4,7 +4,8 @@ and carries remote unlocks to them.
 
 Database work runs in a small thread pool (Django's ORM is synchronous). One
 slow or broken connection never blocks the others: each has its own task, its
-own send lock and its own message budget."""
+own send lock and its own message budget. docs/protocol/lock-v1.md is the
+protocol; docs/gateway.md is for operators."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import hmac
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.db import connections as db_connections
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -39,10 +44,14 @@ from doorkeep.keys.credentials import lock_pin_key
 log = logging.getLogger("doorkeep.gateway")
 T = TypeVar("T")
 
-HELLO_TIMEOUT = 10.0
-ACK_TIMEOUT = 10.0
+HELLO_TIMEOUT = 10.0  # seconds to send hello after connecting (else 4000)
+ACK_TIMEOUT = 10.0  # seconds to acknowledge a list push (else the sync state is failed)
+PING_INTERVAL = 30  # seconds between WebSocket pings; a lock silent for as long is dropped
 MESSAGES_PER_SECOND = 20  # sustained, per connection
-BURST = 60
+BURST = 60  # messages a connection may send at once
+THROTTLE_WINDOW = 10.0  # seconds
+MAX_DROPPED = 100  # messages dropped for throttling within a window before closing (4008)
+MAX_DIFF_ENTRIES = 50  # a bigger difference is sent as the full list (unless < half the list)
 
 
 def internal_token() -> str:
@@ -53,21 +62,34 @@ def internal_token() -> str:
 
 
 @dataclass
+class Push:
+    """A list push waiting for the lock's acknowledgement."""
+
+    version: int
+    snapshot: dict[str, str]
+    sent_at: float
+    failed: bool = False  # not acknowledged within ACK_TIMEOUT
+
+
+@dataclass
 class Connection:
     ws: ServerConnection
     session: services.Session
-    acked_version: int
+    acked_version: int  # -1: we do not know what the lock holds
     acked_snapshot: dict[str, str]
-    sent_version: int = -1
-    sent_snapshot: dict[str, str] = field(default_factory=dict)
-    sent_at: float = 0.0
+    peer: str = ""
+    opened_at: float = field(default_factory=time.time)
+    inflight: Push | None = None
+    dirty: bool = False  # a change came while a push was in flight
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     tokens: float = BURST
     refilled: float = field(default_factory=time.monotonic)
-    ack_waiter: asyncio.Future[int] | None = None
-    strikes: int = 0
+    dropped: int = 0
+    window_start: float = field(default_factory=time.monotonic)
+    warned_at: float = 0.0
+    closing: bool = False  # being closed: what still arrives is read and dropped
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -103,6 +125,7 @@ class Gateway:
         self.server: Server | None = None
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._last_sweep = datetime.now(UTC)
 
     # --- running -------------------------------------------------------------------
@@ -114,57 +137,101 @@ class Gateway:
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro, name=name or None)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def start(self) -> None:
+        from doorkeep.gateway.routing import MAX_UNLOCK_TIMEOUT, gateway_side
+
+        self.router = gateway_side(self)
         self.server = await serve(
             self.handle,
             self.host,
             self.port,
             process_request=self.process_request,
             max_size=protocol.MAX_FRAME_BYTES,
-            ping_interval=30,
-            ping_timeout=30,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_INTERVAL,
             compression=None,
+            # Internal requests are answered during the handshake; an unlock
+            # waits for the lock up to MAX_UNLOCK_TIMEOUT.
+            open_timeout=MAX_UNLOCK_TIMEOUT + 5,
         )
         sock = next(iter(self.server.sockets))
         self.port = sock.getsockname()[1]
         if self.public_url is None:
             self.public_url = f"http://{self.host}:{self.port}"
-        from doorkeep.gateway.routing import gateway_side
-
-        self.router = gateway_side(self)
-        await self.router.start()
+        await self.db(services.forget_gateway, self.id)
+        try:
+            await self.router.start()
+        except BaseException:
+            self.server.close()
+            await self.server.wait_closed()
+            raise
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
         log.info("gateway %s listening on %s", self.id, self.public_url)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.server is not None:
+            self.server.close()  # closes every connection (1001); waits for their handlers
+            await self.server.wait_closed()
+        for task in list(self._background):
+            task.cancel()
         if self.router is not None:
             await self.router.stop()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
         for conn in list(self.connections.values()):
-            await self.db(
-                services.disconnected, conn.session, gateway=self.id, reason="gateway stopped"
-            )
+            with contextlib.suppress(Exception):
+                await self.db(
+                    services.disconnected, conn.session, gateway=self.id, reason="gateway stopped"
+                )
         self.connections.clear()
+        await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+    def _close_db_connections(self) -> None:
+        """Close the database connection of every worker thread (Django's
+        connections belong to their thread: each must close its own)."""
+        workers = self.executor._max_workers
+        barrier = threading.Barrier(workers)
+
+        def close() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=2)  # one call on each thread
+            db_connections.close_all()
+
+        with contextlib.suppress(RuntimeError):  # already shut down
+            futures.wait([self.executor.submit(close) for _ in range(workers)], timeout=5)
+
     async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then close every connection and record
+        the locks as offline."""
         await self.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stopping.set)
         try:
-            await asyncio.Future()
+            await stopping.wait()
+            log.info("gateway %s stopping", self.id)
         finally:
             await self.stop()
 
     # --- one device ----------------------------------------------------------------
 
     async def handle(self, ws: ServerConnection) -> None:
+        peer = _peer(ws)
         try:
             raw = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
         except TimeoutError:
-            await ws.close(services.CLOSE_AUTH_TIMEOUT, "send hello first")
+            log.info("closing %s: no hello within %g s", peer, HELLO_TIMEOUT)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.close(services.CLOSE_AUTH_TIMEOUT, "send hello first")
             return
         except ConnectionClosed:
             return
@@ -173,74 +240,123 @@ class Gateway:
             hello = protocol.decode(raw)
             serial, secret, device_version = protocol.hello(hello)
         except ProtocolError as exc:
+            code = (
+                services.CLOSE_PROTOCOL
+                if exc.code == "unsupported_protocol"
+                else services.CLOSE_BAD_HELLO
+            )
+            log.info("closing %s (%d): %s", peer, code, exc.message)
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(protocol.encode(exc.frame()))
-                await ws.close(services.CLOSE_BAD_HELLO, exc.code)
+                await ws.close(code, exc.code)
             return
         try:
-            session = await self.db(services.authenticate, serial, secret)
+            session = await self.db(services.authenticate, serial, secret, peer=peer)
         except services.DeviceRefused as refused:
-            await ws.close(refused.close_code, refused.reason)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.close(refused.close_code, refused.reason)
             return
+        conn = Connection(ws, session, session.acked_version, session.acked_entries, peer)
+        if device_version == 0 or device_version != session.acked_version:
+            # The lock has nothing, or a list we never saw acknowledged: send it all.
+            conn.acked_version, conn.acked_snapshot = -1, {}
         previous = self.connections.get(session.lock_id)
-        if previous is not None:
-            await previous.ws.close(services.CLOSE_REPLACED, "connected again")
-        conn = Connection(ws, session, session.acked_version, session.acked_entries)
-        if device_version != session.acked_version:  # the device lost or changed its list
-            conn.acked_snapshot = {}
         self.connections[session.lock_id] = conn
-        offset = protocol.clock_offset_ms(hello.get("clock"), received)
+        if previous is not None:
+            self.retire(previous, services.CLOSE_REPLACED, "connected again")
         try:
-            await self.db(
+            holder = await self.db(
                 services.connected,
                 session,
                 gateway=self.id,
                 url=self.public_url or "",
                 hello=hello,
-                clock_offset_ms=offset,
+                clock_offset_ms=protocol.clock_offset_ms(hello.get("clock"), received),
             )
-            await self.router.registered(session.lock_id)
-            lock = await self.db(services.lock_of, session.lock_id)
+            await self._register(session.lock_id)
+            if holder is not None:
+                self.spawn(self._replaced(session.lock_id, holder, conn.opened_at))
             await conn.send(
                 {
                     "type": "welcome",
                     "protocol": protocol.VERSION,
                     "time": protocol.now_iso(),
-                    "clock_offset_ms": offset,
-                    "pin_key": lock_pin_key(lock.serial).hex(),
-                    "heartbeat": 30,
+                    "clock_offset_ms": protocol.clock_offset_ms(hello.get("clock"), received),
+                    "pin_key": lock_pin_key(session.serial).hex(),
+                    "heartbeat": PING_INTERVAL,
+                    "last_seq": session.last_device_seq,
                 }
             )
+            log.info("lock %s connected from %s", session.serial, peer)
             await self.sync(conn, initial=True)
             async for message in ws:
                 await self.on_message(conn, message)
         except ConnectionClosed:
             pass
         finally:
-            if self.connections.get(session.lock_id) is conn:
-                del self.connections[session.lock_id]
-                await self.router.unregistered(session.lock_id)
-                for future in conn.pending.values():
-                    if not future.done():
-                        future.set_result({"ok": False, "error": "offline"})
-                reason = ws.close_reason or "connection closed"
-                await self.db(services.disconnected, session, gateway=self.id, reason=reason)
+            await self._release(conn)
+
+    async def _register(self, lock_id: int) -> None:
+        try:
+            await self.router.registered(lock_id)
+        except Exception as exc:  # the lock still works; commands cannot find it
+            log.warning("could not register lock %s for routing: %s", lock_id, exc)
+
+    async def _replaced(self, lock_id: int, holder: services.Holder, before: float) -> None:
+        try:
+            await self.router.replaced(lock_id, holder, before)
+        except Exception as exc:
+            log.info("could not tell gateway %s to drop lock %s: %s", holder.gateway, lock_id, exc)
+
+    async def _release(self, conn: Connection) -> None:
+        for future in conn.pending.values():
+            if not future.done():
+                future.set_result({"ok": False, "error": "offline"})
+        lock_id = conn.session.lock_id
+        if self.connections.get(lock_id) is not conn:
+            return  # replaced by a newer connection, which now speaks for the lock
+        del self.connections[lock_id]
+        reason = conn.ws.close_reason or f"connection closed ({conn.ws.close_code})"
+        log.info("lock %s disconnected: %s", conn.session.serial, reason)
+        try:
+            await self.router.unregistered(lock_id)
+        except Exception as exc:
+            log.warning("could not unregister lock %s: %s", lock_id, exc)
+        try:
+            await self.db(services.disconnected, conn.session, gateway=self.id, reason=reason)
+        except Exception:
+            log.exception("could not record that lock %s went offline", conn.session.serial)
+
+    def retire(self, conn: Connection, code: int, reason: str) -> None:
+        """Close the lock's connection with ``code``. In the background: the
+        closing handshake needs the connection's own task to go on reading."""
+        if conn.closing:
+            return
+        conn.closing = True
+        log.info("closing lock %s (%d): %s", conn.session.serial, code, reason)
+        self.spawn(_close(conn.ws, code, reason))
+
+    async def drop(self, lock_id: int, *, before: float) -> bool:
+        """Another gateway got the lock's connection at ``before`` (epoch
+        seconds): close ours if it is older."""
+        conn = self.connections.get(lock_id)
+        if conn is None or conn.opened_at >= before:
+            return False
+        self.retire(conn, services.CLOSE_REPLACED, "connected again elsewhere")
+        return True
 
     async def on_message(self, conn: Connection, raw: str | bytes) -> None:
+        if conn.closing:
+            return  # keep reading, so that the lock's close frame gets through
         if not conn.allow():
-            conn.strikes += 1
-            if conn.strikes > BURST:  # it ignores the throttling: cut it off
-                await conn.ws.close(services.CLOSE_FLOODING, "flooding")
-            elif conn.strikes == 1 or conn.strikes % 10 == 0:
-                await conn.send(ProtocolError("throttled", "too many messages; slow down").frame())
+            await self._throttle(conn)
             return
-        conn.strikes = 0
         received = datetime.now(UTC)
         try:
             message = protocol.decode(raw)
             kind = message["type"]
             if kind == "list.ack":
-                await self.on_ack(conn, message)
+                await self.on_ack(conn, protocol.ack(message))
             elif kind == "events":
                 batch = protocol.events(message)
                 stored = await self.db(services.store_events, conn.session, batch)
@@ -249,16 +365,7 @@ class Gateway:
                 offset = protocol.clock_offset_ms(message.get("clock"), received)
                 await self.db(services.status, conn.session, message, offset)
             elif kind == "unlock.result":
-                future = conn.pending.pop(str(message.get("request_id")), None)
-                if future is not None and not future.done():
-                    ok = message.get("ok") is True
-                    future.set_result(
-                        {
-                            "ok": ok,
-                            "error": "" if ok else "refused",
-                            "reason": str(message.get("reason", ""))[:100],
-                        }
-                    )
+                self.on_unlock_result(conn, message)
             elif kind == "time.request":
                 await conn.send(
                     {
@@ -271,33 +378,98 @@ class Gateway:
                 raise ProtocolError("already_hello", "hello is sent once, first")
         except ProtocolError as exc:
             await conn.send(exc.frame())
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("a message of lock %s could not be handled", conn.session.serial)
+            await conn.send(
+                ProtocolError(
+                    "internal", "the gateway could not handle this message; send it again later"
+                ).frame()
+            )
 
-    async def on_ack(self, conn: Connection, message: dict[str, Any]) -> None:
-        version = message.get("version")
-        if not isinstance(version, int) or version != conn.sent_version:
-            raise ProtocolError("bad_ack", f"expected an ack of version {conn.sent_version}")
-        conn.acked_version, conn.acked_snapshot = conn.sent_version, conn.sent_snapshot
-        await self.db(services.acknowledged, conn.session, version, conn.sent_snapshot)
-        if conn.ack_waiter is not None and not conn.ack_waiter.done():
-            conn.ack_waiter.set_result(version)
+    async def _throttle(self, conn: Connection) -> None:
+        """The message is dropped. Say so (at most once a second); close a
+        connection that keeps sending far over its budget."""
+        now = time.monotonic()
+        if now - conn.window_start > THROTTLE_WINDOW:
+            conn.window_start, conn.dropped = now, 0
+        conn.dropped += 1
+        if conn.dropped > MAX_DROPPED:
+            log.warning("closing lock %s from %s: flooding", conn.session.serial, conn.peer)
+            self.retire(conn, services.CLOSE_FLOODING, "flooding: too many messages")
+        elif now - conn.warned_at >= 1.0:
+            conn.warned_at = now
+            await conn.send(
+                ProtocolError(
+                    "throttled",
+                    f"too many messages (at most {MESSAGES_PER_SECOND} a second, "
+                    f"{BURST} at once); this one was dropped: slow down and send it again",
+                ).frame()
+            )
+
+    def on_unlock_result(self, conn: Connection, message: dict[str, Any]) -> None:
+        request_id = message.get("request_id")
+        if not isinstance(request_id, str):
+            raise ProtocolError("bad_message", "unlock.result needs the request_id")
+        future = conn.pending.pop(request_id, None)
+        if future is None or future.done():
+            return  # answered too late, or never asked: nothing waits for it
+        ok = message.get("ok") is True
+        future.set_result(
+            {
+                "ok": ok,
+                "error": "" if ok else "refused",
+                "reason": str(message.get("reason") or "")[:100],
+            }
+        )
+
+    async def on_ack(self, conn: Connection, version: int) -> None:
+        push = conn.inflight
+        if push is None or version != push.version:
+            raise ProtocolError(
+                "bad_ack",
+                f"expected an acknowledgement of list version {push.version}, not {version}"
+                if push
+                else f"no list is waiting for an acknowledgement (got version {version})",
+            )
+        conn.acked_version, conn.acked_snapshot, conn.inflight = push.version, push.snapshot, None
+        await self.db(services.acknowledged, conn.session, version, push.snapshot)
+        if conn.dirty:
+            conn.dirty = False
+            self.changed(conn.session.lock_id)
 
     async def sync(self, conn: Connection, *, initial: bool = False) -> None:
         """Bring the device's list to the platform's version: the difference
-        from what it acknowledged, or the full list. On connecting, a device
-        already in step hears so (``list.ok``)."""
+        from what it acknowledged, or the full list. One push at a time: a
+        difference is always from the version the lock holds. On connecting,
+        a device already in step hears so (``list.ok``)."""
         async with conn.sync_lock:
-            lock = await self.db(services.lock_of, conn.session.lock_id)
+            push = conn.inflight
+            if push is not None:
+                if not push.failed:
+                    conn.dirty = True  # the ack brings us back here
+                    return
+                # Never acknowledged: we cannot tell what the lock holds now.
+                conn.acked_version, conn.acked_snapshot, conn.inflight = -1, {}, None
+            lock_id = conn.session.lock_id
+            lock = await self.db(services.lock_of, lock_id)
             current = await self.db(lists.build, lock)
             snapshot = current.snapshot()
-            if current.version == conn.acked_version and snapshot == conn.acked_snapshot:
-                if initial:
-                    conn.sent_version, conn.sent_snapshot = conn.acked_version, snapshot
-                    await conn.send({"type": "list.ok", "version": current.version})
-                return
-            if current.version == conn.sent_version and snapshot == conn.sent_snapshot:
-                return  # already on its way
+            if current.version == conn.acked_version:
+                if snapshot == conn.acked_snapshot:
+                    if initial:
+                        await conn.send({"type": "list.ok", "version": current.version})
+                    return
+                # The list changed without a new version (a window ended while
+                # no gateway was watching the lock): a change is a new version.
+                await self.db(services.bump, lock_id)
+                current = await self.db(lists.build, lock)
+                snapshot = current.snapshot()
             add, remove = lists.diff(conn.acked_snapshot, current)
-            if conn.acked_snapshot and len(add) + len(remove) <= max(50, len(current.entries) // 2):
+            if conn.acked_version >= 0 and len(add) + len(remove) <= max(
+                MAX_DIFF_ENTRIES, len(current.entries) // 2
+            ):
                 message: dict[str, Any] = {
                     "type": "list.diff",
                     "from": conn.acked_version,
@@ -313,17 +485,19 @@ class Gateway:
                     "timezone": current.timezone,
                     "entries": current.entries,
                 }
-            conn.sent_version, conn.sent_snapshot = current.version, snapshot
-            conn.sent_at = time.monotonic()
+            conn.inflight = Push(current.version, snapshot, time.monotonic())
+            conn.dirty = False
             await conn.send(message)
             await self.db(services.pushed, conn.session)
 
     # --- changes and commands --------------------------------------------------------
 
     def changed(self, lock_id: int) -> None:
+        """The lock's list may have changed: push it if the lock is here.
+        Call on the gateway's event loop."""
         conn = self.connections.get(lock_id)
         if conn is not None:
-            asyncio.get_running_loop().create_task(self._sync_quietly(conn))
+            self.spawn(self._sync_quietly(conn), name=f"sync-{lock_id}")
 
     async def _sync_quietly(self, conn: Connection) -> None:
         try:
@@ -333,9 +507,16 @@ class Gateway:
         except Exception:
             log.exception("sync of %s failed", conn.session.serial)
 
-    async def unlock(self, lock_id: int, request_id: str, timeout: float) -> dict[str, Any]:
+    async def unlock(
+        self, lock_id: int, request_id: str, timeout: float, *, forward: bool = True
+    ) -> dict[str, Any]:
+        """Have the lock open and wait for its answer: {"ok": true} or
+        {"ok": false, "error": "offline" | "timeout" | "refused"}. A lock held
+        by another gateway is reached through it (unless ``forward`` is off)."""
         conn = self.connections.get(lock_id)
         if conn is None:
+            if forward:
+                return dict(await self.router.forward_unlock(lock_id, request_id, timeout))
             return {"ok": False, "error": "offline"}
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         conn.pending[request_id] = future
@@ -344,7 +525,9 @@ class Gateway:
                 {
                     "type": "unlock",
                     "request_id": request_id,
-                    "expires": (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
+                    "expires": (datetime.now(UTC) + timedelta(seconds=timeout))
+                    .isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z"),
                 }
             )
             return await asyncio.wait_for(future, timeout)
@@ -356,65 +539,116 @@ class Gateway:
             conn.pending.pop(request_id, None)
 
     async def _watch(self) -> None:
-        """Catch changes nobody told us about (another machine, a missed
-        notification) and windows that end; mark pushes nobody acknowledged."""
+        """Each round: end the windows that are due (their locks' versions go
+        up), push what changed without a notice reaching us (another machine,
+        a lost notice), mark pushes nobody acknowledged, and close connections
+        of locks removed, changed hands or given a new device secret."""
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                ids = list(self.connections)
-                if not ids:
-                    continue
-                now = datetime.now(UTC)
-                await self.db(services.expire_due, ids, self._last_sweep, now)
-                self._last_sweep = now
-                current = await self.db(services.versions, ids)
-                for lock_id, version in current.items():
-                    conn = self.connections.get(lock_id)
-                    if conn is None:
-                        continue
-                    if version != conn.sent_version and version != conn.acked_version:
-                        self.changed(lock_id)
-                    elif (
-                        conn.sent_version != conn.acked_version
-                        and conn.sent_at
-                        and time.monotonic() - conn.sent_at > ACK_TIMEOUT
-                    ):
-                        conn.sent_at = 0.0
-                        await self.db(
-                            services.push_failed,
-                            conn.session,
-                            "the lock did not acknowledge the list",
-                        )
+                await self._watch_round()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("gateway watch round failed")
 
-    # --- internal HTTP (direct routing) -------------------------------------------------
+    async def _watch_round(self) -> None:
+        now = datetime.now(UTC)
+        since, self._last_sweep = self._last_sweep, now
+        ids = list(self.connections)
+        if not ids:
+            return
+        await self.db(services.expire_due, ids, since, now)
+        standing = await self.db(services.standing, ids)
+        for lock_id in ids:
+            conn = self.connections.get(lock_id)
+            if conn is None:
+                continue
+            state = standing.get(lock_id)
+            if (
+                state is None
+                or state.organization_id != conn.session.organization_id
+                or state.secret_digest != conn.session.secret_digest
+            ):
+                self.retire(
+                    conn,
+                    services.CLOSE_REPLACED,
+                    "the lock was removed, changed hands or got a new device secret",
+                )
+                continue
+            push = conn.inflight
+            if push is None:
+                if state.version != conn.acked_version:
+                    self.changed(lock_id)
+            elif not push.failed and time.monotonic() - push.sent_at > ACK_TIMEOUT:
+                push.failed = True
+                log.warning(
+                    "lock %s did not acknowledge list version %d", conn.session.serial, push.version
+                )
+                await self.db(
+                    services.push_failed,
+                    conn.session,
+                    f"The lock did not acknowledge list version {push.version} "
+                    f"within {ACK_TIMEOUT:g} seconds.",
+                )
+            elif push.failed and state.version != push.version:
+                self.changed(lock_id)  # try again, with the full list
+
+    # --- internal HTTP ----------------------------------------------------------------
 
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        if not request.path.startswith("/internal/"):
-            return None
+        parts = urlsplit(request.path)
+        if parts.path == "/healthz":
+            return _json(
+                connection,
+                HTTPStatus.OK,
+                {"ok": True, "gateway": self.id, "locks": len(self.connections)},
+            )
+        if not parts.path.startswith("/internal/"):
+            return None  # a lock: go on with the WebSocket handshake
         if not hmac.compare_digest(
             request.headers.get("X-Doorkeep-Internal", ""), internal_token()
         ):
             return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
-        parts = urlsplit(request.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         try:
             lock_id = int(query.get("lock", ""))
+            timeout = float(query.get("timeout", "5"))
+            before = float(query.get("before", "0"))
         except ValueError:
-            return _json(connection, HTTPStatus.BAD_REQUEST, {"error": "lock must be a number"})
+            return _json(connection, HTTPStatus.BAD_REQUEST, {"error": "bad parameters"})
         if parts.path == "/internal/changed":
             self.changed(lock_id)
             return _json(connection, HTTPStatus.OK, {"ok": True})
         if parts.path == "/internal/unlock":
-            timeout = min(float(query.get("timeout", "5")), 30.0)
-            result = await self.unlock(lock_id, query.get("request", uuid.uuid4().hex), timeout)
+            from doorkeep.gateway.routing import clamp_timeout
+
+            result = await self.unlock(
+                lock_id,
+                query.get("request") or uuid.uuid4().hex,
+                clamp_timeout(timeout),
+                forward=False,
+            )
             return _json(connection, HTTPStatus.OK, result)
+        if parts.path == "/internal/drop":
+            dropped = await self.drop(lock_id, before=before)
+            return _json(connection, HTTPStatus.OK, {"ok": True, "dropped": dropped})
         return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+
+async def _close(ws: ServerConnection, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code, reason)
+
+
+def _peer(ws: ServerConnection) -> str:
+    forwarded = ws.request.headers.get("X-Forwarded-For", "") if ws.request else ""
+    if forwarded:
+        return forwarded.split(",")[0].strip()[:64]
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
 
 
 def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -91,27 +91,32 @@ class Session:
     acked_version: int
     acked_entries: dict[str, str]
     last_device_seq: int
+    secret_digest: str = ""
 
 
-def authenticate(serial: str, secret: str) -> Session:
+REFUSED = "unknown device or wrong secret"
+
+
+def authenticate(serial: str, secret: str, *, peer: str = "") -> Session:
     """The device's hello: serial and secret. Unknown serial, unregistered lock
     and wrong secret are refused alike (the close reason does not tell which);
     the log and, for a registered lock, its event log say which."""
     lock = Lock.objects.select_related("device").filter(serial=serial.upper()).first()
     device = getattr(lock, "device", None) if lock else None
     if lock is None or lock.organization_id is None or device is None:
-        log.warning("refused device %r: unknown or unregistered serial", serial[:40])
-        raise DeviceRefused(CLOSE_REFUSED, "unknown device or wrong secret")
+        log.warning("refused device %r from %s: unknown or unregistered serial", serial, peer)
+        raise DeviceRefused(CLOSE_REFUSED, REFUSED)
     if not secrets.compare_digest(device.secret_digest, Device.digest_of(secret)):
-        log.warning("refused device %s: wrong secret", lock.serial)
+        log.warning("refused device %s from %s: wrong secret", lock.serial, peer)
         record(
             EventKind.DEVICE_REFUSED,
             organization_id=lock.organization_id,
             lock=lock,
             reason="wrong_secret",
             summary=_("A device with a wrong secret tried to connect"),
+            data={"peer": peer} if peer else None,
         )
-        raise DeviceRefused(CLOSE_REFUSED, "unknown device or wrong secret")
+        raise DeviceRefused(CLOSE_REFUSED, REFUSED)
     return Session(
         lock.pk,
         lock.serial,
@@ -120,13 +125,31 @@ def authenticate(serial: str, secret: str) -> Session:
         device.acked_version,
         dict(device.acked_entries or {}),
         device.last_device_seq,
+        device.secret_digest,
     )
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The gateway that held a lock's connection before (by the Device row)."""
+
+    gateway: str
+    url: str
 
 
 def connected(
     session: Session, *, gateway: str, url: str, hello: dict[str, Any], clock_offset_ms: int | None
-) -> None:
+) -> Holder | None:
+    """Record that ``gateway`` now holds the lock's connection. Returns the
+    gateway that held it until now, if another one still thinks it does
+    (the lock reconnected elsewhere before the old connection died)."""
     now = timezone.now()
+    before = (
+        Device.objects.filter(pk=session.device_id, online=True)
+        .exclude(gateway__in=["", gateway])
+        .values_list("gateway", "gateway_url")
+        .first()
+    )
     Device.objects.filter(pk=session.device_id).update(
         online=True,
         gateway=gateway,
@@ -145,6 +168,7 @@ def connected(
         summary=_("Lock online"),
         data={"firmware": str(hello.get("firmware", ""))[:40], "gateway": gateway},
     )
+    return Holder(*before) if before else None
 
 
 def disconnected(session: Session, *, gateway: str, reason: str) -> None:
@@ -161,6 +185,14 @@ def disconnected(session: Session, *, gateway: str, reason: str) -> None:
             summary=_("Lock offline"),
             data={"reason": reason[:100]},
         )
+
+
+def forget_gateway(gateway: str) -> int:
+    """A gateway starts: locks recorded as held by a gateway of the same id
+    (its predecessor, which did not stop cleanly) are offline."""
+    return Device.objects.filter(gateway=gateway, online=True).update(
+        online=False, gateway="", gateway_url=""
+    )
 
 
 def _battery(value: Any) -> int | None:
@@ -247,18 +279,41 @@ def versions(lock_ids: list[int]) -> dict[int, int]:
     return dict(Lock.objects.filter(pk__in=lock_ids).values_list("pk", "credential_version"))
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a gateway checks of each connected lock, every round."""
+
+    version: int
+    organization_id: int | None
+    secret_digest: str
+
+
+def standing(lock_ids: list[int]) -> dict[int, Standing]:
+    """The list version, owner and device secret of each lock: a lock that
+    was removed, changed hands or got a new device secret must reconnect."""
+    rows = Lock.objects.filter(pk__in=lock_ids).values_list(
+        "pk", "credential_version", "organization_id", "device__secret_digest"
+    )
+    return {pk: Standing(version, org, digest or "") for pk, version, org, digest in rows}
+
+
+def bump(lock_id: int) -> int:
+    """Raise the lock's list version (its list changed by itself: a window
+    ended). Returns the new version."""
+    Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
+    return Lock.objects.values_list("credential_version", flat=True).get(pk=lock_id)
+
+
 def expire_due(lock_ids: list[int], since: datetime, until: datetime) -> list[int]:
     """Locks among ``lock_ids`` with a key whose window ended in (since, until]:
     their lists change, so their version goes up."""
     from doorkeep.keys.models import Key
 
+    ended = Q(valid_until__gt=since, valid_until__lte=until) | Q(
+        parent__valid_until__gt=since, parent__valid_until__lte=until
+    )
     due = list(
-        Key.objects.filter(
-            lock_id__in=lock_ids,
-            revoked_at__isnull=True,
-            valid_until__gt=since,
-            valid_until__lte=until,
-        )
+        Key.objects.filter(ended, lock_id__in=lock_ids, revoked_at__isnull=True)
         .values_list("lock_id", flat=True)
         .distinct()
     )

@@ -2,7 +2,7 @@
 decides by itself with the same rules as the platform (windows and weekly
 schedules included), stores what happened while offline and uploads it when
 it is back. Tests and benchmarks connect it; `doorkeep simulate lock` runs it
-by hand."""
+by hand. docs/protocol/lock-v1.md is the protocol it speaks."""
 
 from __future__ import annotations
 
@@ -10,19 +10,32 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from doorkeep.gateway.protocol import MAX_EVENTS_PER_BATCH, MAX_MESSAGE_BYTES
 from doorkeep.keys import schedule as schedules
 from doorkeep.keys.credentials import normalize_pin, normalize_remote, normalize_tag
+
+PROTOCOL = 1
+KINDS = ("pin", "tag", "remote")  # what a lock reads itself (a phone opens through the platform)
+
+
+class NotWelcomed(TimeoutError):
+    """The gateway closed the connection instead of welcoming the lock (a
+    TimeoutError, for callers that wait for the welcome)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"the gateway closed the connection: {code} {reason}".strip())
+        self.code = code
+        self.reason = reason
 
 
 @dataclass
@@ -41,6 +54,9 @@ class SimulatedLock:
     firmware: str = "sim-1.0"
     battery: int = 92
     on_event: Callable[[str], None] | None = None
+    # Sees every frame: trace("->", message) sent, trace("<-", message) received.
+    trace: Callable[[str, dict[str, Any]], None] | None = None
+    clock_skew: float = 0.0  # seconds the lock's clock is ahead of the real time
     entries: dict[int, dict[str, Any]] = field(default_factory=dict)
     version: int = 0
     timezone: str = "UTC"
@@ -50,44 +66,75 @@ class SimulatedLock:
     refuse_unlocks: bool = False
     close_code: int | None = None
     close_reason: str = ""
-    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    seq: int = 0  # the last event sequence number used
+    clock_offset_ms: int | None = None  # as the gateway measured it
+    received: list[dict[str, Any]] = field(default_factory=list)  # the last 1,000 messages
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    _seq_known: bool = False  # the counter is above what the platform stored
     _ws: ClientConnection | None = None
     _task: asyncio.Task[None] | None = None
     _synced: asyncio.Event = field(default_factory=asyncio.Event)
     _welcomed: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: asyncio.Event = field(default_factory=asyncio.Event)
     _acked_events: asyncio.Event = field(default_factory=asyncio.Event)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    _time: asyncio.Future[dict[str, Any]] | None = None
 
     def _say(self, text: str) -> None:
         if self.on_event is not None:
             self.on_event(text)
 
+    def now(self) -> datetime:
+        """The lock's own clock."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_skew)
+
     # --- connection --------------------------------------------------------------
 
     async def connect(self, *, wait_synced: bool = True, timeout: float = 10) -> None:
-        """Connect, say hello, and (by default) wait until the list is in step."""
+        """Connect, say hello, and (by default) wait until the list is in step
+        and kept events are uploaded. Raises NotWelcomed if the gateway refuses
+        the lock (close_code and close_reason say why)."""
         self._synced.clear()
         self._welcomed.clear()
-        self._ws = await connect(
-            self.url, max_size=2**22, open_timeout=timeout, ping_interval=None, compression=None
+        self._closed.clear()
+        self.close_code, self.close_reason = None, ""
+        ws = await connect(
+            self.url,
+            max_size=8 * 2**20,
+            open_timeout=timeout,
+            ping_interval=None,  # the gateway pings; the client answers
+            compression=None,
         )
+        self._ws = ws
+        self._task = asyncio.create_task(self._receive(ws))
         await self._send(
             {
                 "type": "hello",
-                "protocol": 1,
+                "protocol": PROTOCOL,
                 "serial": self.serial,
                 "secret": self.secret,
                 "firmware": self.firmware,
                 "battery": self.battery,
                 "list_version": self.version,
-                "clock": _now_iso(),
+                "clock": _iso(self.now()),
             }
         )
-        self._task = asyncio.create_task(self._receive(self._ws))
         if wait_synced:
-            await asyncio.wait_for(self._welcomed.wait(), timeout)
-            await asyncio.wait_for(self._synced.wait(), timeout)
+            await self._until(self._welcomed, timeout)
+            await self._until(self._synced, timeout)
             await self.flush()
+
+    async def _until(self, event: asyncio.Event, timeout: float) -> None:
+        """Wait for ``event``; fail at once if the connection closes first."""
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._closed.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not event.is_set():
+            if self._closed.is_set():
+                raise NotWelcomed(self.close_code, self.close_reason)
+            raise TimeoutError(f"no answer from the gateway within {timeout:g} s")
 
     async def go_offline(self) -> None:
         """Drop the connection, like a lock that lost its network."""
@@ -105,26 +152,44 @@ class SimulatedLock:
         return self._ws is not None and self._welcomed.is_set()
 
     async def _send(self, message: dict[str, Any]) -> None:
-        assert self._ws is not None
+        if self._ws is None:
+            raise ConnectionError("the lock is offline")
+        if self.trace is not None:
+            self.trace("->", message)
         await self._ws.send(json.dumps(message, separators=(",", ":")))
 
     async def _receive(self, ws: ClientConnection) -> None:
         try:
             async for raw in ws:
-                await self._on_message(json.loads(raw))
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                if self.trace is not None:
+                    self.trace("<-", message)
+                self.received.append(message)
+                del self.received[:-1000]
+                await self._on_message(message)
         except ConnectionClosed:
             pass
         finally:
-            self.close_code = ws.close_code
-            self.close_reason = ws.close_reason or ""
-            if self._ws is ws:
+            if self._ws is ws:  # not a connection this lock already replaced
+                self.close_code = ws.close_code
+                self.close_reason = ws.close_reason or ""
                 self._ws = None
                 self._welcomed.clear()
+                self._closed.set()
+                if self.close_code and self.close_code >= 4000:
+                    self._say(f"closed by the gateway: {self.close_code} {self.close_reason}")
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "welcome":
             self.pin_key = bytes.fromhex(message["pin_key"])
+            self.clock_offset_ms = message.get("clock_offset_ms")
+            self._continue_after(int(message.get("last_seq") or 0))
             self._welcomed.set()
         elif kind == "list.ok":
             self._synced.set()
@@ -132,31 +197,63 @@ class SimulatedLock:
             self.entries = {e["id"]: e for e in message["entries"]}
             await self._apply(message)
         elif kind == "list.diff":
+            if message.get("from") != self.version:
+                # Not a difference from what this lock holds: do not apply it.
+                # Reconnecting with list_version 0 brings the full list.
+                self.errors.append({"code": "diff_mismatch", "message": str(message.get("from"))})
+                self._say(f"ignored a list difference from version {message.get('from')}")
+                return
             for entry_id in message["remove"]:
                 self.entries.pop(entry_id, None)
             for entry in message["add"]:
                 self.entries[entry["id"]] = entry
             await self._apply(message)
         elif kind == "unlock":
-            ok = not self.refuse_unlocks
-            if ok:
-                self.opened.append(message["request_id"])
-                self._say("OPEN  (remote unlock)")
-            await self._send(
-                {
-                    "type": "unlock.result",
-                    "request_id": message["request_id"],
-                    "ok": ok,
-                    "reason": "" if ok else "jammed",
-                }
-            )
+            await self._unlock(message)
         elif kind == "events.ack":
             acked = set(message.get("seqs", []))
             self.outbox = [e for e in self.outbox if e["seq"] not in acked]
             self._acked_events.set()
+        elif kind == "time":
+            self.clock_offset_ms = message.get("clock_offset_ms")
+            if self._time is not None and not self._time.done():
+                self._time.set_result(message)
         elif kind == "error":
             self.errors.append(message)
             self._say(f"gateway error: {message.get('code')}: {message.get('message')}")
+
+    def _continue_after(self, last_seq: int) -> None:
+        """Number new events above what the platform stored. A lock that lost
+        its counter (this simulator, started again) would otherwise send
+        numbers the platform already has, and those events would be dropped."""
+        if not self._seq_known:
+            self._seq_known = True
+            if last_seq >= 1:
+                for event in self.outbox:
+                    if event["seq"] <= last_seq:
+                        self.seq = max(self.seq, last_seq) + 1
+                        event["seq"] = self.seq
+        self.seq = max(self.seq, last_seq)
+
+    async def _unlock(self, message: dict[str, Any]) -> None:
+        ok, reason = not self.refuse_unlocks, "" if not self.refuse_unlocks else "jammed"
+        expires = message.get("expires")
+        if ok and isinstance(expires, str):
+            # The gateway's clock: ours, less the offset it measured.
+            gateway_now = self.now() - timedelta(milliseconds=self.clock_offset_ms or 0)
+            if gateway_now > _parse(expires):
+                ok, reason = False, "expired"
+        if ok:
+            self.opened.append(message["request_id"])
+            self._say("OPEN  (remote unlock)")
+        await self._send(
+            {
+                "type": "unlock.result",
+                "request_id": message["request_id"],
+                "ok": ok,
+                "reason": reason,
+            }
+        )
 
     async def _apply(self, message: dict[str, Any]) -> None:
         self.version = message["version"]
@@ -180,12 +277,16 @@ class SimulatedLock:
             return hmac.new(self.pin_key, normalize_pin(value).encode(), hashlib.sha256).hexdigest()
         if kind == "tag":
             return normalize_tag(value)
-        return normalize_remote(value)
+        if kind == "remote":
+            return normalize_remote(value)
+        raise ValueError(f"a lock reads {', '.join(KINDS)}, not {kind}")
 
     def decide(self, kind: str, value: str, at: datetime | None = None) -> Decision:
         """Decide locally, as the lock does with the network down, and keep the
-        event to upload."""
-        at = at or datetime.now(UTC)
+        event to upload. The rules are the platform's (keys.access.decide):
+        the window [from, until) and the weekly schedule in the property's
+        time zone."""
+        at = at or self.now()
         try:
             match = self._match(kind, value)
         except Exception:
@@ -195,10 +296,10 @@ class SimulatedLock:
         )
         if entry is None:
             return self._record(False, "unknown_credential", None, kind, at)
-        if entry.get("from") and at < _parse(entry["from"]):
-            return self._record(False, "not_yet_valid", entry["id"], kind, at)
         if entry.get("until") and at >= _parse(entry["until"]):
             return self._record(False, "expired", entry["id"], kind, at)
+        if entry.get("from") and at < _parse(entry["from"]):
+            return self._record(False, "not_yet_valid", entry["id"], kind, at)
         if not schedules.allows(entry.get("schedule"), at, ZoneInfo(self.timezone)):
             return self._record(False, "outside_schedule", entry["id"], kind, at)
         return self._record(True, "", entry["id"], kind, at)
@@ -206,11 +307,11 @@ class SimulatedLock:
     def _record(
         self, granted: bool, reason: str, entry: int | None, kind: str, at: datetime
     ) -> Decision:
-        seq = next(self._seq)
+        self.seq += 1
         self.outbox.append(
             {
-                "seq": seq,
-                "at": at.isoformat().replace("+00:00", "Z"),
+                "seq": self.seq,
+                "at": _iso(at),
                 "outcome": "granted" if granted else "denied",
                 "reason": reason,
                 "kind": kind,
@@ -218,7 +319,7 @@ class SimulatedLock:
             }
         )
         self._say(("OPEN  " if granted else "DENY  ") + (reason or "granted"))
-        return Decision(granted, reason, entry, seq)
+        return Decision(granted, reason, entry, self.seq)
 
     async def present(self, kind: str, value: str, at: datetime | None = None) -> Decision:
         decision = self.decide(kind, value, at)
@@ -229,7 +330,7 @@ class SimulatedLock:
     async def flush(self, timeout: float = 5) -> None:
         """Upload the events kept while offline (or just now), in batches."""
         while self.outbox and self.online:
-            batch = self.outbox[:500]
+            batch = _batch(self.outbox)
             self._acked_events.clear()
             await self._send({"type": "events", "events": batch})
             await asyncio.wait_for(self._acked_events.wait(), timeout)
@@ -240,26 +341,48 @@ class SimulatedLock:
                 "type": "status",
                 "battery": self.battery,
                 "firmware": self.firmware,
-                "clock": _now_iso(),
+                "clock": _iso(self.now()),
             }
         )
 
+    async def request_time(self, timeout: float = 5) -> dict[str, Any]:
+        """Ask the gateway for its time; returns the ``time`` message (its
+        clock_offset_ms is how far this lock's clock is ahead)."""
+        self._time = asyncio.get_running_loop().create_future()
+        await self._send({"type": "time.request", "clock": _iso(self.now())})
+        return await asyncio.wait_for(self._time, timeout)
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+def _batch(outbox: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The oldest kept events that fit one message (by count and by size)."""
+    batch: list[dict[str, Any]] = []
+    size = 40  # {"type":"events","events":[]}
+    for event in outbox[:MAX_EVENTS_PER_BATCH]:
+        size += len(json.dumps(event, separators=(",", ":")).encode()) + 1
+        if size > MAX_MESSAGE_BYTES and batch:
+            break
+        batch.append(event)
+    return batch
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-COMMANDS = "pin 1234 | tag 04A22B1C | fob FOB-1 | offline | online | list | quit"
+COMMANDS = "pin 1234 | tag 04A22B1C | fob FOB-1 | status | time | offline | online | list | quit"
 
 
 async def interactive(lock: SimulatedLock, read_line: Callable[[], Any]) -> None:
     """The command loop of `doorkeep simulate lock`."""
     print(f"Simulated lock {lock.serial} connecting to {lock.url} …")
-    await lock.connect()
+    try:
+        await lock.connect()
+    except NotWelcomed:
+        return  # close_code and close_reason say why; the caller reports it
     print(f"Online. Type: {COMMANDS}")
     while True:
         line = await read_line()
@@ -279,6 +402,13 @@ async def interactive(lock: SimulatedLock, read_line: Callable[[], Any]) -> None
             elif command == "online":
                 await lock.connect()
                 print("Online again; kept events uploaded.")
+            elif command == "status":
+                await lock.send_status()
+                print(f"Sent battery {lock.battery}%, firmware {lock.firmware}.")
+            elif command == "time":
+                reply = await lock.request_time()
+                offset = reply["clock_offset_ms"]
+                print(f"Gateway time {reply['time']}; this clock is {offset} ms ahead.")
             elif command == "list":
                 print(
                     f"version {lock.version}, {len(lock.entries)} entries, "
@@ -290,4 +420,8 @@ async def interactive(lock: SimulatedLock, read_line: Callable[[], Any]) -> None
                 print(f"Unknown command. Try: {COMMANDS}")
         except (ConnectionClosed, OSError, TimeoutError) as exc:
             print(f"connection problem: {exc}")
+        if not lock.online and lock.close_code and lock.close_code >= 4000:
+            print(f"The gateway closed the connection: {lock.close_reason} ({lock.close_code}).")
+            if command != "offline":
+                break
     await lock.go_offline()

@@ -165,6 +165,10 @@ def update_lock(
     if changes:
         with transaction.atomic():
             lock.save(update_fields=["name", "entry"])
+            if "entry" in changes:  # the list carries the property's time zone
+                from doorkeep.keys.services import bump_version
+
+                bump_version(lock.pk)
             record(
                 EventKind.LOCK_UPDATED,
                 organization_id=lock.organization_id,  # type: ignore[arg-type]
