@@ -51,6 +51,14 @@ class World:
 
 
 @pytest.fixture(autouse=True)
+def _keep_migration_data(django_db_serialized_rollback: None) -> None:
+    """A transactional test empties the tables when it ends, taking the data
+    that migrations put there (the product catalogue) with it. With serialized
+    rollback the next transactional test puts it back first. It has no effect
+    on ordinary tests, which roll back instead."""
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
     from django.core.cache import cache
 

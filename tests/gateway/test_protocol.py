@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from gateway_helpers import eventually
+from gateway_helpers import DEVICE_SECRET, eventually
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import DEVICE_SECRET
 from doorkeep.events.models import Event, EventKind
 from doorkeep.gateway import protocol, server
 from doorkeep.gateway.models import Device

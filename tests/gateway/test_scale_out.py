@@ -7,9 +7,8 @@ import time
 import uuid
 
 import pytest
-from gateway_helpers import eventually
+from gateway_helpers import DEVICE_SECRET, eventually, start_gateway
 
-from conftest import DEVICE_SECRET, start_gateway
 from doorkeep.gateway import routing
 from doorkeep.gateway.models import Device
 from doorkeep.gateway.remote import remote_unlock
