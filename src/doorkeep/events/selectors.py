@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from doorkeep.core.errors import InvalidInput
@@ -91,7 +91,11 @@ def page(queryset: QuerySet[Event], *, cursor: str | None, limit: int) -> EventP
     queryset = queryset.order_by("-occurred_at", "-id")
     if cursor:
         moment, ident = decode_cursor(cursor)
-        queryset = queryset.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, id__lt=ident))
+        # One index range: at or before the cursor's moment, minus the rows of
+        # that same moment already shown (an OR here would defeat the index).
+        queryset = queryset.filter(occurred_at__lte=moment).exclude(
+            occurred_at=moment, id__gte=ident
+        )
     rows = list(queryset.select_related("person", "actor", "lock", "property")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
