@@ -1,0 +1,163 @@
+"""The event logs of a lock and of a property, as pages and as CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from doorkeep.core.errors import DomainError
+from doorkeep.events import selectors as event_selectors
+from doorkeep.events.models import DenyReason, Event, EventKind
+from doorkeep.keys.models import CredentialKind
+from doorkeep.locks import services as lock_services
+from doorkeep.locks.models import Lock
+from doorkeep.properties import services as property_services
+from doorkeep.properties.models import Property
+from doorkeep.web import queries
+from doorkeep.web.forms import EventFilterForm
+from doorkeep.web.views.common import Action, _people_for_select, current_user, page_view
+
+EVENTS_PER_PAGE = 50
+
+
+@dataclass
+class EventRow:
+    event: Event
+    kind: str
+    outcome: str
+    reason: str
+    credential: str
+
+
+def _event_rows(events: list[Event]) -> list[EventRow]:
+    kinds = dict(EventKind.choices)
+    reasons = dict(DenyReason.choices)
+    credentials = dict(CredentialKind.choices)
+    outcomes = {True: "granted", False: "denied", None: ""}
+    return [
+        EventRow(
+            e,
+            str(kinds.get(e.kind, e.kind)),
+            outcomes[e.granted],
+            str(reasons.get(e.reason, e.reason)),
+            str(credentials.get(e.credential_kind, e.credential_kind)),
+        )
+        for e in events
+    ]
+
+
+def _events_page(
+    request: HttpRequest,
+    *,
+    events: Any,
+    organization_id: int,
+    prop: Property | None,
+    lock: Lock | None,
+    csv_url: str,
+) -> HttpResponse:
+    tz = queries.zone_of(prop)
+    form = EventFilterForm(request.GET, people=_people_for_select(organization_id), tz=tz)
+    context: dict[str, Any] = {
+        "form": form,
+        "lock": lock,
+        "prop": prop,
+        "tz": tz,
+        "csv_url": csv_url,
+        "rows": [],
+        "next_cursor": None,
+    }
+    status = 200
+    if form.is_valid():
+        person_id = form.cleaned_data["person"]
+        if person_id is not None:
+            context["person"] = queries.person_in(organization_id, person_id)
+        try:
+            result = event_selectors.page(
+                event_selectors.filtered(events, form.to_filter()),
+                cursor=request.GET.get("cursor") or None,
+                limit=EVENTS_PER_PAGE,
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+            status = exc.status
+        else:
+            context.update(
+                rows=_event_rows(result.events),
+                next_cursor=result.next_cursor,
+                older=bool(request.GET.get("cursor")),
+            )
+    else:
+        status = 400
+    return render(request, "web/events.html", context, status=status)
+
+
+def _events_csv(
+    request: HttpRequest, *, events: Any, prop: Property | None, filename: str
+) -> HttpResponseBase:
+    form = EventFilterForm(request.GET, tz=queries.zone_of(prop), people=[])
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        return render(request, "web/error.html", {"message": errors, "status": 400}, status=400)
+    rows = event_selectors.csv_rows(event_selectors.filtered(events, form.to_filter()))
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@page_view
+def lock_events(request: HttpRequest, lock_id: int) -> HttpResponse:
+    lock = lock_services.get_lock(current_user(request), lock_id, Action.VIEW_EVENTS)
+    assert lock.organization_id is not None
+    return _events_page(
+        request,
+        events=queries.lock_event_log(lock),
+        organization_id=lock.organization_id,
+        prop=lock.entry.property if lock.entry else None,
+        lock=lock,
+        csv_url=reverse("web:lock_events_csv", kwargs={"lock_id": lock.pk}),
+    )
+
+
+@require_GET
+@page_view
+def lock_events_csv(request: HttpRequest, lock_id: int) -> HttpResponseBase:
+    lock = lock_services.get_lock(current_user(request), lock_id, Action.VIEW_EVENTS)
+    return _events_csv(
+        request,
+        events=queries.lock_event_log(lock),
+        prop=lock.entry.property if lock.entry else None,
+        filename=f"doorkeep-lock-{lock.serial}-events.csv",
+    )
+
+
+@require_GET
+@page_view
+def property_events(request: HttpRequest, property_id: int) -> HttpResponse:
+    prop = property_services.get_property(current_user(request), property_id, Action.VIEW_EVENTS)
+    return _events_page(
+        request,
+        events=queries.property_event_log(prop),
+        organization_id=prop.organization_id,
+        prop=prop,
+        lock=None,
+        csv_url=reverse("web:property_events_csv", kwargs={"property_id": prop.pk}),
+    )
+
+
+@require_GET
+@page_view
+def property_events_csv(request: HttpRequest, property_id: int) -> HttpResponseBase:
+    prop = property_services.get_property(current_user(request), property_id, Action.VIEW_EVENTS)
+    return _events_csv(
+        request,
+        events=queries.property_event_log(prop),
+        prop=prop,
+        filename=f"doorkeep-property-{prop.pk}-events.csv",
+    )
