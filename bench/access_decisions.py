@@ -214,10 +214,11 @@ def profile(items: list[tuple[str, str, str]], decide: Any) -> None:
     parts: dict[str, float] = {}
     wanted = {
         ("keys/access.py", "decide"): "decide() in all",
-        ("keys/access.py", "_match"): "  _match(): the key-credential query (ORM build + SQL)",
+        ("keys/access.py", "_match"): "  _match(): the key-credential query",
         ("keys/credentials.py", "presented"): "  presented(): parse + PIN digest",
         ("keys/access.py", "_reason"): "  _reason(): status and schedule",
         ("events/services.py", "record"): "  record(): Event.objects.create",
+        ("events/services.py", "write_access_event"): "  write_access_event(): the INSERT",
         ("django/db/transaction.py", "__enter__"): "  transaction.atomic() enter",
         ("django/db/transaction.py", "__exit__"): "  transaction.atomic() exit (COMMIT)",
         ("sql/compiler.py", "as_sql"): "  (within: SQL compilation, compiler.as_sql)",
