@@ -232,6 +232,21 @@ def start_timed_web(
     return child
 
 
+def analyze_postgres() -> str:
+    """On PostgreSQL, ANALYZE after the bulk set-up, as autovacuum would before
+    long: without statistics the planner misjudges freshly filled tables (a
+    2,500-key lists.build takes about a second instead of 15 ms). Returns a
+    line to print ("" on SQLite, which is left as a deployment has it)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return ""
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return f"ANALYZE (as autovacuum would) in {time.perf_counter() - started:.1f} s"
+
+
 # --- small things ---------------------------------------------------------------------
 
 

@@ -87,6 +87,8 @@ def main() -> int:
         f"setup: {args.locks:,} locks, {keys:,} keys ({args.keys_per_lock} a lock), device "
         f"secrets, in {time.perf_counter() - t0:.1f} s"
     )
+    if analyzed := gc.analyze_postgres():
+        print(analyzed)
     results: dict[str, Any] = {}
     gc.wait_for_quiet(args.quiet_below)
     if not args.no_floor:

@@ -157,6 +157,8 @@ def main() -> int:
         f"setup: a lock with {args.users:,} keys ({entries:,} PIN and tag credentials) and one "
         f"with {SMALL}, in {time.perf_counter() - t0:.1f} s"
     )
+    if analyzed := gc.analyze_postgres():
+        print(analyzed)
     results: dict[str, Any] = {}
 
     # --- lists.build alone -------------------------------------------------------------

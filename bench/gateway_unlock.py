@@ -120,6 +120,8 @@ def main() -> int:
         f"{RESIDENT_EMAIL}, device secrets, in {time.perf_counter() - t0:.1f} s"
     )
 
+    if analyzed := gc.analyze_postgres():
+        print(analyzed)
     floors: dict[str, Any] = {}
     gc.wait_for_quiet(args.quiet_below)
     if not args.no_floor:
