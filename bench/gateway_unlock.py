@@ -19,12 +19,16 @@ Measured in the same run, for the floor of this machine:
      web worker calls for each unlock);
   5. the full remote unlock, with the CPU time each process used.
 With --profile: the SQL queries of one unlock, a cProfile of the web side (in
-this process, sequential unlocks) and, under load, py-spy of the web workers
-and of the gateway (py-spy from PATH, --py-spy, or /tmp/pyspy-venv).
+this process, sequential unlocks), a breakdown inside the web workers under
+the same load (granian serving ``gateway_common:timed_app``, which times every
+SQL statement and the gateway call) and py-spy of the web workers and of the
+gateway under load (py-spy from PATH, --py-spy, or /tmp/pyspy-venv). With
+--sweep, more web configurations afterwards. On PostgreSQL the tables are
+ANALYZEd after the bulk set-up, as autovacuum would.
 
     .venv/bin/python bench/gateway_unlock.py [--postgres] [--workers 2] [--threads 4]
-        [--routing direct|redis] [--gateway-db-threads N] [--sweep 2x4,2x8,4x8]
-        [--duration 15] [--warmup 3] [--profile]
+        [--routing direct|redis] [--redis-url URL] [--gateway-db-threads N]
+        [--sweep 4x4,4x2] [--duration 15] [--warmup 3] [--profile] [--quiet-below 2]
 """
 
 from __future__ import annotations
