@@ -9,8 +9,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -109,3 +114,51 @@ def world(db: None) -> Iterator[World]:
         charlie_prop,
         charlie_entry,
     )
+
+
+@dataclass
+class Mailbox:
+    """What a real SMTP server (aiosmtpd, on a free local port) received."""
+
+    messages: list[EmailMessage]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+    def last_to(self, address: str) -> EmailMessage:
+        found = self.to(address)
+        assert found, f"no message to {address}; got {[str(m['To']) for m in self.messages]}"
+        return found[-1]
+
+
+class _Collect:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        message = BytesParser(policy=email_policy.default).parsebytes(envelope.content)
+        self.box.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Mailbox]:
+    """A real SMTP conversation: Django's SMTP backend talks to an aiosmtpd
+    server for the length of the test."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox([])
+    with socket.socket() as probe:  # a free port (aiosmtpd checks the port it is given)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(_Collect(box), hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield box
+    finally:
+        controller.stop()
