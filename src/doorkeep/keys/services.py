@@ -22,7 +22,7 @@ from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.keys import schedule as schedules
-from doorkeep.keys.credentials import device_lookup, presented
+from doorkeep.keys.credentials import Presented, device_lookup, presented
 from doorkeep.keys.models import Credential, CredentialKind, Key, KeyCredential, Person
 from doorkeep.licensing.state import (
     LicenceState,
@@ -174,83 +174,19 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | 
 
                 valid_from, valid_until = within_parent(grant.parent, valid_from, valid_until)
             person = _holder(grant.organization_id, spec.holder)
-            if Key.objects.filter(lock=lock, person=person, revoked_at__isnull=True).exists():
-                raise Conflict(
-                    _(
-                        "%(name)s already has a key on this lock. Take it back first to issue a "
-                        "new one."
-                    )
-                    % {"name": person.name},
-                    code="key_exists",
-                )
-            limit = settings.DOORKEEP["MAX_USERS_PER_LOCK"]
-            users = Key.objects.filter(lock=lock, revoked_at__isnull=True, person__isnull=False)
-            if users.count() >= limit:
-                raise Conflict(
-                    _(
-                        "This lock already has %(limit)s users, the most it can hold. Take back a "
-                        "key before issuing a new one."
-                    )
-                    % {"limit": f"{limit:,}"},
-                    code="lock_full",
-                )
-            require_key_available(grant.licence)
-            key = Key.objects.create(
-                lock=lock,
+            raw = {c.kind: c.value for c in spec.credentials}
+            key = create_key(
+                actor,
+                lock,
+                person,
+                licence=grant.licence,
                 organization_id=grant.organization_id,
-                lock_owner_id=lock.organization_id or 0,
-                person=person,
                 parent=grant.parent,
                 valid_from=valid_from,
                 valid_until=valid_until,
                 schedule=rules,
-                note=spec.note.strip()[:200],
-                issued_by=actor,
-            )
-            for item in parsed:
-                lookup = str(person.pk) if item.kind == CredentialKind.PHONE else item.lookup
-                if item.kind == CredentialKind.PHONE and not person.email:
-                    raise InvalidInput(
-                        _("A phone key needs the person's email address, to link their account."),
-                        code="phone_needs_email",
-                    )
-                if KeyCredential.objects.filter(
-                    lock=lock, kind=item.kind, lookup=lookup, active=True
-                ).exists():
-                    raise Conflict(str(_IN_USE[item.kind]), code="credential_in_use")
-                credential = Credential.objects.filter(
-                    person=person, kind=item.kind, lookup=lookup, deactivated_at__isnull=True
-                ).first()
-                if credential is None:
-                    display = person.email if item.kind == CredentialKind.PHONE else item.display
-                    credential = Credential.objects.create(
-                        person=person, kind=item.kind, lookup=lookup, display=display
-                    )
-                raw = next(c.value for c in spec.credentials if c.kind == item.kind)
-                KeyCredential.objects.create(
-                    key=key,
-                    credential=credential,
-                    lock=lock,
-                    kind=item.kind,
-                    lookup=lookup,
-                    device_lookup=""
-                    if item.kind == CredentialKind.PHONE
-                    else device_lookup(item.kind, raw, lock.serial),
-                )
-            bump_version(lock.pk)
-            via = grant.parent.holder_name if grant.parent else ""
-            record(
-                EventKind.KEY_ISSUED,
-                organization_id=lock.organization_id or 0,
-                lock=lock,
-                property_id=lock.entry.property_id if lock.entry else None,
-                person=person,
-                key=key,
-                actor=actor,
-                summary=_("Key issued to %(name)s (%(kinds)s)")
-                % {"name": person.name, "kinds": ", ".join(sorted(kinds))}
-                + (f" · {via}" if via else ""),
-                data={"credentials": sorted(kinds), **({"via": via} if via else {})},
+                note=spec.note,
+                credentials=[(item, raw[item.kind]) for item in parsed],
             )
     except IntegrityError:
         # Two requests raced past the checks above; the database constraints
@@ -259,6 +195,107 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | 
             _("Someone changed this lock's keys at the same moment; please try again."),
             code="concurrent_change",
         ) from None
+    return key
+
+
+def create_key(
+    actor: User,
+    lock: Lock,
+    person: Person,
+    *,
+    licence: LicenceState,
+    organization_id: int,
+    credentials: list[tuple[Presented, str]],
+    parent: Key | None = None,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    schedule: Any = None,
+    note: str = "",
+    summary: str = "",
+) -> Key:
+    """Write a key with its credentials, raise the lock's list version and
+    record the event. The caller holds the lock row, has authorized the actor
+    and checked that management is active; this checks the lock's capacity,
+    the licence's keys and that each credential is free on the lock."""
+    if Key.objects.filter(lock=lock, person=person, revoked_at__isnull=True).exists():
+        raise Conflict(
+            _("%(name)s already has a key on this lock. Take it back first to issue a new one.")
+            % {"name": person.name},
+            code="key_exists",
+        )
+    limit = settings.DOORKEEP["MAX_USERS_PER_LOCK"]
+    users = Key.objects.filter(lock=lock, revoked_at__isnull=True, person__isnull=False)
+    if users.count() >= limit:
+        raise Conflict(
+            _(
+                "This lock already has %(limit)s users, the most it can hold. Take back a "
+                "key before issuing a new one."
+            )
+            % {"limit": f"{limit:,}"},
+            code="lock_full",
+        )
+    require_key_available(licence)
+    key = Key.objects.create(
+        lock=lock,
+        organization_id=organization_id,
+        lock_owner_id=lock.organization_id or 0,
+        person=person,
+        parent=parent,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        schedule=schedule,
+        note=note.strip()[:200],
+        issued_by=actor,
+    )
+    for item, raw in credentials:
+        lookup = str(person.pk) if item.kind == CredentialKind.PHONE else item.lookup
+        if item.kind == CredentialKind.PHONE and not person.email:
+            raise InvalidInput(
+                _("A phone key needs the person's email address, to link their account."),
+                code="phone_needs_email",
+            )
+        if KeyCredential.objects.filter(
+            lock=lock, kind=item.kind, lookup=lookup, active=True
+        ).exists():
+            raise Conflict(str(_IN_USE[item.kind]), code="credential_in_use")
+        credential = Credential.objects.filter(
+            person=person, kind=item.kind, lookup=lookup, deactivated_at__isnull=True
+        ).first()
+        if credential is None:
+            display = person.email if item.kind == CredentialKind.PHONE else item.display
+            credential = Credential.objects.create(
+                person=person, kind=item.kind, lookup=lookup, display=display
+            )
+        KeyCredential.objects.create(
+            key=key,
+            credential=credential,
+            lock=lock,
+            kind=item.kind,
+            lookup=lookup,
+            device_lookup=""
+            if item.kind == CredentialKind.PHONE
+            else device_lookup(item.kind, raw, lock.serial),
+        )
+    bump_version(lock.pk)
+    kinds = sorted(item.kind for item, _raw in credentials)
+    via = parent.holder_name if parent else ""
+    if not summary:
+        summary = _("Key issued to %(name)s (%(kinds)s)") % {
+            "name": person.name,
+            "kinds": ", ".join(kinds),
+        }
+        summary += f" · {via}" if via else ""
+    record(
+        EventKind.KEY_ISSUED,
+        organization_id=lock.organization_id or 0,
+        lock=lock,
+        property_id=lock.entry.property_id if lock.entry else None,
+        person=person,
+        key=key,
+        actor=actor,
+        summary=summary,
+        data={"credentials": kinds, **({"via": via} if via else {})},
+    )
     return key
 
 
@@ -305,30 +342,37 @@ def revoke_key(actor: User, key_id: int) -> Key:
         key.refresh_from_db(fields=["revoked_at"])
         if key.revoked_at is not None:
             raise Conflict(_("This key was already taken back."), code="already_revoked")
-        now = timezone.now()
-        children = list(
-            Key.objects.filter(parent=key, revoked_at__isnull=True).values_list("pk", flat=True)
-        )
-        ids = [key.pk, *children]
-        Key.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
-        KeyCredential.objects.filter(key_id__in=ids, active=True).update(active=False)
-        key.revoked_at, key.revoked_by = now, actor
-        bump_version(lock.pk)
+        take_back(actor, key, lock)
+    return key
+
+
+def take_back(actor: User | None, key: Key, lock: Lock, *, summary: str = "") -> None:
+    """Take back a live key and every key issued under it, raise the lock's
+    version and record it. The caller holds the lock row and has authorized."""
+    now = timezone.now()
+    children = list(
+        Key.objects.filter(parent=key, revoked_at__isnull=True).values_list("pk", flat=True)
+    )
+    ids = [key.pk, *children]
+    Key.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
+    KeyCredential.objects.filter(key_id__in=ids, active=True).update(active=False)
+    key.revoked_at, key.revoked_by = now, actor
+    bump_version(lock.pk)
+    if not summary:
         summary = _("Key of %(name)s taken back") % {"name": key.holder_name}
         if children:
             summary += " " + _("(and %(n)d keys issued under it)") % {"n": len(children)}
-        record(
-            EventKind.KEY_REVOKED,
-            organization_id=lock.organization_id or 0,
-            lock=lock,
-            property_id=lock.entry.property_id if lock.entry else None,
-            person=key.person,
-            key=key,
-            actor=actor,
-            summary=summary,
-            data={"keys_under_it": len(children)} if children else {},
-        )
-    return key
+    record(
+        EventKind.KEY_REVOKED,
+        organization_id=lock.organization_id or 0,
+        lock=lock,
+        property_id=lock.entry.property_id if lock.entry else None,
+        person=key.person,
+        key=key,
+        actor=actor,
+        summary=summary,
+        data={"keys_under_it": len(children)} if children else {},
+    )
 
 
 def update_key(
