@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "doorkeep.events",
     "doorkeep.licensing",
     "doorkeep.gateway",
+    "doorkeep.guests",
 ]
 
 MIDDLEWARE = [
@@ -214,4 +215,9 @@ DOORKEEP = {
     "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
     "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
     "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    # Guests (docs/residents.md): how long an emailed invitation link works,
+    # the panels' code step, and wrong panel codes allowed per guest per hour.
+    "INVITATION_LINK_DAYS": env_int("DOORKEEP_INVITATION_LINK_DAYS", 7, minimum=1),
+    "PANEL_CODE_SECONDS": env_int("DOORKEEP_PANEL_CODE_SECONDS", 30, minimum=10),
+    "PANEL_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_PANEL_ATTEMPTS_PER_HOUR", 10, minimum=1),
 }

@@ -30,6 +30,16 @@ class EventKind(models.TextChoices):
     DEVICE_SECRET_ROTATED = "device.secret_rotated", _("Device secret replaced")
     UNLOCK_REQUESTED = "unlock.requested", _("Remote unlock")
     UNLOCK_FAILED = "unlock.failed", _("Remote unlock failed")
+    GUEST_POLICY_CHANGED = "guests.policy_changed", _("Guest policy changed")
+    INVITATION_SENT = "invitation.sent", _("Guest invited")
+    INVITATION_ACCEPTED = "invitation.accepted", _("Guest invitation accepted")
+    INVITATION_DECLINED = "invitation.declined", _("Guest invitation declined")
+    INVITATION_REVOKED = "invitation.revoked", _("Guest invitation revoked")
+    GUEST_UNLOCKED = "guest.unlocked", _("Guest opened")
+    PRESENCE_VERIFIED = "presence.verified", _("Guest presence verified")
+    PRESENCE_REFUSED = "presence.refused", _("Guest presence not verified")
+    PANEL_ADDED = "panel.added", _("Entry panel added")
+    PANEL_REMOVED = "panel.removed", _("Entry panel removed")
 
 
 class DenyReason(models.TextChoices):

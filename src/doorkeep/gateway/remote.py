@@ -18,6 +18,7 @@ from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.events.models import DenyReason
 from doorkeep.gateway import routing
 from doorkeep.gateway.services import unlock_outcome
+from doorkeep.guests import presence
 from doorkeep.keys import access
 from doorkeep.keys.models import KeyCredential
 from doorkeep.locks.models import Lock
@@ -86,6 +87,9 @@ def remote_unlock(actor: User, entry_id: int, *, timeout: float | None = None) -
     ).exists()
     if not holds_key and not policy.can(actor, policy.Action.VIEW, entry.property.organization_id):
         raise NotFound(_("Entry not found."))
+    # A guest may have to verify presence first (R27, R28): refused before
+    # the decision, so that nothing is opened and the page says what to do.
+    guest_links = presence.guard_unlock(actor, lock)
     decision = access.decide(lock, "phone", actor, source="remote", actor=actor)
     if not decision.granted:
         reason = str(_REASONS.get(decision.reason, decision.reason))
@@ -98,4 +102,5 @@ def remote_unlock(actor: User, entry_id: int, *, timeout: float | None = None) -
     except DomainError as exc:
         unlock_outcome(lock.pk, False, exc.code, actor.pk, request_id, timezone.now())
         raise
+    presence.guest_unlocked(actor, lock, guest_links, request_id)
     return Unlocked(entry.pk, lock.pk, request_id, decision.event.pk)

@@ -1,0 +1,339 @@
+"""Presence verification at entry panels (R27, R28) and what a guest unlock
+does besides opening the door (R26).
+
+A panel shows a time-based code (RFC 6238: HMAC-SHA1, 6 digits, a step of
+DOORKEEP_PANEL_CODE_SECONDS) from its own secret, on its display and in the
+URL of its NFC tag, so it needs no network. A code is accepted during its
+step and the one after (an offline panel's clock may lag), and only once per
+panel: a replayed code is refused."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pyotp
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from doorkeep import policy
+from doorkeep.accounts.models import User
+from doorkeep.core import ratelimit
+from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from doorkeep.events.models import EventKind
+from doorkeep.events.services import record
+from doorkeep.guests import hooks
+from doorkeep.guests.models import GuestKey, Invitation, InvitationStatus, Panel, Presence
+from doorkeep.guests.services import policy_of
+from doorkeep.locks.models import Lock
+from doorkeep.properties.models import Entry
+
+
+class PresenceRequired(PermissionDenied):
+    code = "presence_required"
+
+
+# --- the guest's shares --------------------------------------------------------
+
+
+def accepted_invitations(user: User) -> list[Invitation]:
+    """The user's accepted invitations that have not ended, with entries."""
+    now = timezone.now()
+    rows = (
+        Invitation.objects.filter(guest=user, status=InvitationStatus.ACCEPTED)
+        .select_related("property", "inviter")
+        .prefetch_related("entries")
+        .order_by("property__name", "created_at")
+    )
+    return [inv for inv in rows if inv.state_at(now) == InvitationStatus.ACCEPTED]
+
+
+def shared_entries(user: User, property_id: int) -> list[Entry]:
+    seen: dict[int, Entry] = {}
+    for inv in accepted_invitations(user):
+        if inv.property_id == property_id:
+            for entry in inv.entries.all():
+                seen.setdefault(entry.pk, entry)
+    return sorted(seen.values(), key=lambda e: (e.name, e.pk))
+
+
+@dataclass(frozen=True)
+class Standing:
+    required: bool
+    verified: bool
+    reason: str  # "" when the guest may unlock, else why not
+
+
+def standing(user: User, property_id: int) -> Standing:
+    """Whether the guest must verify presence before unlocking at the property."""
+    rules = policy_of(property_id)
+    if not rules.require_presence:
+        return Standing(False, True, "")
+    found = Presence.objects.filter(guest=user, property_id=property_id).first()
+    if found is None:
+        return Standing(
+            True,
+            False,
+            _("Verify your presence first: tap your phone on the panel of a shared entry."),
+        )
+    days = rules.reverify_after_days
+    if days is not None and found.last_used_at < timezone.now() - timedelta(days=days):
+        return Standing(
+            True,
+            False,
+            _(
+                "You have not used your guest key for more than %(days)d days: verify your "
+                "presence again at the panel of a shared entry."
+            )
+            % {"days": days},
+        )
+    return Standing(True, True, "")
+
+
+def _live_links(user: User, lock: Lock) -> list[GuestKey]:
+    now = timezone.now()
+    links = GuestKey.objects.filter(
+        key__lock=lock,
+        key__person__user=user,
+        key__revoked_at__isnull=True,
+        invitation__status=InvitationStatus.ACCEPTED,
+    ).select_related("invitation", "key__person")
+    return [link for link in links if link.invitation.state_at(now) == InvitationStatus.ACCEPTED]
+
+
+def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
+    """Called by remote unlock before deciding: for a guest, the links of the
+    guest key it will use; raises PresenceRequired when the property wants
+    presence verified (again). Empty for anyone who is not a guest here."""
+    if lock.entry is None:
+        return []
+    links = _live_links(user, lock)
+    if links:
+        state = standing(user, lock.entry.property_id)
+        if not state.verified:
+            raise PresenceRequired(state.reason)
+    return links
+
+
+def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], request_id: str) -> None:
+    """The lock opened for a guest: in one transaction, the event the resident
+    and the manager see, the resident's notifications and the webhooks (R26)."""
+    if not links or lock.entry is None:
+        return
+    entry = lock.entry
+    now = timezone.now()
+    inviters = sorted({link.invitation.inviter_id for link in links})
+    key = links[0].key
+    guest_name = key.person.name if key.person else user.email
+    with transaction.atomic():
+        Presence.objects.filter(guest=user, property_id=entry.property_id).update(last_used_at=now)
+        event = record(
+            EventKind.GUEST_UNLOCKED,
+            organization_id=lock.organization_id or 0,
+            lock=lock,
+            property_id=entry.property_id,
+            person=key.person,
+            key=key,
+            actor=user,
+            summary=_("%(guest)s opened %(entry)s (guest)")
+            % {"guest": guest_name, "entry": entry.name},
+            data={
+                "request_id": request_id,
+                "invitations": sorted(link.invitation_id for link in links),
+                "shared_by": inviters,
+            },
+        )
+        payload = {
+            "event_id": event.pk,
+            "guest": {"user_id": user.pk, "name": guest_name, "email": user.email},
+            "entry": {"id": entry.pk, "name": entry.name},
+            "property_id": entry.property_id,
+            "lock_id": lock.pk,
+            "invitation_ids": sorted(link.invitation_id for link in links),
+            "occurred_at": now.isoformat(),
+        }
+        hooks.guest_unlocked(
+            inviters,
+            lock.organization_id or 0,
+            title=_("%(guest)s opened %(entry)s") % {"guest": guest_name, "entry": entry.name},
+            body=_("Your guest used the entry you shared."),
+            payload=payload,
+        )
+
+
+# --- panels --------------------------------------------------------------------
+
+
+def _step_seconds() -> int:
+    return int(settings.DOORKEEP["PANEL_CODE_SECONDS"])
+
+
+def code_at(secret: str, moment: float | None = None) -> tuple[str, int]:
+    """The panel's code at ``moment`` (Unix seconds) and its time step."""
+    step = int((time.time() if moment is None else moment) // _step_seconds())
+    return pyotp.TOTP(secret, interval=_step_seconds()).generate_otp(step), step
+
+
+def tag_url(entry_id: int, panel_id: int, code: str, *, base: str | None = None) -> str:
+    """What the panel's NFC tag holds (an NDEF URI record)."""
+    query = urlencode({"entry": entry_id, "panel": panel_id, "code": code})
+    return f"{(base or settings.SITE_URL).rstrip('/')}/guest/tap/?{query}"
+
+
+def _managed_entry(actor: User, entry_id: int) -> Entry:
+    entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
+    if entry is None:
+        raise NotFound(_("Entry not found."))
+    policy.require(
+        actor, policy.Action.MANAGE_PROPERTIES, entry.property.organization_id, what=_("Entry")
+    )
+    return entry
+
+
+def add_panel(actor: User, entry_id: int, name: str) -> tuple[Panel, str]:
+    """Install a panel at an entry; its secret is returned once, to configure it."""
+    entry = _managed_entry(actor, entry_id)
+    name = name.strip() or _("Panel")
+    secret = pyotp.random_base32(32)
+    with transaction.atomic():
+        panel = Panel.objects.create(entry=entry, name=name[:100], secret=secret)
+        record(
+            EventKind.PANEL_ADDED,
+            organization_id=entry.property.organization_id,
+            property_id=entry.property_id,
+            actor=actor,
+            summary=_("Panel %(name)s added at %(entry)s")
+            % {"name": panel.name, "entry": entry.name},
+            data={"panel_id": panel.pk, "entry_id": entry.pk},
+        )
+    return panel, secret
+
+
+def remove_panel(actor: User, panel_id: int) -> None:
+    panel = Panel.objects.select_related("entry__property").filter(pk=panel_id).first()
+    if panel is None:
+        raise NotFound(_("Panel not found."))
+    entry = _managed_entry(actor, panel.entry_id)
+    with transaction.atomic():
+        Panel.objects.filter(pk=panel.pk).delete()
+        record(
+            EventKind.PANEL_REMOVED,
+            organization_id=entry.property.organization_id,
+            property_id=entry.property_id,
+            actor=actor,
+            summary=_("Panel %(name)s removed from %(entry)s")
+            % {"name": panel.name, "entry": entry.name},
+            data={"panel_id": panel_id, "entry_id": entry.pk},
+        )
+
+
+# --- verifying -------------------------------------------------------------------
+
+
+def _normalize(code: str) -> str:
+    digits = "".join(ch for ch in code if not ch.isspace() and ch != "-")
+    if len(digits) != 6 or not digits.isascii() or not digits.isdigit():
+        raise InvalidInput(
+            _("A panel code has 6 digits; enter the code the panel shows."), code="invalid_code"
+        )
+    return digits
+
+
+def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None) -> Entry:
+    """R27: the guest presents the code of the panel at ``entry_id``. If the
+    entry is shared with the guest and the code is good (and unused), presence
+    is verified for the whole property. Nothing changes otherwise."""
+    entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
+    invitations = accepted_invitations(user)
+    properties = {inv.property_id for inv in invitations}
+    if entry is None or entry.property_id not in properties:
+        raise NotFound(_("Entry not found."))
+    limit_key = f"panel:{user.pk}"
+    ratelimit.check(
+        limit_key,
+        limit=int(settings.DOORKEEP["PANEL_ATTEMPTS_PER_HOUR"]),
+        window=timedelta(hours=1),
+        message=_("Too many wrong panel codes. Wait a while and try again."),
+    )
+    shared = shared_entries(user, entry.property_id)
+    if entry.pk not in {e.pk for e in shared}:
+        _refused(user, entry, "entry_not_shared")
+        raise PermissionDenied(
+            _(
+                "%(entry)s is not shared with you, so nothing was verified. Go to a shared "
+                "entry (%(shared)s) and tap its panel."
+            )
+            % {"entry": entry.name, "shared": ", ".join(e.name for e in shared)},
+            code="entry_not_shared",
+        )
+    digits = _normalize(code)
+    panels = list(Panel.objects.filter(entry=entry, **({"pk": panel_id} if panel_id else {})))
+    if not panels:
+        raise Conflict(
+            _("%(entry)s has no panel to verify at. Ask your host where the panel is.")
+            % {"entry": entry.name},
+            code="no_panel",
+        )
+    now = time.time()
+    match: tuple[Panel, int] | None = None
+    for panel in panels:
+        current, step = code_at(panel.secret, now)
+        previous, _step = code_at(panel.secret, now - _step_seconds())
+        if hmac.compare_digest(current, digits):
+            match = (panel, step)
+        elif hmac.compare_digest(previous, digits):
+            match = (panel, step - 1)
+        if match:
+            break
+    if match is None:
+        ratelimit.hit(limit_key, window=timedelta(hours=1))
+        _refused(user, entry, "invalid_code")
+        raise InvalidInput(
+            _(
+                "This code is wrong or has expired (codes change every %(s)d seconds). "
+                "Enter the code the panel shows now."
+            )
+            % {"s": _step_seconds()},
+            code="invalid_code",
+        )
+    panel, step = match
+    with transaction.atomic():
+        if not Panel.objects.filter(pk=panel.pk, last_step__lt=step).update(last_step=step):
+            raise Conflict(
+                _("This code was already used. Wait for the panel's next code and try again."),
+                code="code_used",
+            )
+        moment = timezone.now()
+        Presence.objects.update_or_create(
+            guest=user,
+            property=entry.property,
+            defaults={"verified_at": moment, "last_used_at": moment, "entry": entry},
+        )
+        record(
+            EventKind.PRESENCE_VERIFIED,
+            organization_id=entry.property.organization_id,
+            property_id=entry.property_id,
+            actor=user,
+            summary=_("%(guest)s verified presence at %(entry)s")
+            % {"guest": user.name or user.email, "entry": entry.name},
+            data={"entry_id": entry.pk, "panel_id": panel.pk},
+        )
+    return entry
+
+
+def _refused(user: User, entry: Entry, reason: str) -> None:
+    record(
+        EventKind.PRESENCE_REFUSED,
+        organization_id=entry.property.organization_id,
+        property_id=entry.property_id,
+        actor=user,
+        reason=reason,
+        summary=_("%(guest)s could not verify presence at %(entry)s")
+        % {"guest": user.name or user.email, "entry": entry.name},
+        data={"entry_id": entry.pk},
+    )
