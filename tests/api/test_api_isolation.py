@@ -23,6 +23,9 @@ from doorkeep.accounts.services import create_organization, create_token, create
 from doorkeep.api import api
 from doorkeep.events.models import Event
 from doorkeep.gateway.models import Device
+from doorkeep.guests.models import GuestPolicy, Invitation, Panel
+from doorkeep.guests.presence import add_panel
+from doorkeep.guests.services import PolicySpec, invite, set_policy
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.keys.sharing import issue_key_to_organization
@@ -59,6 +62,8 @@ class Ids:
     lock_code: str  # unused prepaid codes, bought by Alice
     upgrade_code: str
     entry_id: int  # the entry of Alice's lock, where Alice holds a phone key
+    invitation_id: int  # Alice, a resident too, invited a guest to that entry
+    panel_id: int  # a panel at that entry
 
 
 def _code(sku: str) -> str:
@@ -108,6 +113,13 @@ def alices(world) -> Ids:
         ),
         parent_key_id=shared.pk,
     )
+    set_policy(
+        world.alice,
+        world.prop.pk,
+        PolicySpec(sharing_enabled=True, shareable_entry_ids=[world.entry.pk]),
+    )
+    invitation = invite(world.alice, world.prop.pk, "gina@example.com", [world.entry.pk])
+    panel, _secret = add_panel(world.alice, world.entry.pk, "Lobby")
     return Ids(
         world.lock.pk,
         world.prop.pk,
@@ -118,6 +130,8 @@ def alices(world) -> Ids:
         _code("MGMT-5Y"),
         _code("ORG-MGMT"),
         world.entry.pk,
+        invitation.invitation.pk,
+        panel.pk,
     )
 
 
@@ -153,6 +167,21 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/entries/{entry_id}/unlock"): {},
         ("POST", "/api/v1/locks/{lock_id}/device-secret"): {},
+        ("PUT", "/api/v1/properties/{property_id}/guest-policy"): {
+            "sharing_enabled": True,
+            "shareable_entry_ids": [world.entry.pk, world.entry2.pk],
+        },
+        ("POST", "/api/v1/entries/{entry_id}/panels"): {"name": "Mine now"},
+        ("POST", "/api/v1/invitations"): {
+            "property_id": world.prop.pk,
+            "email": "intruder@example.com",
+            "entry_ids": [world.entry.pk],
+        },
+        ("POST", "/api/v1/invitations/{invitation_id}/resend"): {},
+        ("POST", "/api/v1/invitations/{invitation_id}/revoke"): {},
+        ("POST", "/api/v1/guest/invitations/{invitation_id}/accept"): {},
+        ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"): {},
+        ("POST", "/api/v1/guest/entries/{entry_id}/verify"): {"code": "123456"},
     }
 
 
@@ -168,6 +197,9 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/organizations/registered"),
     ("GET", "/api/v1/shared-keys"),
     ("GET", "/api/v1/me/entries"),
+    ("GET", "/api/v1/invitations"),
+    ("GET", "/api/v1/guest/invitations"),
+    ("GET", "/api/v1/guest/locations"),
 }
 
 # The directory of organizations that can receive keys (R11) names them to every
@@ -207,6 +239,9 @@ def snapshot() -> tuple[Any, ...]:
             )
         ),
         list(Device.objects.order_by("pk").values_list("pk", "lock_id", "secret_digest")),
+        list(Invitation.objects.order_by("pk").values_list("pk", "status", "nonce", "times_sent")),
+        list(Panel.objects.order_by("pk").values_list("pk", "entry_id", "last_step")),
+        list(GuestPolicy.objects.order_by("pk").values_list("pk", "sharing_enabled")),
     )
 
 
@@ -322,11 +357,54 @@ MEMBER_REFUSED = [
     ("GET", "/api/v1/locks/{lock_id}/device", "can see the device status of a lock"),
     ("POST", "/api/v1/locks/{lock_id}/device-secret", "Only lock owners can register or remove"),
     ("POST", "/api/v1/entries/{entry_id}/unlock", "you have no phone key for this entry"),
+    (
+        "PUT",
+        "/api/v1/properties/{property_id}/guest-policy",
+        "lock owners and building managers can change properties",
+    ),
+    ("GET", "/api/v1/entries/{entry_id}/panels", "building managers can change properties"),
+    ("POST", "/api/v1/entries/{entry_id}/panels", "building managers can change properties"),
+    ("DELETE", "/api/v1/panels/{panel_id}", "building managers can change properties"),
+    ("POST", "/api/v1/invitations", "Only residents"),
+    ("GET", "/api/v1/invitations/{invitation_id}", "Only the resident who sent an invitation"),
+    (
+        "POST",
+        "/api/v1/invitations/{invitation_id}/resend",
+        "Only the resident who sent an invitation",
+    ),
+    (
+        "POST",
+        "/api/v1/invitations/{invitation_id}/revoke",
+        "Only the resident who sent an invitation",
+    ),
+    (
+        "GET",
+        "/api/v1/invitations/{invitation_id}/events",
+        "Only the resident who sent an invitation",
+    ),
 ]
 
 # A member may try to open an entry of his organization: the access decision
 # refuses him (and logs the attempt) with its own code.
-MEMBER_CODES = {("POST", "/api/v1/entries/{entry_id}/unlock"): "access_denied"}
+MEMBER_CODES = {
+    ("POST", "/api/v1/entries/{entry_id}/unlock"): "access_denied",
+    ("POST", "/api/v1/invitations"): "not_a_resident",
+}
+
+# Someone else's invitation and a guest's verification: a member is neither
+# the invited person nor a guest there, so these do not exist for him.
+MEMBER_NOT_FOUND = {
+    ("POST", "/api/v1/guest/invitations/{invitation_id}/accept"),
+    ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"),
+    ("POST", "/api/v1/guest/entries/{entry_id}/verify"),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MEMBER_NOT_FOUND))
+def test_a_member_gets_404_for_anothers_invitation(world, alices, bob_api, method, path):
+    before = snapshot()
+    error_of(call(bob_api, method, path, alices, world), 404)
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -346,11 +424,16 @@ def test_a_member_gets_403_with_a_reason_for_changes_keys_and_the_event_log(
 
 def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
     refused = {(m, p) for m, p, _ in MEMBER_REFUSED}
-    allowed = {
-        ("GET", "/api/v1/properties/{property_id}"),
-        ("GET", "/api/v1/locks/{lock_id}"),
-        ("DELETE", "/api/v1/auth/tokens/{token_id}"),
-    } | (NOT_ABOUT_ALICE - refused)
+    allowed = (
+        {
+            ("GET", "/api/v1/properties/{property_id}"),
+            ("GET", "/api/v1/locks/{lock_id}"),
+            ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+            ("GET", "/api/v1/properties/{property_id}/guest-policy"),
+        }
+        | (NOT_ABOUT_ALICE - refused)
+        | MEMBER_NOT_FOUND
+    )
     assert set(operations()) == refused | allowed
 
 

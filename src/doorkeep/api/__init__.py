@@ -109,6 +109,7 @@ def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.events.api import router as events
     from doorkeep.gateway.api import router as gateway
+    from doorkeep.guests.api import router as guests
     from doorkeep.keys.api import router as keys
     from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
@@ -121,6 +122,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", licences)
     api.add_router("/v1/", events)
     api.add_router("/v1/", gateway)
+    api.add_router("/v1/", guests)
 
 
 _register_routers()

@@ -185,6 +185,13 @@ def tag_url(entry_id: int, panel_id: int, code: str, *, base: str | None = None)
     return f"{(base or settings.SITE_URL).rstrip('/')}/guest/tap/?{query}"
 
 
+def provisioning_uri(panel: Panel, secret: str) -> str:
+    """The panel's secret as an otpauth:// URI, to configure a panel with it."""
+    return pyotp.TOTP(secret, interval=_step_seconds()).provisioning_uri(
+        name=f"{panel.entry.name} · {panel.name}", issuer_name="Doorkeep"
+    )
+
+
 def _managed_entry(actor: User, entry_id: int) -> Entry:
     entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
     if entry is None:

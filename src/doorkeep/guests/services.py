@@ -375,6 +375,10 @@ def _inviters_invitation(actor: User, invitation_id: int, *, for_update: bool) -
     org = invitation.property.organization_id
     if policy.can(actor, policy.Action.MANAGE_PROPERTIES, org):
         return invitation
+    if policy.can(actor, policy.Action.VIEW, org):
+        raise PermissionDenied(
+            _("Only the resident who sent an invitation and building managers can change it.")
+        )
     raise NotFound(_("Invitation not found."))
 
 
