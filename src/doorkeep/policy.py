@@ -67,6 +67,14 @@ def role_in(user: User | AnonymousUser, organization_id: int | None) -> str | No
     return cache.get(organization_id)
 
 
+def is_member(user: User | AnonymousUser) -> bool:
+    """Whether the user belongs to any organization (uses the roles cache)."""
+    if not user.is_authenticated:
+        return False
+    role_in(user, -1)  # loads the cache
+    return bool(getattr(user, "_doorkeep_roles", None))
+
+
 def forget_roles(user: User | AnonymousUser) -> None:
     """Drop the per-request cache of roles after memberships change."""
     if hasattr(user, "_doorkeep_roles"):

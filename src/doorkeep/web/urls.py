@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from doorkeep.web import views
+from doorkeep.web.views import guests
 
 app_name = "web"
 urlpatterns: list[URLPattern] = [
@@ -62,6 +63,48 @@ urlpatterns: list[URLPattern] = [
         views.redeem_organization_code,
         name="redeem_organization_code",
     ),
+    # Guests (docs/residents.md, docs/guests.md)
+    path("properties/<int:property_id>/guests/", guests.guest_settings, name="guest_settings"),
+    path(
+        "properties/<int:property_id>/guests/policy/",
+        guests.save_guest_policy,
+        name="save_guest_policy",
+    ),
+    path("properties/<int:property_id>/panels/", guests.add_panel, name="add_panel"),
+    path(
+        "properties/<int:property_id>/panels/<int:panel_id>/remove/",
+        guests.remove_panel,
+        name="remove_panel",
+    ),
+    path("guests/", guests.guests_home, name="guests"),
+    path("guests/<int:property_id>/invite/", guests.invite, name="invite"),
+    path("guests/invitations/<int:invitation_id>/", guests.invitation_detail, name="invitation"),
+    path(
+        "guests/invitations/<int:invitation_id>/resend/",
+        guests.resend_invitation,
+        name="resend_invitation",
+    ),
+    path(
+        "guests/invitations/<int:invitation_id>/revoke/",
+        guests.revoke_invitation,
+        name="revoke_invitation",
+    ),
+    path("invitations/<str:token>/", guests.invitation_link, name="invitation_link"),
+    path(
+        "invitations/<str:token>/sign-out/",
+        guests.sign_out_for_invitation,
+        name="sign_out_for_invitation",
+    ),
+    path("guest/", guests.guest_home, name="guest_home"),
+    path(
+        "guest/invitations/<int:invitation_id>/<str:answer>/",
+        guests.answer_invitation,
+        name="answer_invitation",
+    ),
+    path("guest/<int:property_id>/key/", guests.guest_key, name="guest_key"),
+    path("guest/entries/<int:entry_id>/unlock/", guests.guest_unlock, name="guest_unlock"),
+    path("guest/entries/<int:entry_id>/verify/", guests.guest_verify, name="guest_verify"),
+    path("guest/tap/", guests.guest_tap, name="guest_tap"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

@@ -170,6 +170,10 @@ def _dashboard(
 @require_GET
 @page_view
 def dashboard(request: HttpRequest) -> HttpResponse:
+    from doorkeep.web.views.guests import is_guest_only
+
+    if is_guest_only(current_user(request)):  # a guest's home is the guest app (R24)
+        return redirect("web:guest_home")
     return _dashboard(request)
 
 
