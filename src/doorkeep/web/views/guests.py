@@ -241,6 +241,8 @@ def _residents_page(
                 "invitations": [inv for inv in sent if inv.property_id == prop.pk],
             }
         )
+    if failed and failed[0] not in {place["prop"].pk for place in places}:
+        error = error or " ".join(failed[1].non_field_errors())  # no form to show it on
     return render(
         request,
         "web/guests/residents.html",
