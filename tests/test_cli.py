@@ -103,6 +103,17 @@ def test_demo_loads_a_realistic_building_once(capsys):
     assert Event.objects.filter(kind="access.granted").count() > 100
     assert Event.objects.filter(kind="access.denied").count() > 10
     assert Event.objects.count() >= 300
+    # Guests: Gus accepted Rosa's invitation; a friend's waits; the main
+    # entrance has a panel whose codes verify presence.
+    from doorkeep.guests import presence
+    from doorkeep.guests.models import Invitation, Panel
+
+    gus = User.objects.get(email="guest@demo.doorkeep.test")
+    assert sorted(Invitation.objects.values_list("status", flat=True)) == ["accepted", "sent"]
+    panel = Panel.objects.get()
+    assert presence.standing(gus, panel.entry.property_id).required
+    presence.verify(gus, panel.entry_id, presence.code_at(panel.secret)[0])
+    assert presence.standing(gus, panel.entry.property_id).verified
     count = Event.objects.count()
     assert main(["demo"]) == 0
     assert "already there" in capsys.readouterr().out

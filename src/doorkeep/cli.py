@@ -335,6 +335,45 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate_panel(args: argparse.Namespace) -> int:
+    import time
+
+    from django.conf import settings
+
+    from doorkeep.guests import presence
+    from doorkeep.guests.models import Panel
+
+    if args.secret:
+        if args.entry is None or args.panel is None:
+            return _fail("with --secret, give --entry and --panel too")
+        secret, entry_id, panel_id, name = args.secret, args.entry, args.panel, "panel"
+    elif args.panel_id is not None:
+        found = Panel.objects.select_related("entry").filter(pk=args.panel_id).first()
+        if found is None:
+            return _fail(f"no panel {args.panel_id}; its id is on the property's Guests page")
+        secret, entry_id, panel_id = found.secret, found.entry_id, found.pk
+        name = f"{found.name} at {found.entry.name}"
+    else:
+        return _fail("give the panel's id, or --secret with --entry and --panel")
+    try:
+        presence.code_at(secret)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return _fail("the secret is not base32")
+    step = int(settings.DOORKEEP["PANEL_CODE_SECONDS"])
+    try:
+        while True:
+            now = time.time()
+            code, _number = presence.code_at(secret, now)
+            left = step - int(now % step)
+            url = presence.tag_url(entry_id, panel_id, code, base=args.base_url)
+            print(f"{name}: code {code} (for {left} s more)  NFC tag: {url}", flush=True)
+            if args.once:
+                return 0
+            time.sleep(left + 0.05)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -473,6 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gateway (default ws://127.0.0.1:8001)",
     )
     q.set_defaults(func=cmd_simulate_lock)
+    q = sim_sub.add_parser(
+        "panel",
+        help="An entry panel: prints the code it shows and the URL in its NFC tag.",
+        description="Show what an entry panel shows: a 6-digit code that changes every step "
+        "(RFC 6238), and the URL its NFC tag holds. Give the panel's id (its secret is read "
+        "from the database), or --secret, --entry and --panel for a panel configured by hand.",
+    )
+    q.add_argument("panel_id", nargs="?", type=int, help="the panel's id (on the Guests page)")
+    q.add_argument("--secret", help="the panel's base32 secret (instead of reading it)")
+    q.add_argument("--entry", type=int, help="the entry's id, with --secret")
+    q.add_argument("--panel", type=int, help="the panel's id, with --secret")
+    q.add_argument("--once", action="store_true", help="print the current code and stop")
+    q.add_argument("--base-url", help="the platform's address (default: SITE_URL)")
+    q.set_defaults(func=cmd_simulate_panel)
 
     p = add("token", cmd_token, "Create an API token for an account and print it (shown once).")
     p.add_argument("email")

@@ -32,6 +32,9 @@ MANAGER = "manager@demo.doorkeep.test"
 RESIDENT = "resident@demo.doorkeep.test"
 FACILITY = "facility@demo.doorkeep.test"
 OPERATOR = "operator@demo.doorkeep.test"
+GUEST = "guest@demo.doorkeep.test"
+# The demo main entrance's panel: `doorkeep simulate panel 1` shows its codes.
+DEMO_PANEL_SECRET = "DKDEMOPANELMAINENTRANCE234567ABC"  # noqa: S105 - documented demo value
 
 # Locks that are known to the platform but not registered yet: try registering
 # one of these from the dashboard.
@@ -114,6 +117,7 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
         _register(owner, entries[4], 5)
     with _travel(now - timedelta(days=15)):
         _canal_house(rng, owner, org, entries[:4])
+    _guests(owner, entries[:4])
     _batch_of_known_codes()
     with transaction.atomic():
         locks = list(
@@ -123,6 +127,32 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
         )
         _events(rng, locks, now)
     return True
+
+
+def _guests(owner: User, entries: list[Entry]) -> None:
+    """Rosa Resident shares the main entrance and the bike storage with Gus
+    Guest (accepted; presence not verified yet) and has invited a friend."""
+    from doorkeep.guests import services as guests
+    from doorkeep.guests.models import Panel
+
+    main, _garage, bikes, _roof = entries
+    guests.set_policy(
+        owner,
+        main.property_id,
+        guests.PolicySpec(
+            sharing_enabled=True,
+            shareable_entry_ids=[main.pk, bikes.pk],
+            max_guests_per_resident=5,
+            require_presence=True,
+            reverify_after_days=30,
+        ),
+    )
+    Panel.objects.create(entry=main, name="Lobby panel", secret=DEMO_PANEL_SECRET)
+    resident = User.objects.get(email=RESIDENT)
+    guest = create_user(GUEST, PASSWORD, name="Gus Guest")
+    accepted = guests.invite(resident, main.property_id, GUEST, [main.pk, bikes.pk]).invitation
+    guests.accept(guest, accepted.pk)
+    guests.invite(resident, main.property_id, "friend@demo.doorkeep.test", [main.pk])
 
 
 def _batch_of_known_codes() -> None:

@@ -4,15 +4,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0003_event_device_seq_alter_event_kind_and_more'),
+        ("events", "0003_event_device_seq_alter_event_kind_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='event',
-            name='kind',
-            field=models.CharField(choices=[('lock.registered', 'Lock registered'), ('lock.removed', 'Lock removed'), ('lock.claim_failed', 'Lock registration refused'), ('lock.updated', 'Lock changed'), ('key.issued', 'Key issued'), ('key.revoked', 'Key taken back'), ('key.updated', 'Key changed'), ('access.granted', 'Access granted'), ('access.denied', 'Access denied'), ('code.redeemed', 'Prepaid code entered'), ('code.refused', 'Prepaid code refused'), ('account.upgraded', 'Account upgraded'), ('device.connected', 'Lock came online'), ('device.disconnected', 'Lock went offline'), ('device.refused', 'Lock connection refused'), ('device.secret_rotated', 'Device secret replaced'), ('unlock.requested', 'Remote unlock'), ('unlock.failed', 'Remote unlock failed'), ('guests.policy_changed', 'Guest policy changed'), ('invitation.sent', 'Guest invited'), ('invitation.accepted', 'Guest invitation accepted'), ('invitation.declined', 'Guest invitation declined'), ('invitation.revoked', 'Guest invitation revoked'), ('guest.unlocked', 'Guest opened'), ('presence.verified', 'Guest presence verified'), ('presence.refused', 'Guest presence not verified'), ('panel.added', 'Entry panel added'), ('panel.removed', 'Entry panel removed')], max_length=40),
+            model_name="event",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("lock.registered", "Lock registered"),
+                    ("lock.removed", "Lock removed"),
+                    ("lock.claim_failed", "Lock registration refused"),
+                    ("lock.updated", "Lock changed"),
+                    ("key.issued", "Key issued"),
+                    ("key.revoked", "Key taken back"),
+                    ("key.updated", "Key changed"),
+                    ("access.granted", "Access granted"),
+                    ("access.denied", "Access denied"),
+                    ("code.redeemed", "Prepaid code entered"),
+                    ("code.refused", "Prepaid code refused"),
+                    ("account.upgraded", "Account upgraded"),
+                    ("device.connected", "Lock came online"),
+                    ("device.disconnected", "Lock went offline"),
+                    ("device.refused", "Lock connection refused"),
+                    ("device.secret_rotated", "Device secret replaced"),
+                    ("unlock.requested", "Remote unlock"),
+                    ("unlock.failed", "Remote unlock failed"),
+                    ("guests.policy_changed", "Guest policy changed"),
+                    ("invitation.sent", "Guest invited"),
+                    ("invitation.accepted", "Guest invitation accepted"),
+                    ("invitation.declined", "Guest invitation declined"),
+                    ("invitation.revoked", "Guest invitation revoked"),
+                    ("guest.unlocked", "Guest opened"),
+                    ("presence.verified", "Guest presence verified"),
+                    ("presence.refused", "Guest presence not verified"),
+                    ("panel.added", "Entry panel added"),
+                    ("panel.removed", "Entry panel removed"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
