@@ -181,6 +181,7 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/invitations/{invitation_id}/revoke"): {},
         ("POST", "/api/v1/guest/invitations/{invitation_id}/accept"): {},
         ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"): {},
+        ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"): {},
         ("POST", "/api/v1/guest/entries/{entry_id}/verify"): {"code": "123456"},
     }
 
@@ -396,6 +397,7 @@ MEMBER_CODES = {
 MEMBER_NOT_FOUND = {
     ("POST", "/api/v1/guest/invitations/{invitation_id}/accept"),
     ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"),
+    ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"),
     ("POST", "/api/v1/guest/entries/{entry_id}/verify"),
 }
 

@@ -136,6 +136,19 @@ def test_the_whole_guest_flow_through_the_api(gw: GuestWorld, front_door: Any, s
     assert gina.get("/api/v1/guest/locations").json() == []
 
 
+def test_a_guest_gives_the_access_back(gw: GuestWorld) -> None:
+    from doorkeep.guests import services as guests
+    from doorkeep.keys.models import Key
+
+    invitation = gw.invite()
+    guests.accept(gw.gina, invitation.pk)
+    gina = gw.w.bearer(gw.gina)
+    left = post(gina, f"/api/v1/guest/invitations/{invitation.pk}/leave")
+    assert left.status_code == 200 and left.json()["status"] == "declined"
+    assert not Key.objects.filter(person__user=gw.gina, revoked_at__isnull=True).exists()
+    error(post(gina, f"/api/v1/guest/invitations/{invitation.pk}/leave"), 404, "not_found")
+
+
 def test_bad_input_gets_clear_errors(gw: GuestWorld) -> None:
     rita = gw.w.bearer(gw.rita)
     naive = post(

@@ -269,6 +269,15 @@ def decline(request: HttpRequest, invitation_id: int) -> dict[str, Any]:
     return invitation_out(services.decline(actor(request), invitation_id))
 
 
+@router.post(
+    "guest/invitations/{invitation_id}/leave",
+    response=InvitationOut,
+    summary="Give an accepted invitation's access back",
+)
+def leave(request: HttpRequest, invitation_id: int) -> dict[str, Any]:
+    return invitation_out(services.leave(actor(request), invitation_id))
+
+
 @router.get(
     "guest/locations", response=list[LocationOut], summary="Shared locations and entries (R24)"
 )
