@@ -153,3 +153,16 @@ def test_panels_are_managed_by_the_building_manager(gw: GuestWorld) -> None:
         presence.remove_panel(gw.w.charlie, panel.pk)
     presence.remove_panel(gw.w.alice, panel.pk)
     assert not Panel.objects.exists()
+
+
+def test_a_share_ends_when_its_resident_loses_the_entry(gw: GuestWorld, front_door: Any) -> None:
+    from doorkeep.keys.models import Key
+    from doorkeep.keys.services import revoke_key
+
+    accepted(gw)
+    ritas = Key.objects.get(person__user=gw.rita, lock=gw.w.lock, revoked_at__isnull=True)
+    revoke_key(gw.w.alice, ritas.pk)
+    with pytest.raises(PermissionDenied) as ended:
+        remote_unlock(gw.gina, gw.w.entry.pk)
+    assert ended.value.code == "share_ended"
+    assert front_door.opened == []

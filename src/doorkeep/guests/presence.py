@@ -38,6 +38,10 @@ class PresenceRequired(PermissionDenied):
     code = "presence_required"
 
 
+class ShareEnded(PermissionDenied):
+    code = "share_ended"
+
+
 # --- the guest's shares --------------------------------------------------------
 
 
@@ -102,7 +106,7 @@ def _live_links(user: User, lock: Lock) -> list[GuestKey]:
         key__person__user=user,
         key__revoked_at__isnull=True,
         invitation__status=InvitationStatus.ACCEPTED,
-    ).select_related("invitation", "key__person")
+    ).select_related("invitation__inviter", "key__person")
     return [link for link in links if link.invitation.state_at(now) == InvitationStatus.ACCEPTED]
 
 
@@ -114,6 +118,23 @@ def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
         return []
     links = _live_links(user, lock)
     if links:
+        # A share lasts only while its resident can open the entry themselves
+        # (a resident who moved out takes their guests' access with them).
+        from doorkeep.guests.services import resident_entry_ids
+
+        entry_id, property_id = lock.entry_id, lock.entry.property_id
+        links = [
+            link
+            for link in links
+            if entry_id in resident_entry_ids(link.invitation.inviter, property_id)
+        ]
+        if not links:
+            raise ShareEnded(
+                _(
+                    "The resident who shared this entry with you can no longer open it, so "
+                    "neither can you. Ask them, or the building manager."
+                )
+            )
         state = standing(user, lock.entry.property_id)
         if not state.verified:
             raise PresenceRequired(state.reason)

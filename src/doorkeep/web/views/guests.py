@@ -241,8 +241,9 @@ def _residents_page(
                 "invitations": [inv for inv in sent if inv.property_id == prop.pk],
             }
         )
-    if failed and failed[0] not in {place["prop"].pk for place in places}:
-        error = error or " ".join(failed[1].non_field_errors())  # no form to show it on
+    shown = {prop.pk for prop in services.resident_properties(user)} if failed else set()
+    if failed and failed[0] not in shown:  # no form to show the error on
+        error = error or " ".join(str(e) for e in failed[1].non_field_errors())
     return render(
         request,
         "web/guests/residents.html",
