@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))  # gateway_helpers
 
@@ -61,7 +62,8 @@ def _async_unsafe_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Playwright's sync API keeps an event loop running in the test thread,
     and Django refuses ORM calls from a thread with a running loop. These
     tests make such calls between browser steps, one at a time, so that is
-    safe here; only for the length of a browser test."""
+    safe here; only for the length of a browser test. Those calls use
+    database connections of their own, which ``browser_page`` closes."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
@@ -92,6 +94,10 @@ def browser_page(
                 _save_failure(page, request.node.nodeid)
             context.close()
             browser.close()
+            # With Playwright's loop running, Django keeps this thread's
+            # database connections apart (per async context): close the ones
+            # the test opened meanwhile, or they outlive the test database.
+            connections.close_all()
 
 
 def _save_failure(page: Any, nodeid: str) -> None:
