@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,6 +152,12 @@ def smtp(settings: Any) -> Iterator[Mailbox]:
     with socket.socket() as probe:  # a free port (aiosmtpd checks the port it is given)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # aiosmtpd reports every connection at INFO from its own thread, even the
+    # one it opens to itself on start; such a record can land while pytest
+    # swaps its log capture between phases ("I/O operation on closed file").
+    chatter = logging.getLogger("mail.log")
+    level = chatter.level
+    chatter.setLevel(logging.WARNING)
     controller = Controller(_Collect(box), hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -162,3 +169,4 @@ def smtp(settings: Any) -> Iterator[Mailbox]:
         yield box
     finally:
         controller.stop()
+        chatter.setLevel(level)

@@ -1,0 +1,143 @@
+"""Browser tests: the real pages in headless Chromium (Debian's, at
+/usr/bin/chromium; Playwright never downloads a browser of its own), driven by
+Playwright's sync API.
+
+- ``browser_page``: a fresh Chromium page whose relative URLs go to the live
+  server (pytest-django's ``live_server``: the real web app on a free port,
+  against the test database). Skips, saying why, when Chromium is missing.
+  When a test fails, a screenshot and the page's HTML are saved under
+  ``$DOORKEEP_DATA_DIR/browser-failures/``.
+- ``live_platform``: the world of tests/conftest.py served live, with a real
+  gateway and Alice's lock connected to it as a simulated lock, so that an
+  Open button on a page reaches the simulator.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))  # gateway_helpers
+
+from gateway_helpers import DEVICE_SECRET, Running, start_gateway
+
+from doorkeep.gateway.services import set_device_secret
+from doorkeep.gateway.simulator import SimulatedLock
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As root and on a closed network: no sandbox, and none of Chromium's own
+# background connections (they are refused here, many at a time).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000  # for any one step; Playwright's default is 30 s
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test, so that fixtures can tell
+    whether it failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture
+def _async_unsafe_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Playwright's sync API keeps an event loop running in the test thread,
+    and Django refuses ORM calls from a thread with a running loop. These
+    tests make such calls between browser steps, one at a time, so that is
+    safe here; only for the length of a browser test. Those calls use
+    database connections of their own, which ``browser_page`` closes."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def browser_page(
+    request: pytest.FixtureRequest, live_server: Any, _async_unsafe_allowed: None
+) -> Iterator[Any]:
+    """A page in a fresh headless Chromium; ``page.goto("/accounts/login/")``
+    opens the live server's page."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium is not installed at {CHROMIUM}: "
+            "`apt-get install chromium` (.ci/run does it) to run the browser tests"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(base_url=live_server.url, locale="en-US")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            if any(r.failed for r in request.node.stash.get(_REPORTS, {}).values()):
+                _save_failure(page, request.node.nodeid)
+            context.close()
+            browser.close()
+            # With Playwright's loop running, Django keeps this thread's
+            # database connections apart (per async context): close the ones
+            # the test opened meanwhile, or they outlive the test database.
+            connections.close_all()
+
+
+def _save_failure(page: Any, nodeid: str) -> None:
+    from django.conf import settings
+
+    folder = Path(settings.DATA_DIR) / "browser-failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])
+    try:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        (folder / f"{name}.html").write_text(page.content())
+    except Exception as exc:  # the page may be gone; the test's own error matters more
+        print(f"browser test: no screenshot of {page.url}: {exc}", file=sys.stderr)
+        return
+    print(f"browser test: page {page.url} saved as {folder / name}.png and .html", file=sys.stderr)
+
+
+@dataclass
+class LivePlatform:
+    """The platform running for real: ``url`` is the web app, ``gateway``
+    the device gateway, ``lock`` Alice's lock (world.lock) connected to it as
+    a simulated lock (``lock.opened`` lists the remote unlocks it carried
+    out)."""
+
+    url: str
+    world: Any
+    gateway: Running
+    lock: SimulatedLock
+
+
+@pytest.fixture
+def live_platform(
+    transactional_db: None, world: Any, live_server: Any, _async_unsafe_allowed: None
+) -> Iterator[LivePlatform]:
+    running, stop = start_gateway()
+    set_device_secret(world.lock, DEVICE_SECRET)
+    lock = running.lock(world.lock.serial)
+    try:
+        running.run(lock.connect())
+        yield LivePlatform(live_server.url, world, running, lock)
+    finally:
+        running.run(lock.go_offline())
+        stop()
