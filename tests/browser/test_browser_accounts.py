@@ -3,7 +3,7 @@ real SMTP."""
 
 from __future__ import annotations
 
-from helpers import confirm_email, link_in, sign_in, sign_up, signed_in_user, wait_for_email
+from browser_helpers import confirm_email, link_in, sign_in, sign_up, signed_in_user, wait_for_email
 from playwright.sync_api import expect
 
 from doorkeep.accounts.models import Membership, Role, User

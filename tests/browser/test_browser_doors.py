@@ -3,7 +3,7 @@ gateway, which has the simulated lock open."""
 
 from __future__ import annotations
 
-from helpers import sign_in, signed_in_user
+from browser_helpers import sign_in, signed_in_user
 from playwright.sync_api import expect
 
 from doorkeep.events.models import Event, EventKind
