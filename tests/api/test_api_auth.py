@@ -243,6 +243,8 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         organization_id=world.org.pk,
         shared_key_id=1,
         entry_id=world.entry.pk,
+        notification_id=1,
+        webhook_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from apihelp import error_of
+from apihelp import error_of, push_keys
 from django.utils import timezone
 
 from doorkeep.accounts.models import ApiToken, Organization
@@ -30,6 +30,8 @@ from doorkeep.licensing.models import KeyAllotment, Period, PrepaidCode
 from doorkeep.licensing.services import generate_batch, redeem_for_lock
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
+from doorkeep.notify.models import Notification, OutboxMessage, PushSubscription, WebhookEndpoint
+from doorkeep.notify.services import create_endpoint, notify_users, subscribe_push
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.services import add_entry, create_property
 
@@ -45,7 +47,11 @@ ALICE_SECRETS = (
     "Alice",
     "DK-DORA-0001",
     "Depot",
+    "hooks.alice.example",
+    "Gina opened",
+    "push.alice.example",
 )
+ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Ids:
     lock_code: str  # unused prepaid codes, bought by Alice
     upgrade_code: str
     entry_id: int  # the entry of Alice's lock, where Alice holds a phone key
+    notification_id: int  # one of Alice's notifications
+    webhook_id: int  # a webhook endpoint of Alice's organization
 
 
 def _code(sku: str) -> str:
@@ -99,6 +107,11 @@ def alices(world) -> Ids:
         organization_management_since=timezone.now()
     )
     shared = issue_key_to_organization(dora, dora_lock.pk, world.org.pk)
+    (notification,) = notify_users(
+        [world.alice.pk], kind="guest_unlock", title="Gina opened Front door", body="At 9:00"
+    )
+    subscribe_push(world.alice, endpoint=ALICE_PUSH, **push_keys())
+    hook = create_endpoint(world.alice, world.org.pk, url="https://hooks.alice.example/doorkeep")
     issue_key(
         world.alice,
         dora_lock.pk,
@@ -118,6 +131,8 @@ def alices(world) -> Ids:
         _code("MGMT-5Y"),
         _code("ORG-MGMT"),
         world.entry.pk,
+        notification.pk,
+        hook.pk,
     )
 
 
@@ -153,6 +168,20 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/entries/{entry_id}/unlock"): {},
         ("POST", "/api/v1/locks/{lock_id}/device-secret"): {},
+        ("POST", "/api/v1/notifications/{notification_id}/read"): {},
+        ("POST", "/api/v1/notifications/read-all"): {},
+        ("POST", "/api/v1/push/subscriptions"): {
+            "endpoint": "https://push.example.net/send/charlie-phone",
+            "keys": push_keys(),
+        },
+        ("DELETE", "/api/v1/push/subscriptions"): {"endpoint": ALICE_PUSH},
+        ("POST", "/api/v1/organizations/{organization_id}/webhooks"): {
+            "url": "https://evil.example/hook"
+        },
+        ("PATCH", "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}"): {
+            "active": False
+        },
+        ("POST", "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}/test"): {},
     }
 
 
@@ -168,6 +197,11 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/organizations/registered"),
     ("GET", "/api/v1/shared-keys"),
     ("GET", "/api/v1/me/entries"),
+    ("GET", "/api/v1/notifications"),
+    ("POST", "/api/v1/notifications/read-all"),
+    ("GET", "/api/v1/push/vapid-public-key"),
+    ("POST", "/api/v1/push/subscriptions"),
+    ("GET", "/api/v1/webhook-event-types"),
 }
 
 # The directory of organizations that can receive keys (R11) names them to every
@@ -207,6 +241,10 @@ def snapshot() -> tuple[Any, ...]:
             )
         ),
         list(Device.objects.order_by("pk").values_list("pk", "lock_id", "secret_digest")),
+        list(Notification.objects.order_by("pk").values_list("pk", "user_id", "read_at")),
+        list(PushSubscription.objects.filter(endpoint=ALICE_PUSH).values_list("pk", "user_id")),
+        list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active")),
+        OutboxMessage.objects.count(),
     )
 
 
@@ -322,6 +360,24 @@ MEMBER_REFUSED = [
     ("GET", "/api/v1/locks/{lock_id}/device", "can see the device status of a lock"),
     ("POST", "/api/v1/locks/{lock_id}/device-secret", "Only lock owners can register or remove"),
     ("POST", "/api/v1/entries/{entry_id}/unlock", "you have no phone key for this entry"),
+    ("GET", "/api/v1/organizations/{organization_id}/webhooks", "can manage webhooks"),
+    ("POST", "/api/v1/organizations/{organization_id}/webhooks", "can manage webhooks"),
+    (
+        "PATCH",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}",
+        "can manage webhooks",
+    ),
+    (
+        "DELETE",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}",
+        "can manage webhooks",
+    ),
+    (
+        "POST",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}/test",
+        "can manage webhooks",
+    ),
+    ("GET", "/api/v1/organizations/{organization_id}/webhook-deliveries", "can manage webhooks"),
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -350,6 +406,9 @@ def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
         ("GET", "/api/v1/properties/{property_id}"),
         ("GET", "/api/v1/locks/{lock_id}"),
         ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+        # a person's own notifications and browsers: another person's answer 404
+        ("POST", "/api/v1/notifications/{notification_id}/read"),
+        ("DELETE", "/api/v1/push/subscriptions"),
     } | (NOT_ABOUT_ALICE - refused)
     assert set(operations()) == refused | allowed
 
