@@ -174,3 +174,19 @@ def test_the_demo_codes_in_the_readme_work():
     courtyard = Lock.objects.get(serial="DK-2025-0006")
     redeem_for_lock(User.objects.get(email=OWNER), courtyard.pk, demo_codes()["MGMT-5Y"])
     assert licence_of(courtyard.pk).mode == "active"
+
+
+def test_outbox_delivers_what_is_due(capsys, world):
+    from django.db import transaction
+
+    from doorkeep.notify.models import OutboxMessage
+    from doorkeep.notify.services import create_endpoint, emit_webhook
+
+    create_endpoint(world.alice, world.org.pk, url="http://127.0.0.1:9/nobody")
+    with transaction.atomic():
+        emit_webhook(world.org.pk, "webhook.test", {})
+
+    assert main(["outbox"]) == 0
+
+    assert "Attempted 1 message(s)." in capsys.readouterr().out
+    assert OutboxMessage.objects.get().attempts == 1

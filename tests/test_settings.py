@@ -101,3 +101,28 @@ def test_a_bad_setting_stops_the_command_with_a_message(tmp_path):
     assert result.returncode == 2
     assert "configuration error: DEBUG='perhaps' is not a boolean" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_it_generates_and_keeps_a_development_vapid_key_pair(monkeypatch, tmp_path):
+    monkeypatch.delenv("DOORKEEP_VAPID_PRIVATE_KEY", raising=False)
+    private, public = env.vapid_keys(tmp_path, production=False)
+
+    assert env.vapid_keys(tmp_path, production=False) == (private, public)
+    assert (tmp_path / "vapid.json").stat().st_mode & 0o777 == 0o600
+    assert len(private) == 43 and len(public) == 87  # 32 bytes and a 65-byte point, base64url
+    assert env.vapid_keys(tmp_path / "prod", production=True) is None  # push off, not invented
+
+
+def test_the_vapid_public_key_is_derived_and_must_match(monkeypatch, tmp_path):
+    private, public = env.vapid_keys(tmp_path, production=False)
+    monkeypatch.setenv("DOORKEEP_VAPID_PRIVATE_KEY", private)
+
+    assert env.vapid_keys(tmp_path / "other", production=True) == (private, public)
+    monkeypatch.setenv("DOORKEEP_VAPID_PUBLIC_KEY", public)
+    assert env.vapid_keys(tmp_path / "other", production=True) == (private, public)
+    monkeypatch.setenv("DOORKEEP_VAPID_PUBLIC_KEY", public[:-2] + "AA")
+    with pytest.raises(ImproperlyConfigured, match="does not belong"):
+        env.vapid_keys(tmp_path, production=True)
+    monkeypatch.setenv("DOORKEEP_VAPID_PRIVATE_KEY", "c2hvcnQ")
+    with pytest.raises(ImproperlyConfigured, match="32 bytes, base64url"):
+        env.vapid_keys(tmp_path, production=True)

@@ -80,12 +80,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ]
         )
         print(f"Device gateway on ws://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}", flush=True)
-    return _supervise(commands, reminder_interval=args.reminder_interval)
+    return _supervise(
+        commands, reminder_interval=args.reminder_interval, outbox_interval=args.outbox_interval
+    )
 
 
-def _supervise(commands: list[list[str]], *, reminder_interval: int) -> int:
+def _supervise(
+    commands: list[list[str]], *, reminder_interval: int, outbox_interval: int = 0
+) -> int:
     """Run the web server and the gateway as child processes; meanwhile send due
-    licence reminders every ``reminder_interval`` seconds. If one child stops,
+    licence reminders every ``reminder_interval`` seconds and deliver due
+    notifications every ``outbox_interval`` seconds. If one child stops,
     everything stops. SIGTERM or Ctrl-C stops all."""
     import logging
     import signal
@@ -93,7 +98,9 @@ def _supervise(commands: list[list[str]], *, reminder_interval: int) -> int:
     import threading
     import time
 
+    from doorkeep.guests.services import report_expired
     from doorkeep.licensing.services import send_reminders
+    from doorkeep.notify.outbox import deliver_due
 
     log = logging.getLogger("doorkeep.serve")
     children = [subprocess.Popen(argv) for argv in commands]  # noqa: S603 - our own programs
@@ -104,7 +111,7 @@ def _supervise(commands: list[list[str]], *, reminder_interval: int) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    next_run = time.monotonic()
+    next_run = next_delivery = time.monotonic()
     try:
         while not stop.is_set():
             for child in children:
@@ -115,9 +122,18 @@ def _supervise(commands: list[list[str]], *, reminder_interval: int) -> int:
                     sent = send_reminders()
                     if sent:
                         log.info("sent %d licence reminder(s)", sent)
+                    expired = report_expired()
+                    if expired:
+                        log.info("reported %d expired invitation(s)", expired)
                 except Exception:  # keep serving; the next round tries again
                     log.exception("sending licence reminders failed")
                 next_run = time.monotonic() + reminder_interval
+            if outbox_interval and time.monotonic() >= next_delivery:
+                try:
+                    deliver_due()
+                except Exception:  # keep serving; the next round tries again
+                    log.exception("delivering notifications failed")
+                next_delivery = time.monotonic() + outbox_interval
             stop.wait(1.0)
     finally:
         for child in children:
@@ -293,6 +309,20 @@ def cmd_reminders(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    import time
+
+    from doorkeep.notify.outbox import deliver_due
+
+    while True:
+        attempted = deliver_due(limit=args.limit)
+        if not args.loop:
+            print(f"Attempted {attempted} message(s).")
+            return 0
+        if attempted < args.limit:
+            time.sleep(args.interval)
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from django.conf import settings
 
@@ -424,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often to send due licence reminders (default 3600; 0: never)",
     )
+    p.add_argument(
+        "--outbox-interval",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="how often to deliver due notifications and webhooks (default 5; 0: never)",
+    )
 
     p = add("migrate", cmd_migrate, "Create or update the database tables.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -485,6 +522,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Email lock owners whose locks' management ends in 28, 7 or 1 days (once each). "
         "`doorkeep serve` does this every hour by itself.",
     )
+
+    p = add(
+        "outbox",
+        cmd_outbox,
+        "Deliver due notifications: Web Push, email, webhooks (`doorkeep serve` does this "
+        "every few seconds by itself).",
+    )
+    p.add_argument("--loop", action="store_true", help="keep delivering until stopped")
+    p.add_argument("--interval", type=float, default=5, help="seconds between rounds with --loop")
+    p.add_argument("--limit", type=int, default=100, help="messages per round (default 100)")
 
     p = add(
         "gateway",

@@ -146,3 +146,57 @@ def email_settings(url: str) -> dict[str, object]:
             "use console:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
         )
     return result
+
+
+def vapid_keys(data_dir: Path, *, production: bool) -> tuple[str, str] | None:
+    """The Web Push (VAPID) key pair as (private, public), both base64url
+    without padding: the private key as its raw 32-byte scalar, the public key
+    as an uncompressed P-256 point (what browsers take as applicationServerKey).
+
+    From DOORKEEP_VAPID_PRIVATE_KEY (and DOORKEEP_VAPID_PUBLIC_KEY, which must
+    match it if given); in development, a pair generated once and kept in the
+    data dir. In production without the variable, None: Web Push is off."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def public_of(key: ec.EllipticCurvePrivateKey) -> str:
+        return b64(key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+
+    private = (_raw("DOORKEEP_VAPID_PRIVATE_KEY") or "").strip()
+    if private:
+        try:
+            raw = base64.urlsafe_b64decode(private + "=" * (-len(private) % 4))
+            if len(raw) != 32:
+                raise ValueError("not 32 bytes")
+            key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+        except ValueError:
+            raise ImproperlyConfigured(
+                "DOORKEEP_VAPID_PRIVATE_KEY must be a P-256 private key: 32 bytes, base64url"
+            ) from None
+        public = public_of(key)
+        given = (_raw("DOORKEEP_VAPID_PUBLIC_KEY") or "").strip().rstrip("=")
+        if given and given != public:
+            raise ImproperlyConfigured(
+                "DOORKEEP_VAPID_PUBLIC_KEY does not belong to DOORKEEP_VAPID_PRIVATE_KEY; "
+                "leave it unset to derive it"
+            )
+        return private.rstrip("="), public
+    if production:
+        return None
+    key_file = data_dir / "vapid.json"
+    if key_file.exists():
+        stored = json.loads(key_file.read_text(encoding="utf-8"))
+        return str(stored["private_key"]), str(stored["public_key"])
+    key = ec.generate_private_key(ec.SECP256R1())
+    pair = {"private_key": b64(key.private_numbers().private_value.to_bytes(32, "big"))}
+    pair["public_key"] = public_of(key)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(json.dumps(pair), encoding="utf-8")
+    key_file.chmod(0o600)
+    return pair["private_key"], pair["public_key"]

@@ -31,6 +31,7 @@ class Action(StrEnum):
     VIEW_KEYS = "view_keys"  # list keys and their holders
     VIEW_EVENTS = "view_events"  # read and export the event log
     BUY_LICENCES = "buy_licences"  # enter prepaid codes, upgrade the account
+    MANAGE_WEBHOOKS = "manage_webhooks"  # add, change and remove webhook endpoints
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -43,6 +44,7 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_KEYS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.VIEW_EVENTS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.BUY_LICENCES: frozenset({Role.LOCK_OWNER}),
+    Action.MANAGE_WEBHOOKS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -53,6 +55,7 @@ _DENIED_MESSAGE: dict[Action, str] = {
     Action.VIEW_KEYS: N_("Only lock owners and building managers can see the keys of a lock."),
     Action.VIEW_EVENTS: N_("Only lock owners and building managers can read the event log."),
     Action.BUY_LICENCES: N_("Only lock owners can enter prepaid codes and upgrade the account."),
+    Action.MANAGE_WEBHOOKS: N_("Only lock owners and building managers can manage webhooks."),
 }
 
 

@@ -19,6 +19,7 @@ from doorkeep.env import (
     env_path,
     env_str,
     secret_key,
+    vapid_keys,
 )
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "doorkeep.licensing",
     "doorkeep.gateway",
     "doorkeep.guests",
+    "doorkeep.notify",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "doorkeep.web.context.roles",
+                "doorkeep.notify.context.unread_notifications",
             ],
         },
     },
@@ -222,3 +225,14 @@ DOORKEEP = {
     "PANEL_CODE_SECONDS": env_int("DOORKEEP_PANEL_CODE_SECONDS", 30, minimum=10),
     "PANEL_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_PANEL_ATTEMPTS_PER_HOUR", 10, minimum=1),
 }
+
+# Notifications (docs/notifications.md): Web Push keys, and whether a commit that
+# wrote outbox rows starts a delivery right away in a background thread
+# (`doorkeep serve` also delivers every few seconds; `doorkeep outbox` on demand).
+_vapid = vapid_keys(DATA_DIR, production=PRODUCTION)
+DOORKEEP_VAPID_PRIVATE_KEY = _vapid[0] if _vapid else ""
+DOORKEEP_VAPID_PUBLIC_KEY = _vapid[1] if _vapid else ""
+_sender = DEFAULT_FROM_EMAIL.split("<")[-1].rstrip(">").strip()
+DOORKEEP_VAPID_SUBJECT = env_str("DOORKEEP_VAPID_SUBJECT", f"mailto:{_sender}")
+DOORKEEP_OUTBOX_KICK = env_bool("DOORKEEP_OUTBOX_KICK", True)
+DOORKEEP_WEBHOOK_TIMEOUT = env_int("DOORKEEP_WEBHOOK_TIMEOUT", 5, minimum=1)  # seconds

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
 def error_of(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
@@ -24,3 +29,17 @@ def post_json(client: Any, url: str, body: Any) -> Any:
 
 def patch_json(client: Any, url: str, body: Any) -> Any:
     return client.patch(url, body, content_type="application/json")
+
+
+def push_keys() -> dict[str, str]:
+    """A browser's push keys: a P-256 public key and a 16-byte auth secret."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    )
+    return {"p256dh": b64(point), "auth": b64(os.urandom(16))}

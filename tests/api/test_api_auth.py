@@ -245,6 +245,8 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         entry_id=world.entry.pk,
         invitation_id=1,
         panel_id=1,
+        notification_id=1,
+        webhook_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from apihelp import error_of
+from apihelp import error_of, push_keys
 from django.utils import timezone
 
 from doorkeep.accounts.models import ApiToken, Organization
@@ -33,6 +33,8 @@ from doorkeep.licensing.models import KeyAllotment, Period, PrepaidCode
 from doorkeep.licensing.services import generate_batch, redeem_for_lock
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
+from doorkeep.notify.models import Notification, OutboxMessage, PushSubscription, WebhookEndpoint
+from doorkeep.notify.services import create_endpoint, notify_users, subscribe_push
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.services import add_entry, create_property
 
@@ -48,7 +50,11 @@ ALICE_SECRETS = (
     "Alice",
     "DK-DORA-0001",
     "Depot",
+    "hooks.alice.example",
+    "Gina opened",
+    "push.alice.example",
 )
+ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Ids:
     entry_id: int  # the entry of Alice's lock, where Alice holds a phone key
     invitation_id: int  # Alice, a resident too, invited a guest to that entry
     panel_id: int  # a panel at that entry
+    notification_id: int  # one of Alice's notifications
+    webhook_id: int  # a webhook endpoint of Alice's organization
 
 
 def _code(sku: str) -> str:
@@ -104,6 +112,11 @@ def alices(world) -> Ids:
         organization_management_since=timezone.now()
     )
     shared = issue_key_to_organization(dora, dora_lock.pk, world.org.pk)
+    (notification,) = notify_users(
+        [world.alice.pk], kind="guest_unlock", title="Gina opened Front door", body="At 9:00"
+    )
+    subscribe_push(world.alice, endpoint=ALICE_PUSH, **push_keys())
+    hook = create_endpoint(world.alice, world.org.pk, url="https://hooks.alice.example/doorkeep")
     issue_key(
         world.alice,
         dora_lock.pk,
@@ -132,6 +145,8 @@ def alices(world) -> Ids:
         world.entry.pk,
         invitation.invitation.pk,
         panel.pk,
+        notification.pk,
+        hook.pk,
     )
 
 
@@ -183,6 +198,20 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"): {},
         ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"): {},
         ("POST", "/api/v1/guest/entries/{entry_id}/verify"): {"code": "123456"},
+        ("POST", "/api/v1/notifications/{notification_id}/read"): {},
+        ("POST", "/api/v1/notifications/read-all"): {},
+        ("POST", "/api/v1/push/subscriptions"): {
+            "endpoint": "https://push.example.net/send/charlie-phone",
+            "keys": push_keys(),
+        },
+        ("DELETE", "/api/v1/push/subscriptions"): {"endpoint": ALICE_PUSH},
+        ("POST", "/api/v1/organizations/{organization_id}/webhooks"): {
+            "url": "https://evil.example/hook"
+        },
+        ("PATCH", "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}"): {
+            "active": False
+        },
+        ("POST", "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}/test"): {},
     }
 
 
@@ -201,6 +230,11 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/invitations"),
     ("GET", "/api/v1/guest/invitations"),
     ("GET", "/api/v1/guest/locations"),
+    ("GET", "/api/v1/notifications"),
+    ("POST", "/api/v1/notifications/read-all"),
+    ("GET", "/api/v1/push/vapid-public-key"),
+    ("POST", "/api/v1/push/subscriptions"),
+    ("GET", "/api/v1/webhook-event-types"),
 }
 
 # The directory of organizations that can receive keys (R11) names them to every
@@ -243,6 +277,10 @@ def snapshot() -> tuple[Any, ...]:
         list(Invitation.objects.order_by("pk").values_list("pk", "status", "nonce", "times_sent")),
         list(Panel.objects.order_by("pk").values_list("pk", "entry_id", "last_step")),
         list(GuestPolicy.objects.order_by("pk").values_list("pk", "sharing_enabled")),
+        list(Notification.objects.order_by("pk").values_list("pk", "user_id", "read_at")),
+        list(PushSubscription.objects.filter(endpoint=ALICE_PUSH).values_list("pk", "user_id")),
+        list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active")),
+        OutboxMessage.objects.count(),
     )
 
 
@@ -383,6 +421,24 @@ MEMBER_REFUSED = [
         "/api/v1/invitations/{invitation_id}/events",
         "Only the resident who sent an invitation",
     ),
+    ("GET", "/api/v1/organizations/{organization_id}/webhooks", "can manage webhooks"),
+    ("POST", "/api/v1/organizations/{organization_id}/webhooks", "can manage webhooks"),
+    (
+        "PATCH",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}",
+        "can manage webhooks",
+    ),
+    (
+        "DELETE",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}",
+        "can manage webhooks",
+    ),
+    (
+        "POST",
+        "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}/test",
+        "can manage webhooks",
+    ),
+    ("GET", "/api/v1/organizations/{organization_id}/webhook-deliveries", "can manage webhooks"),
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -432,6 +488,9 @@ def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
             ("GET", "/api/v1/locks/{lock_id}"),
             ("DELETE", "/api/v1/auth/tokens/{token_id}"),
             ("GET", "/api/v1/properties/{property_id}/guest-policy"),
+            # a person's own notifications and browsers: another person's answer 404
+            ("POST", "/api/v1/notifications/{notification_id}/read"),
+            ("DELETE", "/api/v1/push/subscriptions"),
         }
         | (NOT_ABOUT_ALICE - refused)
         | MEMBER_NOT_FOUND

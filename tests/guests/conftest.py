@@ -7,14 +7,19 @@ from typing import Any
 
 import pytest
 
-# The gateway's test helpers (a real gateway in a thread, simulated locks).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gateway"))
+# The gateway's test helpers (a real gateway in a thread, simulated locks) and
+# the notification tests' receivers (a push service, a webhook endpoint).
+for _folder in ("gateway", "notify"):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / _folder))
 
-from gateway_helpers import DEVICE_SECRET, Running, start_gateway
-from guest_helpers import GuestWorld, make_guest_world
+from gateway_helpers import DEVICE_SECRET, Running, start_gateway  # noqa: E402
+from guest_helpers import GuestWorld, make_guest_world  # noqa: E402
+from receivers import receiver  # noqa: E402
 
-from doorkeep.gateway.services import set_device_secret
-from doorkeep.gateway.simulator import SimulatedLock
+from doorkeep.gateway.services import set_device_secret  # noqa: E402
+from doorkeep.gateway.simulator import SimulatedLock  # noqa: E402
+
+__all__ = ["receiver"]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ EXPECTED = {
         Action.MANAGE_KEYS,
         Action.VIEW_KEYS,
         Action.VIEW_EVENTS,
+        Action.MANAGE_WEBHOOKS,
     },
     Role.MEMBER: {Action.VIEW},
     Role.PLATFORM_OPERATOR: {Action.VIEW},
@@ -64,6 +65,7 @@ def test_require_answers_not_found_to_an_outsider_naming_the_object(world):
         (Action.MANAGE_KEYS, "issue or take back keys"),
         (Action.VIEW_KEYS, "see the keys"),
         (Action.VIEW_EVENTS, "read the event log"),
+        (Action.MANAGE_WEBHOOKS, "manage webhooks"),
     ],
 )
 def test_require_answers_permission_denied_with_the_reason_to_a_member(world, action, words):

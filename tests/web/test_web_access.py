@@ -39,11 +39,14 @@ def _pages(world):
         f"/properties/{prop}/events.csv",
         "/settings/tokens/",
         "/doors/",
+        "/notifications/",
+        "/settings/notifications/",
+        f"/organizations/{world.org.pk}/webhooks/",
     ]
 
 
 # Pages about the signed-in person, not about an organization's objects.
-OWN_PAGES = {"/", "/settings/tokens/", "/doors/"}
+OWN_PAGES = {"/", "/settings/tokens/", "/doors/", "/notifications/", "/settings/notifications/"}
 
 
 def test_every_page_renders_for_the_lock_owner(world, alice):

@@ -113,6 +113,7 @@ def _register_routers() -> None:
     from doorkeep.keys.api import router as keys
     from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
+    from doorkeep.notify.api import router as notify
     from doorkeep.properties.api import router as properties
 
     api.add_router("/v1/", accounts)
@@ -123,6 +124,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", events)
     api.add_router("/v1/", gateway)
     api.add_router("/v1/", guests)
+    api.add_router("/v1/", notify)
 
 
 _register_routers()

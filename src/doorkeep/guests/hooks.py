@@ -1,41 +1,57 @@
 """What guests tell others: the resident in the app, by Web Push and email,
 integrators by webhook (R26, E4). Every call here runs inside the caller's
-transaction, so the outbox rows commit or roll back with the event."""
+transaction, so the outbox rows commit or roll back with the change. The
+payloads are documented in docs/notifications.md."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from doorkeep.notify import services as notify
+from doorkeep.notify.models import NotificationKind, WebhookEvent
+
 if TYPE_CHECKING:
+    from doorkeep.accounts.models import User
     from doorkeep.guests.models import Invitation
 
 
-def _notify() -> Any:
-    if not apps.is_installed("doorkeep.notify"):
-        return None
-    from doorkeep.notify import services  # type: ignore[import-untyped,unused-ignore]
-
-    return services
+def person(user: User) -> dict[str, Any]:
+    return {"id": user.pk, "email": user.email, "name": user.name or user.email}
 
 
-def emit(organization_id: int, event_type: str, payload: dict[str, Any]) -> None:
-    notify = _notify()
-    if notify is not None:
-        notify.emit_webhook(organization_id, event_type, payload)
+def invitation_data(invitation: Invitation) -> dict[str, Any]:
+    prop = invitation.property
+    return {
+        "invitation": {
+            "id": invitation.pk,
+            "email": invitation.email,
+            "status": invitation.state,
+            "property": {"id": prop.pk, "name": prop.name},
+            "entries": [{"id": e.pk, "name": e.name} for e in invitation.entries.all()],
+            "invited_by": person(invitation.inviter),
+            "ends_at": invitation.ends_at.isoformat() if invitation.ends_at else None,
+            "expires_at": invitation.link_expires_at.isoformat(),
+        },
+        "occurred_at": timezone.now().isoformat(),
+    }
+
+
+def changed(invitation: Invitation, event_type: str) -> None:
+    """An invitation was sent, accepted, declined, revoked or expired."""
+    notify.emit_webhook(
+        invitation.property.organization_id, event_type, invitation_data(invitation)
+    )
 
 
 def answered(invitation: Invitation, *, accepted: bool) -> None:
-    """Tell the resident that the guest accepted or declined."""
-    notify = _notify()
-    if notify is None:
-        return
-    from doorkeep.guests.services import _payload
-
-    kind = "invitation.accepted" if accepted else "invitation.declined"
-    notify.emit_webhook(invitation.property.organization_id, kind, _payload(invitation))
+    """Tell the resident that the guest accepted or declined, and integrators."""
+    changed(
+        invitation,
+        WebhookEvent.INVITATION_ACCEPTED if accepted else WebhookEvent.INVITATION_DECLINED,
+    )
     title = (
         _("%(email)s accepted your invitation")
         if accepted
@@ -43,22 +59,51 @@ def answered(invitation: Invitation, *, accepted: bool) -> None:
     ) % {"email": invitation.email}
     notify.notify_users(
         [invitation.inviter_id],
-        kind="invitation_answered",
+        kind=NotificationKind.INVITATION_ANSWERED,
         title=title,
         body=invitation.property.name,
-        url="/guests/",
+        url=f"/guests/invitations/{invitation.pk}/",
+        data={"invitation_id": invitation.pk},
+    )
+
+
+def expired(invitation: Invitation) -> None:
+    changed(invitation, WebhookEvent.INVITATION_EXPIRED)
+    notify.notify_users(
+        [invitation.inviter_id],
+        kind=NotificationKind.INVITATION_ANSWERED,
+        title=_("Your invitation of %(email)s has expired") % {"email": invitation.email},
+        body=invitation.property.name,
+        url=f"/guests/invitations/{invitation.pk}/",
         data={"invitation_id": invitation.pk},
     )
 
 
 def guest_unlocked(
-    inviter_ids: list[int], organization_id: int, *, title: str, body: str, payload: dict[str, Any]
+    guest: User, invitations: list[Invitation], *, entry: Any, event_id: int, title: str, body: str
 ) -> None:
-    """R26: each guest unlock notifies the resident(s) who shared the entry."""
-    notify = _notify()
-    if notify is None:
-        return
+    """R26: each guest unlock notifies the resident(s) who shared the entry,
+    in the app, by push and (if they chose) email; and one webhook per share."""
     notify.notify_users(
-        inviter_ids, kind="guest_unlock", title=title, body=body, url="/guests/", data=payload
+        sorted({inv.inviter_id for inv in invitations}),
+        kind=NotificationKind.GUEST_UNLOCK,
+        title=title,
+        body=body,
+        url=f"/guests/invitations/{invitations[0].pk}/",
+        data={"event_id": event_id, "entry_id": entry.pk, "guest_id": guest.pk},
     )
-    notify.emit_webhook(organization_id, "guest.unlocked", payload)
+    prop = entry.property
+    for invitation in invitations:
+        notify.emit_webhook(
+            prop.organization_id,
+            WebhookEvent.GUEST_UNLOCKED,
+            {
+                "property": {"id": prop.pk, "name": prop.name},
+                "entry": {"id": entry.pk, "name": entry.name},
+                "guest": person(guest),
+                "shared_by": person(invitation.inviter),
+                "invitation_id": invitation.pk,
+                "event_id": event_id,
+                "occurred_at": timezone.now().isoformat(),
+            },
+        )

@@ -87,6 +87,9 @@ class Invitation(models.Model):
     )
     answered_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expiry_reported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the resident was told it expired"
+    )
     keys: models.ManyToManyField[Key, GuestKey] = models.ManyToManyField(
         Key, through="GuestKey", related_name="+"
     )

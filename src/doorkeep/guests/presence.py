@@ -149,6 +149,7 @@ def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], request_id: st
     entry = lock.entry
     now = timezone.now()
     inviters = sorted({link.invitation.inviter_id for link in links})
+    entry = Entry.objects.select_related("property").get(pk=entry.pk)
     key = links[0].key
     guest_name = key.person.name if key.person else user.email
     with transaction.atomic():
@@ -169,21 +170,14 @@ def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], request_id: st
                 "shared_by": inviters,
             },
         )
-        payload = {
-            "event_id": event.pk,
-            "guest": {"user_id": user.pk, "name": guest_name, "email": user.email},
-            "entry": {"id": entry.pk, "name": entry.name},
-            "property_id": entry.property_id,
-            "lock_id": lock.pk,
-            "invitation_ids": sorted(link.invitation_id for link in links),
-            "occurred_at": now.isoformat(),
-        }
         hooks.guest_unlocked(
-            inviters,
-            lock.organization_id or 0,
+            user,
+            [link.invitation for link in links],
+            entry=entry,
+            event_id=event.pk,
             title=_("%(guest)s opened %(entry)s") % {"guest": guest_name, "entry": entry.name},
-            body=_("Your guest used the entry you shared."),
-            payload=payload,
+            body=_("Your guest used the entry you shared at %(property)s.")
+            % {"property": entry.property.name},
         )
 
 

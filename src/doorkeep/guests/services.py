@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -197,18 +196,6 @@ def _inviter_name(invitation: Invitation) -> str:
     return invitation.inviter.name or invitation.inviter.email
 
 
-def _payload(invitation: Invitation) -> dict[str, Any]:
-    return {
-        "invitation_id": invitation.pk,
-        "property_id": invitation.property_id,
-        "email": invitation.email,
-        "inviter_id": invitation.inviter_id,
-        "entry_ids": sorted(e.pk for e in invitation.entries.all()),
-        "ends_at": invitation.ends_at.isoformat() if invitation.ends_at else None,
-        "status": invitation.state,
-    }
-
-
 def _send_invitation(invitation: Invitation) -> bool:
     """Email the invitation (R21). False when the mail server refused it; the
     invitation stands and can be resent."""
@@ -359,7 +346,7 @@ def invite(
             },
             data={"invitation_id": invitation.pk},
         )
-        hooks.emit(prop.organization_id, "invitation.sent", _payload(invitation))
+        hooks.changed(invitation, "invitation.sent")
     return Sent(invitation, _send_invitation(invitation))
 
 
@@ -471,7 +458,7 @@ def revoke(actor: User, invitation_id: int) -> Invitation:
             summary=_("Invitation of %(email)s revoked") % {"email": invitation.email},
             data={"invitation_id": invitation.pk, "keys_taken_back": taken},
         )
-        hooks.emit(invitation.property.organization_id, "invitation.revoked", _payload(invitation))
+        hooks.changed(invitation, "invitation.revoked")
     return invitation
 
 
@@ -738,3 +725,30 @@ def leave(user: User, invitation_id: int) -> Invitation:
         )
         hooks.answered(invitation, accepted=False)
     return invitation
+
+
+def report_expired(now: datetime | None = None) -> int:
+    """E5: tell residents (and webhooks) once about each invitation that
+    expired: a link nobody answered, or an accepted one whose end passed.
+    Run by ``doorkeep serve`` with the hourly round."""
+    now = now or timezone.now()
+    due = Invitation.objects.filter(expiry_reported_at__isnull=True).filter(
+        Q(status=InvitationStatus.SENT, link_expires_at__lte=now)
+        | Q(status=InvitationStatus.ACCEPTED, ends_at__lte=now)
+    )
+    reported = 0
+    for pk in list(due.values_list("pk", flat=True)[:500]):
+        with transaction.atomic():
+            invitation = (
+                Invitation.objects.select_for_update(of=("self",))
+                .select_related("property", "inviter")
+                .filter(pk=pk, expiry_reported_at__isnull=True)
+                .first()
+            )
+            if invitation is None or invitation.state_at(now) != InvitationStatus.EXPIRED:
+                continue
+            invitation.expiry_reported_at = now
+            invitation.save(update_fields=["expiry_reported_at"])
+            hooks.expired(invitation)
+            reported += 1
+    return reported

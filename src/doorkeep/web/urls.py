@@ -105,6 +105,43 @@ urlpatterns: list[URLPattern] = [
     path("guest/entries/<int:entry_id>/unlock/", guests.guest_unlock, name="guest_unlock"),
     path("guest/entries/<int:entry_id>/verify/", guests.guest_verify, name="guest_verify"),
     path("guest/tap/", guests.guest_tap, name="guest_tap"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read-all/", views.read_all_notifications, name="read_all_notifications"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        views.open_notification,
+        name="open_notification",
+    ),
+    path(
+        "notifications/<int:notification_id>/read/",
+        views.read_notification,
+        name="read_notification",
+    ),
+    path("settings/notifications/", views.notification_settings, name="notification_settings"),
+    path("settings/notifications/test/", views.test_notification, name="test_notification"),
+    path(
+        "settings/notifications/push/<int:subscription_id>/remove/",
+        views.remove_push_subscription,
+        name="remove_push_subscription",
+    ),
+    path("sw.js", views.service_worker, name="service_worker"),
+    path("settings/webhooks/", views.webhooks_index, name="webhooks_index"),
+    path("organizations/<int:org_id>/webhooks/", views.webhooks, name="webhooks"),
+    path(
+        "organizations/<int:org_id>/webhooks/<int:endpoint_id>/toggle/",
+        views.toggle_webhook,
+        name="toggle_webhook",
+    ),
+    path(
+        "organizations/<int:org_id>/webhooks/<int:endpoint_id>/delete/",
+        views.delete_webhook,
+        name="delete_webhook",
+    ),
+    path(
+        "organizations/<int:org_id>/webhooks/<int:endpoint_id>/test/",
+        views.test_webhook,
+        name="test_webhook",
+    ),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]

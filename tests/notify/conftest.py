@@ -1,0 +1,3 @@
+from receivers import receiver
+
+__all__ = ["receiver"]
