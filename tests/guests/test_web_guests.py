@@ -186,3 +186,19 @@ def test_guests_cannot_invite_or_see_history(gw: GuestWorld) -> None:
     assert gina.get(f"/properties/{gw.w.prop.pk}/guests/").status_code == 404
     nav = text(gina.get("/guest/"))
     assert "API tokens" not in nav and "Account upgrades" not in nav
+
+
+def test_the_web_nfc_button_stays_hidden_where_the_browser_has_no_web_nfc(gw: GuestWorld) -> None:
+    """guest-nfc.js shows the Verify button only where Web NFC exists; the
+    stylesheet must not show it anyway (``button`` sets a display of its own).
+    tests/browser/test_browser_guests.py sees it hidden in Chromium."""
+    from django.contrib.staticfiles import finders
+
+    guests.accept(gw.gina, gw.invite().pk)
+    presence.add_panel(gw.w.alice, gw.w.entry.pk, "Lobby")
+    page = text(gw.w.client(gw.gina).get(f"/guest/entries/{gw.w.entry.pk}/verify/"))
+    assert re.search(r'<button type="button" id="nfc-verify" hidden>', page)
+    path = finders.find("doorkeep.css")
+    assert path is not None
+    with open(path) as css:
+        assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important;?\s*\}", css.read())
