@@ -202,3 +202,23 @@ def test_the_web_nfc_button_stays_hidden_where_the_browser_has_no_web_nfc(gw: Gu
     assert path is not None
     with open(path) as css:
         assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important;?\s*\}", css.read())
+
+
+def test_someone_who_signed_up_sees_the_invitation_on_their_home_page(gw: GuestWorld) -> None:
+    """Signing up gives an account an organization of its own, so its home is
+    the locks dashboard, not the guest app: the invitation shows there too."""
+    from doorkeep.accounts.services import ensure_personal_organization
+
+    newcomer = create_user("new.guest@example.com", "correct horse battery staple")
+    ensure_personal_organization(newcomer)  # what signing up does
+    invitation = gw.invite("new.guest@example.com")
+    client = gw.w.client(newcomer)
+    home = client.get("/")
+    assert home.status_code == 200 and "Your locks" in text(home)
+    assert f'id="pending-{invitation.pk}"' in text(home)
+    assert "Rita Resident added you as an auto-verified guest" in text(home)
+    accepted = client.post(f"/guest/invitations/{invitation.pk}/accept/")
+    assert accepted.status_code == 302 and accepted["Location"].startswith("/guest/")
+    invitation.refresh_from_db()
+    assert invitation.status == InvitationStatus.ACCEPTED
+    assert f'id="pending-{invitation.pk}"' not in text(client.get("/"))
