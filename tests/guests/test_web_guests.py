@@ -51,6 +51,8 @@ def test_the_building_manager_sets_the_policy_and_installs_a_panel(gw: GuestWorl
     )
     panel = Panel.objects.get()
     assert installed.status_code == 200 and panel.secret in text(installed)
+    tag = f"/guest/tap/?entry={w.entry.pk}&amp;panel={panel.pk}&amp;code={{code}}</code>"
+    assert tag in text(installed)  # the placeholder the panel fills in, readable
     assert "no-cache" in installed["Cache-Control"]
     assert panel.secret not in text(alice.get(f"/properties/{w.prop.pk}/guests/"))
     assert w.client(w.bob).get(f"/properties/{w.prop.pk}/guests/").status_code == 403
