@@ -5,7 +5,8 @@ Playwright's sync API.
 - ``browser_page``: a fresh Chromium page whose relative URLs go to the live
   server (pytest-django's ``live_server``: the real web app on a free port,
   against the test database). Skips, saying why, when Chromium is missing.
-  When a test fails, a screenshot and the page's HTML are saved under
+  When a test fails, a screenshot and the HTML of each page open in the
+  browser (other contexts too) are saved under
   ``$DOORKEEP_DATA_DIR/browser-failures/``.
 - ``live_platform``: the world of tests/conftest.py served live, with a real
   gateway and Alice's lock connected to it as a simulated lock, so that an
@@ -91,7 +92,10 @@ def browser_page(
             yield page
         finally:
             if any(r.failed for r in request.node.stash.get(_REPORTS, {}).values()):
-                _save_failure(page, request.node.nodeid)
+                # Every page the test had open: some open more contexts (people).
+                pages = [p for c in browser.contexts for p in c.pages]
+                for number, each in enumerate(pages):
+                    _save_failure(each, request.node.nodeid + (f"-{number}" if number else ""))
             context.close()
             browser.close()
             # With Playwright's loop running, Django keeps this thread's

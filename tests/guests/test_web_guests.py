@@ -51,6 +51,8 @@ def test_the_building_manager_sets_the_policy_and_installs_a_panel(gw: GuestWorl
     )
     panel = Panel.objects.get()
     assert installed.status_code == 200 and panel.secret in text(installed)
+    tag = f"/guest/tap/?entry={w.entry.pk}&amp;panel={panel.pk}&amp;code={{code}}</code>"
+    assert tag in text(installed)  # the placeholder the panel fills in, readable
     assert "no-cache" in installed["Cache-Control"]
     assert panel.secret not in text(alice.get(f"/properties/{w.prop.pk}/guests/"))
     assert w.client(w.bob).get(f"/properties/{w.prop.pk}/guests/").status_code == 403
@@ -186,3 +188,39 @@ def test_guests_cannot_invite_or_see_history(gw: GuestWorld) -> None:
     assert gina.get(f"/properties/{gw.w.prop.pk}/guests/").status_code == 404
     nav = text(gina.get("/guest/"))
     assert "API tokens" not in nav and "Account upgrades" not in nav
+
+
+def test_the_web_nfc_button_stays_hidden_where_the_browser_has_no_web_nfc(gw: GuestWorld) -> None:
+    """guest-nfc.js shows the Verify button only where Web NFC exists; the
+    stylesheet must not show it anyway (``button`` sets a display of its own).
+    tests/browser/test_browser_guests.py sees it hidden in Chromium."""
+    from django.contrib.staticfiles import finders
+
+    guests.accept(gw.gina, gw.invite().pk)
+    presence.add_panel(gw.w.alice, gw.w.entry.pk, "Lobby")
+    page = text(gw.w.client(gw.gina).get(f"/guest/entries/{gw.w.entry.pk}/verify/"))
+    assert re.search(r'<button type="button" id="nfc-verify" hidden>', page)
+    path = finders.find("doorkeep.css")
+    assert path is not None
+    with open(path) as css:
+        assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important;?\s*\}", css.read())
+
+
+def test_someone_who_signed_up_sees_the_invitation_on_their_home_page(gw: GuestWorld) -> None:
+    """Signing up gives an account an organization of its own, so its home is
+    the locks dashboard, not the guest app: the invitation shows there too."""
+    from doorkeep.accounts.services import ensure_personal_organization
+
+    newcomer = create_user("new.guest@example.com", "correct horse battery staple")
+    ensure_personal_organization(newcomer)  # what signing up does
+    invitation = gw.invite("new.guest@example.com")
+    client = gw.w.client(newcomer)
+    home = client.get("/")
+    assert home.status_code == 200 and "Your locks" in text(home)
+    assert f'id="pending-{invitation.pk}"' in text(home)
+    assert "Rita Resident added you as an auto-verified guest" in text(home)
+    accepted = client.post(f"/guest/invitations/{invitation.pk}/accept/")
+    assert accepted.status_code == 302 and accepted["Location"].startswith("/guest/")
+    invitation.refresh_from_db()
+    assert invitation.status == InvitationStatus.ACCEPTED
+    assert f'id="pending-{invitation.pk}"' not in text(client.get("/"))

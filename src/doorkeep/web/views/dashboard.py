@@ -18,6 +18,7 @@ from doorkeep import policy
 from doorkeep.accounts import services as account_services
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import DomainError
+from doorkeep.guests import selectors as guest_selectors
 from doorkeep.keys import sharing
 from doorkeep.keys.models import Key
 from doorkeep.licensing import selectors as licensing_selectors
@@ -158,6 +159,8 @@ def _dashboard(
             "ending_soon": _ending_soon(user, now),
             "ending_soon_days": ENDING_SOON_DAYS,
             "shared": shared,
+            # Invitations to the user's address (R23): answered here or in the guest app.
+            "pending": guest_selectors.pending_for(user),
             "register_form": register_form,
             "can_register": can_register,
             "property_form": property_form,

@@ -191,7 +191,10 @@ def add_panel(request: HttpRequest, property_id: int) -> HttpResponse:
         "panel": panel,
         "secret": secret,
         "uri": presence.provisioning_uri(panel, secret),
-        "tag_url": presence.tag_url(panel.entry_id, panel.pk, "{code}"),
+        # The placeholder as the panel's firmware fills it in, not URL-encoded.
+        "tag_url": presence.tag_url(panel.entry_id, panel.pk, "{code}").replace(
+            "%7Bcode%7D", "{code}"
+        ),
     }
     return _settings_page(request, property_id, new_panel=shown)
 
