@@ -134,7 +134,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "web:dashboard"
+LOGIN_REDIRECT_URL = "web:home"  # the guest app for guests, else the locks dashboard
 LOGOUT_REDIRECT_URL = "account_login"
 
 # django-allauth: email is the login; addresses must be verified before signing in.

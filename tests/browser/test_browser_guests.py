@@ -74,11 +74,16 @@ def a_wrong_code(secret: str) -> str:
 
 
 def resident_sees_unlock(page: Any, invitation: Invitation, entry_name: str) -> None:
-    """The resident who shared the entry sees the guest's unlock: on the
-    invitation's page under My guests (the guest's activity at the property).
-
-    When the notifications app lands, the resident's notification list at
-    /notifications/ is checked here too."""
+    """The resident who shared the entry sees the guest's unlock: in the
+    notification list (with the unread count in the menu), and on the
+    invitation's page under My guests (the guest's activity at the property)."""
+    page.goto("/notifications/")
+    expect(page.locator(".nav-count")).to_have_text("2")  # accepted, then opened
+    unread = page.locator("li.notification.unread strong")
+    expect(unread).to_have_count(2)
+    guest = invitation.guest
+    who = (guest.name or guest.email) if guest else invitation.email
+    expect(unread.first).to_have_text(f"{who} opened {entry_name}")
     page.goto("/guests/")
     row = page.locator(f"#invitation-{invitation.pk}")
     expect(row.locator("[data-status]")).to_have_text("Accepted")

@@ -224,3 +224,19 @@ def test_someone_who_signed_up_sees_the_invitation_on_their_home_page(gw: GuestW
     invitation.refresh_from_db()
     assert invitation.status == InvitationStatus.ACCEPTED
     assert f'id="pending-{invitation.pk}"' not in text(client.get("/"))
+
+
+def test_signing_in_lands_a_guest_in_the_guest_app(gw: GuestWorld) -> None:
+    from doorkeep.accounts.services import create_organization
+
+    guests.accept(gw.gina, gw.invite().pk)
+    create_organization(gw.gina, "Gina's own")  # as signing up does: empty
+    signed_in = Client().post(
+        "/accounts/login/",
+        {"login": "gina@example.com", "password": "correct horse battery staple"},
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/home/"
+    gina = gw.w.client(gw.gina)
+    assert gina.get("/home/")["Location"] == "/guest/"
+    assert gina.get("/").status_code == 200  # the locks dashboard stays reachable
+    assert gw.w.client(gw.w.alice).get("/home/")["Location"] == "/"

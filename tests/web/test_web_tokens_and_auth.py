@@ -76,7 +76,8 @@ def test_signing_in_with_the_form_leads_to_the_dashboard(world):
     client = Client()
     response = client.post("/accounts/login/", {"login": "alice@example.com", "password": PASSWORD})
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == "/home/"  # which sends a lock owner to the dashboard
+    assert client.get("/home/")["Location"] == "/"
     dashboard = client.get("/")
     assert dashboard.status_code == 200
     assert "Front door lock" in text(dashboard)

@@ -95,6 +95,7 @@ urlpatterns: list[URLPattern] = [
         guests.sign_out_for_invitation,
         name="sign_out_for_invitation",
     ),
+    path("home/", guests.home, name="home"),
     path("guest/", guests.guest_home, name="guest_home"),
     path(
         "guest/invitations/<int:invitation_id>/<str:answer>/",

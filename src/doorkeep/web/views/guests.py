@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -607,11 +608,29 @@ def guest_tap(request: HttpRequest) -> HttpResponse:
     return done
 
 
-def is_guest_only(user: User) -> bool:
-    """Someone with no organization and no key of their own, but a guest:
-    their home is the guest app."""
-    if policy.organizations(user).exists():
-        return False
+def _is_guest(user: User) -> bool:
     return Invitation.objects.filter(guest=user, status=InvitationStatus.ACCEPTED).exists() or (
         bool(selectors.pending_for(user))
     )
+
+
+def is_guest_only(user: User) -> bool:
+    """Someone with no organization, but a guest: the locks dashboard has
+    nothing for them; their home is the guest app."""
+    return not policy.organizations(user).exists() and _is_guest(user)
+
+
+@require_GET
+@page_view
+def home(request: HttpRequest) -> HttpResponse:
+    """Where signing in lands (R24): the guest app for a guest whose own
+    organization has no properties or locks yet (everyone who signs up gets
+    one), the locks dashboard for everyone else."""
+    user = current_user(request)
+    orgs = policy.organizations(user)
+    if (
+        _is_guest(user)
+        and not orgs.filter(Q(properties__isnull=False) | Q(locks__isnull=False)).exists()
+    ):
+        return redirect("web:guest_home")
+    return redirect("web:dashboard")
