@@ -6,7 +6,7 @@ POST /entries/{id}/unlock, like everyone with a phone key."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
@@ -32,9 +32,12 @@ class PolicyOut(Schema):
     )
 
 
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class PolicyIn(Schema):
     sharing_enabled: bool
-    shareable_entry_ids: list[int] = Field(default_factory=list)
+    shareable_entry_ids: list[Id] = Field(default_factory=list, max_length=1000)
     max_guests_per_resident: int = Field(default=5, ge=1, le=100)
     require_presence: bool = False
     reverify_after_days: int | None = Field(default=None, ge=1, le=365)
@@ -83,9 +86,9 @@ class SentOut(InvitationOut):
 
 
 class InvitationIn(Schema):
-    property_id: int
+    property_id: Id
     email: str = Field(max_length=254)
-    entry_ids: list[int]
+    entry_ids: list[Id] = Field(max_length=1000)
     ends_at: datetime | None = None
 
 
@@ -111,7 +114,7 @@ class LocationOut(Schema):
 
 class VerifyIn(Schema):
     code: str = Field(max_length=20, description="The 6-digit code the panel shows")
-    panel_id: int | None = None
+    panel_id: Id | None = None
     unlock: bool = Field(default=True, description="Open the entry once presence is verified")
 
 

@@ -84,14 +84,19 @@ def guest_unlocked(
 ) -> None:
     """R26: each guest unlock notifies the resident(s) who shared the entry,
     in the app, by push and (if they chose) email; and one webhook per share."""
-    notify.notify_users(
-        sorted({inv.inviter_id for inv in invitations}),
-        kind=NotificationKind.GUEST_UNLOCK,
-        title=title,
-        body=body,
-        url=f"/guests/invitations/{invitations[0].pk}/",
-        data={"event_id": event_id, "entry_id": entry.pk, "guest_id": guest.pk},
-    )
+    told: set[int] = set()
+    for invitation in invitations:  # each resident, with a link to their own invitation
+        if invitation.inviter_id in told:
+            continue
+        told.add(invitation.inviter_id)
+        notify.notify_users(
+            [invitation.inviter_id],
+            kind=NotificationKind.GUEST_UNLOCK,
+            title=title,
+            body=body,
+            url=f"/guests/invitations/{invitation.pk}/",
+            data={"event_id": event_id, "entry_id": entry.pk, "guest_id": guest.pk},
+        )
     prop = entry.property
     for invitation in invitations:
         notify.emit_webhook(

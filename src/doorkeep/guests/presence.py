@@ -28,8 +28,15 @@ from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.guests import hooks
-from doorkeep.guests.models import GuestKey, Invitation, InvitationStatus, Panel, Presence
-from doorkeep.guests.services import policy_of
+from doorkeep.guests.models import (
+    GuestKey,
+    GuestPolicy,
+    Invitation,
+    InvitationStatus,
+    Panel,
+    Presence,
+)
+from doorkeep.guests.services import policy_of, shareable_entry_ids
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry
 
@@ -58,11 +65,14 @@ def accepted_invitations(user: User) -> list[Invitation]:
 
 
 def shared_entries(user: User, property_id: int) -> list[Entry]:
+    """The entries shared with the guest that the policy still lets them use."""
+    allowed = shareable_entry_ids(policy_of(property_id))
     seen: dict[int, Entry] = {}
     for inv in accepted_invitations(user):
         if inv.property_id == property_id:
             for entry in inv.entries.all():
-                seen.setdefault(entry.pk, entry)
+                if entry.pk in allowed:
+                    seen.setdefault(entry.pk, entry)
     return sorted(seen.values(), key=lambda e: (e.name, e.pk))
 
 
@@ -79,6 +89,13 @@ def standing(user: User, property_id: int) -> Standing:
     if not rules.require_presence:
         return Standing(False, True, "")
     found = Presence.objects.filter(guest=user, property_id=property_id).first()
+    return standing_of(rules, found)
+
+
+def standing_of(rules: GuestPolicy, found: Presence | None) -> Standing:
+    """``standing`` from the property's policy and the guest's presence row."""
+    if not rules.require_presence:
+        return Standing(False, True, "")
     if found is None:
         return Standing(
             True,
@@ -123,6 +140,13 @@ def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
         from doorkeep.guests.services import resident_entry_ids
 
         entry_id, property_id = lock.entry_id, lock.entry.property_id
+        if entry_id not in shareable_entry_ids(policy_of(property_id)):
+            raise ShareEnded(
+                _(
+                    "The building manager no longer allows sharing this entry, so it does not "
+                    "open for guests."
+                )
+            )
         links = [
             link
             for link in links

@@ -14,7 +14,7 @@ from doorkeep.accounts.models import User
 from doorkeep.core.errors import NotFound, PermissionDenied
 from doorkeep.events.models import Event, EventKind
 from doorkeep.guests import presence, services
-from doorkeep.guests.models import GuestPolicy, Invitation, InvitationStatus, Panel
+from doorkeep.guests.models import GuestPolicy, Invitation, InvitationStatus, Panel, Presence
 from doorkeep.properties.models import Entry, Property
 
 
@@ -144,9 +144,26 @@ class Location:
 
 
 def locations(user: User) -> list[Location]:
+    """The guest's shared locations with the entries the policy still allows,
+    in a fixed number of queries however many there are."""
+    invitations = presence.accepted_invitations(user)
+    ids = {inv.property_id for inv in invitations}
+    policies = {
+        rules.property_id: rules
+        for rules in GuestPolicy.objects.filter(property_id__in=ids).prefetch_related(
+            "shareable_entries"
+        )
+    }
+    presences = {p.property_id: p for p in Presence.objects.filter(guest=user, property_id__in=ids)}
     found: dict[int, Location] = {}
-    for inv in presence.accepted_invitations(user):
+    for inv in invitations:
         prop = inv.property
+        rules = policies.get(prop.pk) or GuestPolicy(property_id=prop.pk)
+        allowed = (
+            {e.pk for e in rules.shareable_entries.all()}
+            if rules.pk and rules.sharing_enabled
+            else set()
+        )
         loc = found.setdefault(prop.pk, Location(prop.pk, prop.name, prop.address))
         name = inv.inviter.name or inv.inviter.email
         if name not in loc.shared_by:
@@ -154,11 +171,13 @@ def locations(user: User) -> list[Location]:
         loc.invitation_ids.append(inv.pk)
         known = {e["id"] for e in loc.entries}
         for entry in inv.entries.all():
-            if entry.pk not in known:
+            if entry.pk in allowed and entry.pk not in known:
                 loc.entries.append({"id": entry.pk, "name": entry.name})
+                known.add(entry.pk)
     for loc in found.values():
         loc.entries.sort(key=lambda e: (e["name"], e["id"]))
-        state = presence.standing(user, loc.property_id)
+        rules = policies.get(loc.property_id) or GuestPolicy(property_id=loc.property_id)
+        state = presence.standing_of(rules, presences.get(loc.property_id))
         loc.presence_required, loc.presence_verified = state.required, state.verified
         loc.message = state.reason
     return sorted(found.values(), key=lambda loc: (loc.property, loc.property_id))

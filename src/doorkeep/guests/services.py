@@ -77,7 +77,7 @@ def resident_properties(user: User) -> list[Property]:
     return list(Property.objects.filter(pk__in=ids).order_by("name", "id"))
 
 
-def _is_guest(user: User, property_id: int) -> bool:
+def is_guest_at(user: User, property_id: int) -> bool:
     return Invitation.objects.filter(
         guest=user, property_id=property_id, status=InvitationStatus.ACCEPTED
     ).exists()
@@ -86,7 +86,7 @@ def _is_guest(user: User, property_id: int) -> bool:
 def _property_for_resident(actor: User, property_id: int) -> tuple[Property, set[int]]:
     prop = Property.objects.filter(pk=property_id).first()
     entries = resident_entry_ids(actor, property_id) if prop else set()
-    if prop is not None and not entries and _is_guest(actor, prop.pk):
+    if prop is not None and not entries and is_guest_at(actor, prop.pk):
         raise PermissionDenied(_("Guests cannot invite others."), code="not_a_resident")
     if prop is None or (
         not entries and not policy.can(actor, policy.Action.VIEW, prop.organization_id)
@@ -238,6 +238,41 @@ def _live_guests(inviter: User, property_id: int, now: datetime) -> set[str]:
     }
 
 
+def _sharing_policy(prop: Property) -> GuestPolicy:
+    rules = policy_of(prop.pk)
+    if not rules.sharing_enabled:
+        raise PermissionDenied(
+            _("The building manager of %(property)s does not allow sharing entries with guests.")
+            % {"property": prop.name},
+            code="sharing_disabled",
+        )
+    return rules
+
+
+def _check_room(actor: User, prop: Property, address: str, now: datetime) -> None:
+    """Sharing still allowed, not invited already, and under the most guests."""
+    rules = _sharing_policy(prop)
+    guests = _live_guests(actor, prop.pk, now)
+    if address in guests:
+        raise Conflict(
+            _(
+                "You already invited %(email)s here. Resend that invitation, or revoke it "
+                "and invite again to change it."
+            )
+            % {"email": address},
+            code="already_invited",
+        )
+    if len(guests) >= rules.max_guests_per_resident:
+        raise Conflict(
+            _(
+                "You already have %(n)d guests at %(property)s, the most the building "
+                "manager allows. Revoke an invitation first."
+            )
+            % {"n": len(guests), "property": prop.name},
+            code="too_many_guests",
+        )
+
+
 @dataclass
 class Sent:
     invitation: Invitation
@@ -254,13 +289,7 @@ def invite(
 ) -> Sent:
     """Invite ``email`` as an auto-verified guest to entries of a property (R20)."""
     prop, own = _property_for_resident(actor, property_id)
-    rules = policy_of(prop.pk)
-    if not rules.sharing_enabled:
-        raise PermissionDenied(
-            _("The building manager of %(property)s does not allow sharing entries with guests.")
-            % {"property": prop.name},
-            code="sharing_disabled",
-        )
+    rules = _sharing_policy(prop)
     address = email.strip().lower()
     try:
         validate_email(address)
@@ -301,28 +330,15 @@ def invite(
             raise InvalidInput(_("Dates must include a time zone."), code="invalid_end")
         if ends_at <= now:
             raise InvalidInput(_("The end date must be in the future."), code="invalid_end")
+        if ends_at > now + timedelta(days=36500):
+            raise InvalidInput(
+                _("The end date must be within a hundred years; leave it empty for no end."),
+                code="invalid_end",
+            )
     with transaction.atomic():
         # One invitation at a time per resident: hold the resident's row.
         User.objects.select_for_update().filter(pk=actor.pk).first()
-        guests = _live_guests(actor, prop.pk, now)
-        if address in guests:
-            raise Conflict(
-                _(
-                    "You already invited %(email)s here. Resend that invitation, or revoke it "
-                    "and invite again to change it."
-                )
-                % {"email": address},
-                code="already_invited",
-            )
-        if len(guests) >= rules.max_guests_per_resident:
-            raise Conflict(
-                _(
-                    "You already have %(n)d guests at %(property)s, the most the building "
-                    "manager allows. Revoke an invitation first."
-                )
-                % {"n": len(guests), "property": prop.name},
-                code="too_many_guests",
-            )
+        _check_room(actor, prop, address, now)
         invitation = Invitation.objects.create(
             property=prop,
             inviter=actor,
@@ -382,6 +398,9 @@ def resend(actor: User, invitation_id: int) -> Sent:
                 code="not_pending",
             )
         now = timezone.now()
+        if invitation.state_at(now) == InvitationStatus.EXPIRED:
+            # A lapsed invitation stopped counting; sending it again counts it anew.
+            _check_room(actor, invitation.property, invitation.email, now)
         invitation.nonce = secrets.token_hex(16)
         invitation.link_expires_at = now + timedelta(days=_link_days())
         invitation.sent_at = now
@@ -395,7 +414,8 @@ def _release_keys(actor: User | None, invitation: Invitation) -> int:
     still needs; shorten the others to what remains. Returns keys taken back."""
     taken = 0
     now = timezone.now()
-    for link in GuestKey.objects.filter(invitation=invitation).select_related("key"):
+    links = GuestKey.objects.filter(invitation=invitation).select_related("key")
+    for link in links.order_by("key__lock_id", "key_id"):  # lock rows in one order
         key = link.key
         if key.revoked_at is not None:
             continue
@@ -554,20 +574,41 @@ def _answerable(user: User, invitation_id: int, nonce: str | None) -> Invitation
 
 
 def _guest_person(organization_id: int, user: User) -> Person:
-    person = Person.objects.filter(
-        organization_id=organization_id, email=user.email.lower()
-    ).first()
-    if person is None:
-        return Person.objects.create(
-            organization_id=organization_id,
-            name=user.name or user.email,
-            email=user.email.lower(),
-            user=user,
-        )
-    if person.user_id is None:
+    """The guest's Person in the lock owner's organization: the one linked to
+    their account, else an unlinked one with their address (now linked), else
+    a new one. Never someone else's (an address can change hands)."""
+    people = Person.objects.filter(organization_id=organization_id)
+    person = people.filter(user=user).order_by("pk").first()
+    if person is not None:
+        return person
+    email = user.email.lower()
+    person = people.filter(email=email, user__isnull=True).first()
+    if person is not None:
         Person.objects.filter(pk=person.pk).update(user=user)
         person.user = user
-    return person
+        return person
+    taken = people.filter(email=email).exists()  # linked to another account
+    return Person.objects.create(
+        organization_id=organization_id,
+        name=user.name or user.email,
+        email="" if taken else email,
+        user=user,
+    )
+
+
+def _unavailable(invitation: Invitation, lock: Lock, exc: DomainError) -> Conflict:
+    return Conflict(
+        _(
+            "%(entry)s cannot take a guest right now (%(reason)s). Nothing was changed; "
+            "ask %(name)s to check with the building manager."
+        )
+        % {
+            "entry": lock.entry.name if lock.entry else lock.serial,
+            "reason": exc.message.rstrip("."),
+            "name": _inviter_name(invitation),
+        },
+        code="entry_unavailable",
+    )
 
 
 def _grant(invitation: Invitation, user: User, entries: list[Entry]) -> int:
@@ -586,6 +627,10 @@ def _grant(invitation: Invitation, user: User, entries: list[Entry]) -> int:
         existing = Key.objects.filter(lock=lock, person=person, revoked_at__isnull=True).first()
         if existing is not None:
             if existing.guest_links.exists():  # a guest key of another invitation: share it
+                try:
+                    require_full_management(lock.pk)
+                except ManagementEnded as exc:
+                    raise _unavailable(invitation, lock, exc) from None
                 GuestKey.objects.create(invitation=invitation, key=existing)
                 end = existing.valid_until
                 if end is not None:
@@ -609,18 +654,7 @@ def _grant(invitation: Invitation, user: User, entries: list[Entry]) -> int:
                 % {"guest": person.name, "name": _inviter_name(invitation)},
             )
         except (ManagementEnded, NoKeysAvailable, Conflict) as exc:
-            raise Conflict(
-                _(
-                    "%(entry)s cannot take a guest right now (%(reason)s). Nothing was changed; "
-                    "ask %(name)s to check with the building manager."
-                )
-                % {
-                    "entry": lock.entry.name if lock.entry else lock.serial,
-                    "reason": exc.message.rstrip("."),
-                    "name": _inviter_name(invitation),
-                },
-                code="entry_unavailable",
-            ) from None
+            raise _unavailable(invitation, lock, exc) from None
         GuestKey.objects.create(invitation=invitation, key=key)
         written += 1
     return written
@@ -655,6 +689,8 @@ def accept(user: User, invitation_id: int, *, nonce: str | None = None) -> Invit
                     % {"name": _inviter_name(invitation)},
                     code="nothing_to_share",
                 )
+            if len(entries) < invitation.entries.count():
+                invitation.entries.set(entries)  # what the guest really gets
             written = _grant(invitation, user, entries)
             invitation.status = InvitationStatus.ACCEPTED
             invitation.guest = user
@@ -749,6 +785,8 @@ def report_expired(now: datetime | None = None) -> int:
                 continue
             invitation.expiry_reported_at = now
             invitation.save(update_fields=["expiry_reported_at"])
+            if invitation.status == InvitationStatus.ACCEPTED:
+                _release_keys(None, invitation)  # frees the lock's key and user place
             hooks.expired(invitation)
             reported += 1
     return reported

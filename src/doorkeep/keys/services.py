@@ -6,7 +6,7 @@ same transaction, and writes an event."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -110,6 +110,12 @@ def validate_window(valid_from: datetime | None, valid_until: datetime | None) -
     for moment in (valid_from, valid_until):
         if moment is not None and timezone.is_naive(moment):
             raise InvalidInput(_("Dates must include a time zone."), code="invalid_window")
+    far = timezone.now() + timedelta(days=36500)
+    if any(moment is not None and moment > far for moment in (valid_from, valid_until)):
+        raise InvalidInput(
+            _("Dates must be within a hundred years; leave the end empty for no end."),
+            code="invalid_window",
+        )
     if valid_from and valid_until and valid_from >= valid_until:
         raise InvalidInput(
             _("The key's validity must start before it ends."), code="invalid_window"
@@ -249,7 +255,7 @@ def create_key(
     )
     for item, raw in credentials:
         lookup = str(person.pk) if item.kind == CredentialKind.PHONE else item.lookup
-        if item.kind == CredentialKind.PHONE and not person.email:
+        if item.kind == CredentialKind.PHONE and not person.email and person.user_id is None:
             raise InvalidInput(
                 _("A phone key needs the person's email address, to link their account."),
                 code="phone_needs_email",

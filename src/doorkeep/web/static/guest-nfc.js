@@ -27,8 +27,14 @@
           stop.abort();
           ready.hidden = true;
           if (url.searchParams.get("entry") !== box.dataset.entry) {
-            // Another entry's panel: verify there (the platform checks it is shared).
-            window.location.assign(url.pathname + url.search);
+            // Another entry's panel: verify there (the platform checks it is
+            // shared). Only the values are taken from the tag, never its address.
+            const query = new URLSearchParams({
+              entry: url.searchParams.get("entry") || "",
+              panel: url.searchParams.get("panel") || "",
+              code: code,
+            });
+            window.location.assign("/guest/tap/?" + query.toString());
             return;
           }
           form.querySelector("[name=code]").value = code;

@@ -267,8 +267,12 @@ def guests_home(request: HttpRequest) -> HttpResponse:
 def invite(request: HttpRequest, property_id: int) -> HttpResponse:
     user = current_user(request)
     prop = Property.objects.filter(pk=property_id).first()
-    if prop is None:
-        raise NotFound(_("Property not found."))
+    if prop is None or not (
+        services.resident_entry_ids(user, prop.pk)
+        or policy.can(user, policy.Action.VIEW, prop.organization_id)
+        or services.is_guest_at(user, prop.pk)
+    ):
+        raise NotFound(_("Property not found."))  # before looking at the form: no oracle
     form = InviteForm(request.POST, entries=list(prop.entries.all()))
     if not form.is_valid():
         return _residents_page(request, status=400, failed=(prop.pk, form))
@@ -594,6 +598,7 @@ def guest_tap(request: HttpRequest) -> HttpResponse:
     entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
     if entry is None:
         raise NotFound(_("Entry not found."))
+    _location(user, entry.property_id)  # a guest at this property, or 404
     context = {"nav": "guest", "entry": entry, "panel_id": panel_id, "code": code}
     if request.method != "POST":
         return render(request, "web/guests/tap.html", context)
