@@ -98,6 +98,7 @@ def _supervise(
     import threading
     import time
 
+    from doorkeep.events.retention import purge as purge_events
     from doorkeep.guests.services import report_expired
     from doorkeep.licensing.services import send_reminders
     from doorkeep.notify.outbox import deliver_due
@@ -125,6 +126,9 @@ def _supervise(
                     expired = report_expired()
                     if expired:
                         log.info("reported %d expired invitation(s)", expired)
+                    purged = purge_events()
+                    if purged.deleted:
+                        log.info("removed %d event(s) older than the retention", purged.deleted)
                 except Exception:  # keep serving; the next round tries again
                     log.exception("sending licence reminders failed")
                 next_run = time.monotonic() + reminder_interval
@@ -298,6 +302,22 @@ def cmd_codes_batches(args: argparse.Namespace) -> int:
             f"{batch.pk}\t{batch.product.sku}\t{batch.used}/{batch.size} used\t"
             f"expires {expiry}\t{batch.created_at:%Y-%m-%d}\t{batch.note}"
         )
+    return 0
+
+
+def cmd_events_purge(args: argparse.Namespace) -> int:
+    from doorkeep.events.retention import purge
+
+    if args.days is not None and args.days < 1:
+        return _fail("--days must be at least 1")
+    result = purge(days=args.days, dry_run=args.dry_run)
+    if result.cutoff is None:
+        print("Retention is off (DOORKEEP_EVENT_RETENTION_DAYS=0): nothing removed.")
+        return 0
+    verb = "Would remove" if args.dry_run else "Removed"
+    print(
+        f"{verb} {result.deleted} event(s) that happened before {result.cutoff:%Y-%m-%d %H:%M} UTC."
+    )
     return 0
 
 
@@ -497,6 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
     q = locks_sub.add_parser("list", help="List known locks and their owners.")
     q.add_argument("--unregistered", action="store_true", help="only locks nobody registered yet")
     q.set_defaults(func=cmd_locks_list)
+
+    p = add("events", lambda a: 0, "Operator commands for the event log.")
+    events_sub = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    q = events_sub.add_parser(
+        "purge",
+        help="Remove events older than the retention period.",
+        description="Remove the events that happened more than DOORKEEP_EVENT_RETENTION_DAYS "
+        "days ago (default 730). `doorkeep serve` does this hourly.",
+    )
+    q.add_argument("--days", type=int, help="keep this many days instead of the setting")
+    q.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    q.set_defaults(func=cmd_events_purge)
 
     p = add("codes", lambda a: 0, "Operator commands for prepaid codes.")
     codes_sub = p.add_subparsers(dest="codes_command", metavar="ACTION", required=True)

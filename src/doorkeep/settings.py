@@ -219,6 +219,8 @@ DOORKEEP = {
     "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
     "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
     "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    # The event log keeps events this many days (0: for ever), docs/operations.md.
+    "EVENT_RETENTION_DAYS": env_int("DOORKEEP_EVENT_RETENTION_DAYS", 730, minimum=0),
     # Guests (docs/residents.md): how long an emailed invitation link works,
     # the panels' code step, and wrong panel codes allowed per guest per hour.
     "INVITATION_LINK_DAYS": env_int("DOORKEEP_INVITATION_LINK_DAYS", 7, minimum=1),

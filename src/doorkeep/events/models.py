@@ -57,7 +57,7 @@ class EventQuerySet(models.QuerySet["Event"]):
         raise TypeError("The event log is append-only")
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        raise TypeError("The event log is append-only; use the retention command")
+        raise TypeError("The event log is append-only; events.retention.purge removes old ones")
 
 
 class Event(models.Model):
