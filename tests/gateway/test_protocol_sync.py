@@ -14,7 +14,7 @@ from gateway_helpers import eventually
 
 from doorkeep.events.models import Event
 from doorkeep.events.selectors import page
-from doorkeep.gateway import lists, protocol, server
+from doorkeep.gateway import lists, protocol, server, services
 from doorkeep.gateway.models import Device, SyncState
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
@@ -107,6 +107,99 @@ def test_small_changes_while_offline_come_as_a_difference_after_reconnecting(
     assert device.decide("tag", "04A22B1C").granted
     assert device.entries == platform_list(world)
     eventually(lambda: acked(world) == device.version)
+
+
+def stored_snapshot(world) -> dict[str, str]:
+    return Device.objects.get(lock=world.lock).acked_entries
+
+
+def test_after_a_difference_only_the_changed_fingerprints_are_written_and_they_match_the_list(
+    world, gateway, device
+):
+    dana = give(world, pin="2580", tag="04A22B1C")
+    give(world, "Erin", pin="1357")
+    gateway.run(device.connect())
+    eventually(lambda: acked(world) == device.version)
+    assert stored_snapshot(world) == lists.build(world.lock).snapshot()
+    untouched = {k: v for k, v in stored_snapshot(world).items()}
+
+    revoke_key(world.alice, dana.pk)
+    finn = give(world, "Finn", pin="4444")
+    update_key(
+        world.alice, finn.pk, valid_from=None, valid_until=timezone.now() + timedelta(days=3)
+    )
+    gateway.run(device.wait_for_version(version(world), timeout=3))
+    eventually(lambda: acked(world) == version(world))
+
+    assert [m["type"] for m in device.received if m["type"].startswith("list.")][-1] == "list.diff"
+    now = lists.build(world.lock).snapshot()
+    assert stored_snapshot(world) == now
+    erin = [k for k in untouched if k in now]
+    assert erin and all(now[k] == untouched[k] for k in erin)
+    # A reconnect after more changes gets exactly the difference from it.
+    gateway.run(device.go_offline())
+    give(world, "Gus", pin="8642")
+    device.received.clear()
+    gateway.run(device.connect())
+    assert list_messages(device) == ["list.diff"]
+    assert [e["kind"] for e in device.received[1]["add"]] == ["pin"]
+    assert device.received[1]["remove"] == []
+    assert device.entries == platform_list(world)
+
+
+def test_an_ack_whose_stored_snapshot_moved_on_writes_the_whole_snapshot(world, gateway, device):
+    give(world, pin="2580")
+    gateway.run(device.connect())
+    eventually(lambda: acked(world) == device.version)
+    session = gateway.gateway.connections[world.lock.pk].session
+    current = lists.build(world.lock)
+
+    written = services.acknowledged(
+        session, current.version, sent_at=timezone.now(), since=current.version - 5, patch={}
+    )
+
+    assert written is False
+    assert stored_snapshot(world) == current.snapshot()
+    Device.objects.filter(lock=world.lock).update(acked_entries={"1": "stale"})
+    services.acknowledged(
+        session,
+        current.version,
+        sent_at=timezone.now(),
+        since=current.version - 5,
+        patch={},
+        snapshot=current.snapshot(),
+    )
+    assert stored_snapshot(world) == current.snapshot()
+
+
+def test_fingerprints_change_with_every_field_of_an_entry():
+    row = (7, "pin", "ab" * 32, None, None, None, None, None)
+    seen = {lists.fingerprint(row)}
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("UTC"))
+    for changed in [
+        (7, "tag", "ab" * 32, None, None, None, None, None),
+        (7, "pin", "cd" * 32, None, None, None, None, None),
+        (7, "pin", "ab" * 32, moment, None, None, None, None),
+        (7, "pin", "ab" * 32, None, moment, None, None, None),
+        (
+            7,
+            "pin",
+            "ab" * 32,
+            None,
+            None,
+            '[{"days":["mon"],"start":"07:00","end":"09:00"}]',
+            None,
+            None,
+        ),
+        (7, "pin", "ab" * 32, None, None, None, None, moment + timedelta(days=1)),
+    ]:
+        seen.add(lists.fingerprint(changed))
+    assert len(seen) == 7
+    # The same entry from a naive (SQLite) or an aware time is the same fingerprint.
+    naive = (7, "pin", "x", moment.replace(tzinfo=None), None, None, None, None)
+    assert lists.fingerprint(naive) == lists.fingerprint(
+        (7, "pin", "x", moment, None, None, None, None)
+    )
 
 
 def test_a_lock_that_reports_version_0_gets_the_full_list(world, gateway, device):

@@ -63,12 +63,28 @@ def internal_token() -> str:
 
 @dataclass
 class Push:
-    """A list push waiting for the lock's acknowledgement."""
+    """A list push waiting for the lock's acknowledgement: what the lock will
+    hold once it acknowledges, and what changed (for a difference)."""
 
     version: int
-    snapshot: dict[str, str]
-    sent_at: float
+    rows: dict[int, lists.Row]
+    full: bool
+    since: int  # the version the difference is from (-1 for a full list)
+    changed: list[int]
+    removed: list[int]
+    sent_at: float = field(default_factory=time.monotonic)
+    sent_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
     failed: bool = False  # not acknowledged within ACK_TIMEOUT
+
+
+@dataclass
+class Prepared:
+    """What a sync found: nothing to send, ``list.ok``, or a push (``text`` is
+    the encoded message)."""
+
+    push: Push | None = None
+    text: str = ""
+    ok_version: int | None = None
 
 
 @dataclass
@@ -76,7 +92,8 @@ class Connection:
     ws: ServerConnection
     session: services.Session
     acked_version: int  # -1: we do not know what the lock holds
-    acked_snapshot: dict[str, str]
+    acked_snapshot: dict[str, str]  # fingerprints stored with the last ack, until we know...
+    acked_rows: dict[int, lists.Row] | None = None  # ...the rows the lock acknowledged here
     peer: str = ""
     opened_at: float = field(default_factory=time.time)
     inflight: Push | None = None
@@ -256,7 +273,7 @@ class Gateway:
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(refused.close_code, refused.reason)
             return
-        conn = Connection(ws, session, session.acked_version, session.acked_entries, peer)
+        conn = Connection(ws, session, session.acked_version, session.acked_entries, peer=peer)
         if device_version == 0 or device_version != session.acked_version:
             # The lock has nothing, or a list we never saw acknowledged: send it all.
             conn.acked_version, conn.acked_snapshot = -1, {}
@@ -433,8 +450,9 @@ class Gateway:
                 if push
                 else f"no list is waiting for an acknowledgement (got version {version})",
             )
-        conn.acked_version, conn.acked_snapshot, conn.inflight = push.version, push.snapshot, None
-        await self.db(services.acknowledged, conn.session, version, push.snapshot)
+        conn.acked_version, conn.acked_rows, conn.acked_snapshot = push.version, push.rows, {}
+        conn.inflight = None
+        await self.db(_record_ack, conn.session, push)
         if conn.dirty:
             conn.dirty = False
             self.changed(conn.session.lock_id)
@@ -443,7 +461,8 @@ class Gateway:
         """Bring the device's list to the platform's version: the difference
         from what it acknowledged, or the full list. One push at a time: a
         difference is always from the version the lock holds. On connecting,
-        a device already in step hears so (``list.ok``)."""
+        a device already in step hears so (``list.ok``). Reading the list,
+        comparing and encoding run in a database thread, never on the loop."""
         async with conn.sync_lock:
             push = conn.inflight
             if push is not None:
@@ -452,43 +471,25 @@ class Gateway:
                     return
                 # Never acknowledged: we cannot tell what the lock holds now.
                 conn.acked_version, conn.acked_snapshot, conn.inflight = -1, {}, None
-            lock_id = conn.session.lock_id
-            lock = await self.db(services.lock_of, lock_id)
-            current = await self.db(lists.build, lock)
-            snapshot = current.snapshot()
-            if current.version == conn.acked_version:
-                if snapshot == conn.acked_snapshot:
-                    if initial:
-                        await conn.send({"type": "list.ok", "version": current.version})
-                    return
-                # The list changed without a new version (a window ended while
-                # no gateway was watching the lock): a change is a new version.
-                await self.db(services.bump, lock_id)
-                current = await self.db(lists.build, lock)
-                snapshot = current.snapshot()
-            add, remove = lists.diff(conn.acked_snapshot, current)
-            if conn.acked_version >= 0 and len(add) + len(remove) <= max(
-                MAX_DIFF_ENTRIES, len(current.entries) // 2
-            ):
-                message: dict[str, Any] = {
-                    "type": "list.diff",
-                    "from": conn.acked_version,
-                    "version": current.version,
-                    "timezone": current.timezone,
-                    "add": add,
-                    "remove": remove,
-                }
-            else:
-                message = {
-                    "type": "list.full",
-                    "version": current.version,
-                    "timezone": current.timezone,
-                    "entries": current.entries,
-                }
-            conn.inflight = Push(current.version, snapshot, time.monotonic())
+                conn.acked_rows = None
+            prepared = await self.db(
+                _prepare,
+                conn.session.lock_id,
+                conn.acked_version,
+                conn.acked_rows,
+                conn.acked_snapshot,
+                initial,
+            )
+            if prepared.ok_version is not None:
+                await conn.send({"type": "list.ok", "version": prepared.ok_version})
+            if prepared.push is None:
+                return
+            prepared.push.sent_at = time.monotonic()
+            prepared.push.sent_wall = datetime.now(UTC)
+            conn.inflight = prepared.push
             conn.dirty = False
-            await conn.send(message)
-            await self.db(services.pushed, conn.session)
+            async with conn.send_lock:
+                await conn.ws.send(prepared.text)
 
     # --- changes and commands --------------------------------------------------------
 
@@ -590,6 +591,7 @@ class Gateway:
                     conn.session,
                     f"The lock did not acknowledge list version {push.version} "
                     f"within {ACK_TIMEOUT:g} seconds.",
+                    sent_at=push.sent_wall,
                 )
             elif push.failed and state.version != push.version:
                 self.changed(lock_id)  # try again, with the full list
@@ -636,6 +638,66 @@ class Gateway:
             dropped = await self.drop(lock_id, before=before)
             return _json(connection, HTTPStatus.OK, {"ok": True, "dropped": dropped})
         return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+
+def _prepare(
+    lock_id: int,
+    acked_version: int,
+    acked_rows: dict[int, lists.Row] | None,
+    acked_snapshot: dict[str, str],
+    initial: bool,
+) -> Prepared:
+    """In a database thread: read the lock's list, compare it with what the
+    lock acknowledged, and encode what to send."""
+    current = lists.build(lock_id)
+    changed, removed = lists.changes(current, acked_rows, acked_snapshot)
+    if current.version == acked_version:
+        if not changed and not removed:
+            return Prepared(ok_version=current.version if initial else None)
+        # The list changed without a new version (a window ended while no
+        # gateway was watching the lock): a change is a new version.
+        services.bump(lock_id)
+        current = lists.build(lock_id)
+        changed, removed = lists.changes(current, acked_rows, acked_snapshot)
+    if acked_version >= 0 and len(changed) + len(removed) <= max(
+        MAX_DIFF_ENTRIES, len(current.rows) // 2
+    ):
+        message: dict[str, Any] = {
+            "type": "list.diff",
+            "from": acked_version,
+            "version": current.version,
+            "timezone": current.timezone,
+            "add": [lists.entry(current.rows[pk]) for pk in changed],
+            "remove": removed,
+        }
+        push = Push(current.version, current.rows, False, acked_version, changed, removed)
+    else:
+        message = {
+            "type": "list.full",
+            "version": current.version,
+            "timezone": current.timezone,
+            "entries": current.entries,
+        }
+        push = Push(current.version, current.rows, True, -1, [], [])
+    return Prepared(push, protocol.encode(message))
+
+
+def _record_ack(session: services.Session, push: Push) -> None:
+    """In a database thread: store what the lock acknowledged, writing only
+    the fingerprints that changed after a difference."""
+    current = lists.CredentialList(push.version, "", push.rows)
+    if not push.full:
+        patch: dict[str, str | None] = {
+            str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
+        }
+        patch.update({str(pk): None for pk in push.removed})
+        if services.acknowledged(
+            session, push.version, sent_at=push.sent_wall, since=push.since, patch=patch
+        ):
+            return
+    services.acknowledged(
+        session, push.version, sent_at=push.sent_wall, snapshot=current.snapshot()
+    )
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:

@@ -4,6 +4,7 @@ asyncio gateway runs them in worker threads."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, JSONField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -210,18 +212,59 @@ def status(session: Session, message: dict[str, Any], clock_offset_ms: int | Non
     Device.objects.filter(pk=session.device_id).update(**fields)
 
 
-def pushed(session: Session) -> None:
-    Device.objects.filter(pk=session.device_id).update(last_push_at=timezone.now())
+def acknowledged(
+    session: Session,
+    version: int,
+    *,
+    sent_at: datetime,
+    snapshot: dict[str, str] | None = None,
+    since: int | None = None,
+    patch: dict[str, str | None] | None = None,
+) -> bool:
+    """The lock acknowledged list ``version`` (pushed at ``sent_at``). Store
+    its fingerprints: the whole ``snapshot`` after a full list; after a
+    difference from version ``since`` only the ``patch`` (fingerprints of the
+    entries added or replaced, None for those removed), provided the stored
+    snapshot is still that of ``since``. Returns False when it is not and no
+    ``snapshot`` was given (nothing is written: call again with it)."""
+    fields: dict[str, Any] = {
+        "acked_version": version,
+        "last_error": "",
+        "last_seen_at": timezone.now(),
+        "last_push_at": sent_at,
+    }
+    device = Device.objects.filter(pk=session.device_id)
+    if patch is not None and since is not None:
+        if device.filter(acked_version=since).update(acked_entries=_patched(patch), **fields):
+            return True
+        if snapshot is None:
+            return False
+    device.update(acked_entries=snapshot or {}, **fields)
+    return True
 
 
-def acknowledged(session: Session, version: int, snapshot: dict[str, str]) -> None:
-    Device.objects.filter(pk=session.device_id).update(
-        acked_version=version, acked_entries=snapshot, last_error="", last_seen_at=timezone.now()
-    )
+def _patched(patch: dict[str, str | None]) -> RawSQL:
+    """``acked_entries`` with ``patch`` applied, in the database: a few
+    fingerprints written instead of thousands."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        added = {k: v for k, v in patch.items() if v is not None}
+        removed = [k for k, v in patch.items() if v is None]
+        return RawSQL(
+            "((acked_entries - %s::text[]) || %s::jsonb)",
+            (removed, json.dumps(added)),
+            output_field=JSONField(),
+        )
+    # SQLite: a JSON merge patch (RFC 7396) deletes the keys whose value is null.
+    return RawSQL("json_patch(acked_entries, %s)", (json.dumps(patch),), output_field=JSONField())
 
 
-def push_failed(session: Session, error: str) -> None:
-    Device.objects.filter(pk=session.device_id).update(last_error=error[:200])
+def push_failed(session: Session, error: str, *, sent_at: datetime | None = None) -> None:
+    fields: dict[str, Any] = {"last_error": error[:200]}
+    if sent_at is not None:
+        fields["last_push_at"] = sent_at
+    Device.objects.filter(pk=session.device_id).update(**fields)
 
 
 def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
@@ -320,10 +363,6 @@ def expire_due(lock_ids: list[int], since: datetime, until: datetime) -> list[in
     if due:
         Lock.objects.filter(pk__in=due).update(credential_version=F("credential_version") + 1)
     return due
-
-
-def lock_of(lock_id: int) -> Lock:
-    return Lock.objects.select_related("entry__property").get(pk=lock_id)
 
 
 def unlock_outcome(
