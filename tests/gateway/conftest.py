@@ -14,8 +14,11 @@ from doorkeep.gateway.simulator import SimulatedLock
 
 
 @pytest.fixture
-def gateway(transactional_db: None) -> Iterator[Running]:
-    running, stop = start_gateway()
+def gateway(transactional_db: None, request: pytest.FixtureRequest) -> Iterator[Running]:
+    """A module may set GATEWAY_POLL_INTERVAL (seconds between watch rounds)."""
+    running, stop = start_gateway(
+        poll_interval=getattr(request.module, "GATEWAY_POLL_INTERVAL", 0.1)
+    )
     yield running
     stop()
 

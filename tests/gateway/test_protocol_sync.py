@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from gateway_helpers import eventually
+from gateway_helpers import eventually, give, version
 
 from doorkeep.events.models import Event
 from doorkeep.events.selectors import page
@@ -19,34 +19,11 @@ from doorkeep.gateway.models import Device, SyncState
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
 from doorkeep.keys.services import (
-    CredentialSpec,
-    HolderSpec,
-    KeySpec,
-    issue_key,
     revoke_key,
     update_key,
 )
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Property
-
-
-def give(world, name="Dana", *, valid_from=None, valid_until=None, schedule=None, **creds):
-    spec = [CredentialSpec(kind, value) for kind, value in creds.items()]
-    return issue_key(
-        world.alice,
-        world.lock.pk,
-        KeySpec(
-            HolderSpec(name=name, email=f"{name.lower()}@example.com"),
-            spec,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            schedule=schedule,
-        ),
-    )
-
-
-def version(world) -> int:
-    return Lock.objects.get(pk=world.lock.pk).credential_version
 
 
 def list_messages(device) -> list[str]:
@@ -278,24 +255,6 @@ def test_changes_while_a_push_waits_for_its_ack_arrive_as_a_difference_from_what
     assert device.entries == platform_list(world)
     assert not device.errors
     eventually(lambda: acked(world) == version(world))
-
-
-def test_a_key_whose_window_ends_while_connected_leaves_the_list_within_a_second(
-    world, gateway, device
-):
-    ends = timezone.now() + timedelta(seconds=1.5)
-    give(world, pin="2580", valid_until=ends)
-    give(world, "Erin", pin="1357")
-    gateway.run(device.connect())
-    assert device.decide("pin", "2580").granted
-    start = version(world)
-
-    eventually(lambda: len(device.entries) == 1, timeout=4)
-
-    assert timezone.now() - ends < timedelta(seconds=1)
-    assert device.version > start  # the gateway's sweep raised the version
-    assert device.decide("pin", "2580").reason == "unknown_credential"
-    assert device.decide("pin", "1357").granted
 
 
 def test_a_window_that_ended_while_the_lock_was_offline_comes_as_a_new_version(

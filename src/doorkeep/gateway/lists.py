@@ -99,6 +99,18 @@ class CredentialList:
         return {str(pk): fingerprint(row) for pk, row in self.rows.items()}
 
 
+def next_end(rows: dict[int, Row]) -> float | None:
+    """When the first entry of the list leaves it (its key's window, or its
+    organization key's window, ends), in epoch seconds; None if none ends."""
+    ends = [moment for row in rows.values() for moment in (row[4], row[7]) if moment is not None]
+    if not ends:
+        return None
+    first = min(ends)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return first.timestamp()
+
+
 def head(lock_id: int) -> tuple[int, int, str]:
     """The lock's list version, owner and time zone, in one query."""
     version, owner, tz = (

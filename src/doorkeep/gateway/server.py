@@ -52,6 +52,10 @@ BURST = 60  # messages a connection may send at once
 THROTTLE_WINDOW = 10.0  # seconds
 MAX_DROPPED = 100  # messages dropped for throttling within a window before closing (4008)
 MAX_DIFF_ENTRIES = 50  # a bigger difference is sent as the full list (unless < half the list)
+POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; this is the net)
+DB_THREADS = 4  # threads for the database work
+SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
+WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
 
 
 def internal_token() -> str:
@@ -85,6 +89,7 @@ class Prepared:
     push: Push | None = None
     text: str = ""
     ok_version: int | None = None
+    next_end: float | None = None
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Connection:
     acked_version: int  # -1: we do not know what the lock holds
     acked_snapshot: dict[str, str]  # fingerprints stored with the last ack, until we know...
     acked_rows: dict[int, lists.Row] | None = None  # ...the rows the lock acknowledged here
+    registered: bool = False  # recorded on the Device row as held by this gateway
+    next_end: float | None = None  # epoch seconds when an entry of its list leaves it
     peer: str = ""
     opened_at: float = field(default_factory=time.time)
     inflight: Push | None = None
@@ -130,8 +137,9 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 8001,
         public_url: str | None = None,
-        poll_interval: float = 0.25,
-        db_threads: int = 8,
+        poll_interval: float = POLL_INTERVAL,
+        db_threads: int = DB_THREADS,
+        sqlite_cache_kib: int = SQLITE_CACHE_KIB,
     ) -> None:
         self.id = gateway_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.host, self.port = host, port
@@ -143,13 +151,16 @@ class Gateway:
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self._last_sweep = datetime.now(UTC)
+        self.sqlite_cache_kib = sqlite_cache_kib
+        self._windows_wake = asyncio.Event()
+        self._windows_at: float | None = None  # when the windows task wakes next
 
     # --- running -------------------------------------------------------------------
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def call() -> T:
             close_old_connections()
+            _tune_connection(self.sqlite_cache_kib)
             return func(*args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
@@ -189,6 +200,7 @@ class Gateway:
             await self.server.wait_closed()
             raise
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        self._tasks.append(asyncio.create_task(self._windows(), name="windows"))
         log.info("gateway %s listening on %s", self.id, self.public_url)
 
     async def stop(self) -> None:
@@ -290,6 +302,7 @@ class Gateway:
                 hello=hello,
                 clock_offset_ms=protocol.clock_offset_ms(hello.get("clock"), received),
             )
+            conn.registered = True
             await self._register(session.lock_id)
             if holder is not None:
                 self.spawn(self._replaced(session.lock_id, holder, conn.opened_at))
@@ -480,6 +493,7 @@ class Gateway:
                 conn.acked_snapshot,
                 initial,
             )
+            self._window_ends_at(conn, prepared.next_end)
             if prepared.ok_version is not None:
                 await conn.send({"type": "list.ok", "version": prepared.ok_version})
             if prepared.push is None:
@@ -540,10 +554,11 @@ class Gateway:
             conn.pending.pop(request_id, None)
 
     async def _watch(self) -> None:
-        """Each round: end the windows that are due (their locks' versions go
-        up), push what changed without a notice reaching us (another machine,
-        a lost notice), mark pushes nobody acknowledged, and close connections
-        of locks removed, changed hands or given a new device secret."""
+        """Every ``poll_interval`` seconds: push what changed without a notice
+        reaching us (another machine, a lost notice), mark pushes nobody
+        acknowledged, and close connections of locks removed, changed hands or
+        given a new device secret. Changes come by notice at once; this round
+        is the safety net, so it is cheap and rare."""
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
@@ -554,16 +569,13 @@ class Gateway:
                 log.exception("gateway watch round failed")
 
     async def _watch_round(self) -> None:
-        now = datetime.now(UTC)
-        since, self._last_sweep = self._last_sweep, now
-        ids = list(self.connections)
-        if not ids:
+        held = [conn for conn in self.connections.values() if conn.registered]
+        if not held:
             return
-        await self.db(services.expire_due, ids, since, now)
-        standing = await self.db(services.standing, ids)
-        for lock_id in ids:
-            conn = self.connections.get(lock_id)
-            if conn is None:
+        standing = await self.db(services.standing, self.id)
+        for conn in held:
+            lock_id = conn.session.lock_id
+            if self.connections.get(lock_id) is not conn or conn.closing:
                 continue
             state = standing.get(lock_id)
             if (
@@ -595,6 +607,36 @@ class Gateway:
                 )
             elif push.failed and state.version != push.version:
                 self.changed(lock_id)  # try again, with the full list
+
+    def _window_ends_at(self, conn: Connection, moment: float | None) -> None:
+        """Remember when an entry of the lock's list leaves it; wake the
+        windows task if that is before its next wake."""
+        conn.next_end = moment
+        if moment is not None and (self._windows_at is None or moment < self._windows_at):
+            self._windows_wake.set()
+
+    async def _windows(self) -> None:
+        """Sync each lock the moment a key window of its list ends (the list
+        changes by itself: the sync raises its version). From the lists in
+        memory: no query while nothing ends."""
+        while True:
+            now = time.time()
+            upcoming: float | None = None
+            for conn in list(self.connections.values()):
+                end = conn.next_end
+                if end is None:
+                    continue
+                if end <= now:
+                    conn.next_end = None
+                    self.changed(conn.session.lock_id)
+                elif upcoming is None or end < upcoming:
+                    upcoming = end
+            self._windows_at = upcoming
+            self._windows_wake.clear()
+            # A little after the end: the list read then no longer has the entry.
+            timeout = None if upcoming is None else upcoming - now + WINDOW_SLACK
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._windows_wake.wait(), timeout)
 
     # --- internal HTTP ----------------------------------------------------------------
 
@@ -640,6 +682,23 @@ class Gateway:
         return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
 
 
+_tuned = threading.local()
+
+
+def _tune_connection(sqlite_cache_kib: int) -> None:
+    """Give this thread's SQLite connection a smaller page cache than the web
+    workers' (each database thread has its own connection and cache)."""
+    connection = db_connections["default"]
+    if connection.vendor != "sqlite" or sqlite_cache_kib <= 0:
+        return
+    connection.ensure_connection()
+    if getattr(_tuned, "raw", None) is connection.connection:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA cache_size=-{int(sqlite_cache_kib)}")
+    _tuned.raw = connection.connection
+
+
 def _prepare(
     lock_id: int,
     acked_version: int,
@@ -653,7 +712,10 @@ def _prepare(
     changed, removed = lists.changes(current, acked_rows, acked_snapshot)
     if current.version == acked_version:
         if not changed and not removed:
-            return Prepared(ok_version=current.version if initial else None)
+            return Prepared(
+                ok_version=current.version if initial else None,
+                next_end=lists.next_end(current.rows),
+            )
         # The list changed without a new version (a window ended while no
         # gateway was watching the lock): a change is a new version.
         services.bump(lock_id)
@@ -679,7 +741,7 @@ def _prepare(
             "entries": current.entries,
         }
         push = Push(current.version, current.rows, True, -1, [], [])
-    return Prepared(push, protocol.encode(message))
+    return Prepared(push, protocol.encode(message), next_end=lists.next_end(current.rows))
 
 
 def _record_ack(session: services.Session, push: Push) -> None:
@@ -722,8 +784,17 @@ def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]
 
 
 def run(
-    host: str, port: int, *, gateway_id: str | None = None, public_url: str | None = None
+    host: str,
+    port: int,
+    *,
+    gateway_id: str | None = None,
+    public_url: str | None = None,
+    db_threads: int = DB_THREADS,
 ) -> None:
-    gateway = Gateway(gateway_id=gateway_id, host=host, port=port, public_url=public_url)
+    if db_threads < 1:
+        raise SystemExit("the gateway needs at least 1 database thread (--db-threads)")
+    gateway = Gateway(
+        gateway_id=gateway_id, host=host, port=port, public_url=public_url, db_threads=db_threads
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gateway.serve_forever())

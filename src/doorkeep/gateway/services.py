@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, JSONField, Q
+from django.db.models import F, JSONField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -318,10 +318,6 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     return sorted(item["seq"] for item in batch)
 
 
-def versions(lock_ids: list[int]) -> dict[int, int]:
-    return dict(Lock.objects.filter(pk__in=lock_ids).values_list("pk", "credential_version"))
-
-
 @dataclass(frozen=True)
 class Standing:
     """What a gateway checks of each connected lock, every round."""
@@ -331,11 +327,13 @@ class Standing:
     secret_digest: str
 
 
-def standing(lock_ids: list[int]) -> dict[int, Standing]:
-    """The list version, owner and device secret of each lock: a lock that
-    was removed, changed hands or got a new device secret must reconnect."""
-    rows = Lock.objects.filter(pk__in=lock_ids).values_list(
-        "pk", "credential_version", "organization_id", "device__secret_digest"
+def standing(gateway: str) -> dict[int, Standing]:
+    """The list version, owner and device secret of each lock recorded as held
+    by ``gateway``, by lock id: one query, whatever else is connected
+    elsewhere. A held lock missing here was removed or is held elsewhere now;
+    one with another owner or device secret must reconnect."""
+    rows = Device.objects.filter(gateway=gateway, online=True).values_list(
+        "lock_id", "lock__credential_version", "lock__organization_id", "secret_digest"
     )
     return {pk: Standing(version, org, digest or "") for pk, version, org, digest in rows}
 
@@ -345,24 +343,6 @@ def bump(lock_id: int) -> int:
     ended). Returns the new version."""
     Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
     return Lock.objects.values_list("credential_version", flat=True).get(pk=lock_id)
-
-
-def expire_due(lock_ids: list[int], since: datetime, until: datetime) -> list[int]:
-    """Locks among ``lock_ids`` with a key whose window ended in (since, until]:
-    their lists change, so their version goes up."""
-    from doorkeep.keys.models import Key
-
-    ended = Q(valid_until__gt=since, valid_until__lte=until) | Q(
-        parent__valid_until__gt=since, parent__valid_until__lte=until
-    )
-    due = list(
-        Key.objects.filter(ended, lock_id__in=lock_ids, revoked_at__isnull=True)
-        .values_list("lock_id", flat=True)
-        .distinct()
-    )
-    if due:
-        Lock.objects.filter(pk__in=due).update(credential_version=F("credential_version") + 1)
-    return due
 
 
 def unlock_outcome(
