@@ -87,3 +87,14 @@ def version(world) -> int:
     from doorkeep.locks.models import Lock
 
     return Lock.objects.get(pk=world.lock.pk).credential_version
+
+
+def deafen(device: SimulatedLock) -> None:
+    """The simulated lock stops answering unlock commands (it still reads them)."""
+    original = device._on_message
+
+    async def deaf(message: dict[str, Any]) -> None:
+        if message.get("type") != "unlock":
+            await original(message)
+
+    device._on_message = deaf  # type: ignore[method-assign]

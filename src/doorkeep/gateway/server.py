@@ -55,6 +55,7 @@ MAX_DIFF_ENTRIES = 50  # a bigger difference is sent as the full list (unless < 
 POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; this is the net)
 DB_THREADS = 4  # threads for the database work
 SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
+INTERNAL_WS_PATH = "/internal/ws"
 WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
 
 
@@ -254,6 +255,9 @@ class Gateway:
     # --- one device ----------------------------------------------------------------
 
     async def handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path == INTERNAL_WS_PATH:
+            await self._internal(ws)  # a web worker or another gateway (token checked)
+            return
         peer = _peer(ws)
         try:
             raw = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
@@ -638,6 +642,51 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._windows_wake.wait(), timeout)
 
+    # --- internal commands ------------------------------------------------------------
+
+    async def _internal(self, ws: ServerConnection) -> None:
+        """Commands from web workers and other gateways on a kept-open
+        WebSocket: JSON objects with an ``id``, each answered with the same
+        ``id`` when done (an unlock waits for the lock; others go on meanwhile)."""
+        try:
+            async for raw in ws:
+                try:
+                    command = json.loads(raw)
+                    op, lock_id = command["op"], int(command["lock"])
+                except (ValueError, TypeError, KeyError):
+                    await ws.send(json.dumps({"ok": False, "error": "bad command"}))
+                    continue
+                self.spawn(self._command(ws, op, lock_id, command), name=f"internal-{op}")
+        except ConnectionClosed:
+            pass
+
+    async def _command(
+        self, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
+    ) -> None:
+        from doorkeep.gateway.routing import clamp_timeout
+
+        reply: dict[str, Any]
+        try:
+            if op == "changed":
+                self.changed(lock_id)
+                reply = {"ok": True, "held": lock_id in self.connections}
+            elif op == "unlock":
+                reply = await self.unlock(
+                    lock_id,
+                    str(command.get("request") or uuid.uuid4().hex),
+                    clamp_timeout(float(command.get("timeout", 5))),
+                    forward=False,
+                )
+            elif op == "drop":
+                dropped = await self.drop(lock_id, before=float(command.get("before") or 0))
+                reply = {"ok": True, "dropped": dropped}
+            else:
+                reply = {"ok": False, "error": "bad command"}
+        except (ValueError, TypeError):
+            reply = {"ok": False, "error": "bad command"}
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({**reply, "id": command.get("id")}))
+
     # --- internal HTTP ----------------------------------------------------------------
 
     async def process_request(
@@ -656,6 +705,8 @@ class Gateway:
             request.headers.get("X-Doorkeep-Internal", ""), internal_token()
         ):
             return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
+        if parts.path == INTERNAL_WS_PATH:
+            return None  # the kept-open internal WebSocket: handled by ``handle``
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         try:
             lock_id = int(query.get("lock", ""))
