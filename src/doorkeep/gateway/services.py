@@ -338,6 +338,26 @@ def standing(gateway: str) -> dict[int, Standing]:
     return {pk: Standing(version, org, digest or "") for pk, version, org, digest in rows}
 
 
+def credential_changed(credential_id: int) -> list[int]:
+    """A credential was changed or is about to be deleted outside the key
+    services (the admin: switched off, switched on again, removed): the lists
+    of the locks it opens change, so their versions go up in the caller's
+    transaction, and their gateways hear of it after the commit. Returns the
+    locks' ids."""
+    from doorkeep.keys.services import bump_version
+
+    lock_ids = sorted(
+        set(
+            KeyCredential.objects.filter(credential_id=credential_id, active=True).values_list(
+                "lock_id", flat=True
+            )
+        )
+    )
+    for lock_id in lock_ids:
+        bump_version(lock_id)
+    return lock_ids
+
+
 def bump(lock_id: int) -> int:
     """Raise the lock's list version (its list changed by itself: a window
     ended). Returns the new version."""
