@@ -482,3 +482,30 @@ def test_a_list_push_never_acknowledged_marks_the_sync_state_failed(
     row = Device.objects.get(lock=world.lock)
     assert row.sync_state(version(world)) == SyncState.SYNCED
     assert row.last_error == ""
+
+
+def test_the_list_holds_exactly_the_live_credentials_of_the_current_owner(world):
+    from doorkeep.keys.models import Credential, KeyCredential
+
+    live = give(world, "Live", pin="1111", tag="04A22B1C")
+    later = give(world, "Later", pin="2222", valid_from=timezone.now() + timedelta(days=2))
+    taken_back = give(world, "Gone", pin="3333")
+    revoke_key(world.alice, taken_back.pk)
+    expired = give(world, "Expired", pin="4444", valid_until=timezone.now() + timedelta(days=1))
+    Key.objects.filter(pk=expired.pk).update(valid_until=timezone.now() - timedelta(minutes=1))
+    switched_off = give(world, "Off", tag="0A0B0C0D")
+    Credential.objects.filter(person=switched_off.person).update(deactivated_at=timezone.now())
+    give(world, "Phone", phone="")
+    old_owner = give(world, "Old", pin="5555")
+    Key.objects.filter(pk=old_owner.pk).update(lock_owner=world.charlie_org)
+
+    listed = lists.build(world.lock.pk)
+
+    expected = set(
+        KeyCredential.objects.filter(key__in=[live, later], active=True).values_list(
+            "pk", flat=True
+        )
+    )
+    assert set(listed.rows) == expected
+    assert {e["kind"] for e in listed.entries} == {"pin", "tag"}
+    assert next(e for e in listed.entries if "from" in e)["from"].endswith("Z")

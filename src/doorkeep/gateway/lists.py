@@ -21,10 +21,9 @@ from functools import cached_property
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
-from doorkeep.keys.models import CredentialKind, KeyCredential
+from doorkeep.keys.models import CredentialKind
 from doorkeep.locks.models import Lock
 
 Entry = dict[str, Any]
@@ -121,41 +120,35 @@ def head(lock_id: int) -> tuple[int, int, str]:
     return int(version), owner or 0, tz or "UTC"
 
 
+# The list in one statement, written out by hand (as keys.access does for the
+# decision): building it with the ORM took a fifth of a change's time on a
+# 2,500-key lock. The same conditions as keys.access: a live credential of a
+# live key of the lock's owner, within its window and its parent key's.
+_LIST_SQL = """
+SELECT kc.id, kc.kind, kc.device_lookup,
+       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until
+FROM keys_keycredential kc
+JOIN keys_key k ON k.id = kc.key_id
+JOIN keys_credential c ON c.id = kc.credential_id
+LEFT JOIN keys_key pk ON pk.id = k.parent_id
+WHERE kc.lock_id = %s AND kc.active AND kc.kind <> %s AND c.deactivated_at IS NULL
+  AND k.revoked_at IS NULL AND k.lock_owner_id = %s
+  AND (k.valid_until IS NULL OR k.valid_until > %s)
+  AND (k.parent_id IS NULL
+       OR (pk.revoked_at IS NULL AND (pk.valid_until IS NULL OR pk.valid_until > %s)))
+ORDER BY kc.id
+"""
+
+
 def rows(lock_id: int, owner_id: int, *, at: datetime | None = None) -> dict[int, Row]:
     """The rows of the lock's current list, by entry id: one query, read
     through the database cursor (model instances and the ORM's per-value
     conversions would cost more than the query)."""
-    at = at or timezone.now()
-    query = (
-        KeyCredential.objects.filter(
-            lock_id=lock_id,
-            active=True,
-            credential__deactivated_at__isnull=True,
-            key__revoked_at__isnull=True,
-            key__lock_owner_id=owner_id,
-        )
-        .exclude(kind=CredentialKind.PHONE)
-        .filter(Q(key__valid_until__isnull=True) | Q(key__valid_until__gt=at))
-        .filter(
-            Q(key__parent__isnull=True)
-            | Q(key__parent__revoked_at__isnull=True)
-            & (Q(key__parent__valid_until__isnull=True) | Q(key__parent__valid_until__gt=at))
-        )
-        .values_list(
-            "pk",
-            "kind",
-            "device_lookup",
-            "key__valid_from",
-            "key__valid_until",
-            "key__schedule",
-            "key__parent__valid_from",
-            "key__parent__valid_until",
-        )
-        .order_by("pk")
-    )
-    sql, params = query.query.sql_with_params()
+    moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            _LIST_SQL, [lock_id, CredentialKind.PHONE.value, owner_id or 0, moment, moment]
+        )
         return {row[0]: row for row in cursor.fetchall()}
 
 
