@@ -120,3 +120,14 @@ def test_a_forwarded_unlock_holds_no_database_thread_while_it_waits(
     assert a.run(a.gateway.db(lambda: "free"), timeout=1) == "free"
     assert time.monotonic() - started < 0.5
     assert waiting.result(5) == {"ok": False, "error": "timeout"}
+
+
+def test_the_internal_websocket_refuses_a_connection_without_the_internal_token(gateway):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = routing.internal_ws_url(gateway.gateway.public_url)
+    for headers in ({}, {"X-Doorkeep-Internal": "not-the-token"}):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers=headers, open_timeout=3, proxy=None).close()
+        assert refused.value.response.status_code == 403
