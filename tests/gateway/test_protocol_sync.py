@@ -87,7 +87,10 @@ def test_small_changes_while_offline_come_as_a_difference_after_reconnecting(
 
 
 def stored_snapshot(world) -> dict[str, str]:
-    return Device.objects.get(lock=world.lock).acked_entries
+    """The fingerprints stored for the version the lock acknowledged."""
+    snapshot = services.snapshot_of(Device.objects.get(lock=world.lock))
+    assert snapshot is not None, "the stored snapshot is not that of the acknowledged version"
+    return snapshot
 
 
 def test_after_a_difference_only_the_changed_fingerprints_are_written_and_they_match_the_list(
@@ -124,29 +127,45 @@ def test_after_a_difference_only_the_changed_fingerprints_are_written_and_they_m
     assert device.entries == platform_list(world)
 
 
-def test_an_ack_whose_stored_snapshot_moved_on_writes_the_whole_snapshot(world, gateway, device):
+def test_a_snapshot_that_moved_on_is_not_patched_but_written_whole(world, gateway, device):
     give(world, pin="2580")
     gateway.run(device.connect())
     eventually(lambda: acked(world) == device.version)
     session = gateway.gateway.connections[world.lock.pk].session
     current = lists.build(world.lock)
 
-    written = services.acknowledged(
-        session, current.version, sent_at=timezone.now(), since=current.version - 5, patch={}
-    )
+    written = services.store_snapshot(session, current.version, since=current.version - 5, patch={})
 
     assert written is False
     assert stored_snapshot(world) == current.snapshot()
-    Device.objects.filter(lock=world.lock).update(acked_entries={"1": "stale"})
-    services.acknowledged(
-        session,
-        current.version,
-        sent_at=timezone.now(),
-        since=current.version - 5,
-        patch={},
-        snapshot=current.snapshot(),
+    services.store_snapshot(
+        session, current.version, since=current.version - 5, patch={}, snapshot=current.snapshot()
     )
     assert stored_snapshot(world) == current.snapshot()
+
+
+def test_a_lock_whose_stored_snapshot_is_of_another_version_gets_the_full_list(
+    world, gateway, device
+):
+    """A gateway that stopped between recording the ack and storing the
+    fingerprints leaves a snapshot of an older version behind."""
+    give(world, pin="2580")
+    gateway.run(device.connect())
+    eventually(lambda: acked(world) == device.version)
+    gateway.run(device.go_offline())
+    row = Device.objects.get(lock=world.lock)
+    Device.objects.filter(pk=row.pk).update(
+        acked_entries={**row.acked_entries, services.SNAPSHOT_VERSION: row.acked_version - 1}
+    )
+    give(world, "Erin", pin="1357")
+    device.received.clear()
+
+    gateway.run(device.connect())
+
+    assert list_messages(device) == ["list.full"]
+    assert device.entries == platform_list(world)
+    eventually(lambda: acked(world) == device.version)
+    assert stored_snapshot(world) == lists.build(world.lock).snapshot()
 
 
 def test_fingerprints_change_with_every_field_of_an_entry():

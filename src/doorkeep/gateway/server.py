@@ -796,21 +796,19 @@ def _prepare(
 
 
 def _record_ack(session: services.Session, push: Push) -> None:
-    """In a database thread: store what the lock acknowledged, writing only
-    the fingerprints that changed after a difference."""
-    current = lists.CredentialList(push.version, "", push.rows)
+    """In a database thread: record that the lock is in step, then store the
+    fingerprints of what it holds, writing only those that changed after a
+    difference."""
+    services.acknowledged(session, push.version, sent_at=push.sent_wall)
     if not push.full:
         patch: dict[str, str | None] = {
             str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
         }
         patch.update({str(pk): None for pk in push.removed})
-        if services.acknowledged(
-            session, push.version, sent_at=push.sent_wall, since=push.since, patch=patch
-        ):
+        if services.store_snapshot(session, push.version, since=push.since, patch=patch):
             return
-    services.acknowledged(
-        session, push.version, sent_at=push.sent_wall, snapshot=current.snapshot()
-    )
+    snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
+    services.store_snapshot(session, push.version, snapshot=snapshot)
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:

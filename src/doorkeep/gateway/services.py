@@ -119,13 +119,16 @@ def authenticate(serial: str, secret: str, *, peer: str = "") -> Session:
             data={"peer": peer} if peer else None,
         )
         raise DeviceRefused(CLOSE_REFUSED, REFUSED)
+    snapshot = snapshot_of(device)
     return Session(
         lock.pk,
         lock.serial,
         lock.organization_id,
         device.pk,
-        device.acked_version,
-        dict(device.acked_entries or {}),
+        # Without the fingerprints of what it acknowledged, a difference cannot
+        # be computed: -1 makes the gateway send the full list.
+        device.acked_version if snapshot is not None else -1,
+        snapshot or {},
         device.last_device_seq,
         device.secret_digest,
     )
@@ -212,44 +215,64 @@ def status(session: Session, message: dict[str, Any], clock_offset_ms: int | Non
     Device.objects.filter(pk=session.device_id).update(**fields)
 
 
-def acknowledged(
+SNAPSHOT_VERSION = "v"  # the key of acked_entries naming the version it describes
+
+
+def acknowledged(session: Session, version: int, *, sent_at: datetime) -> None:
+    """The lock acknowledged list ``version`` (pushed at ``sent_at``): it is
+    in step. Its fingerprints follow with ``store_snapshot``."""
+    Device.objects.filter(pk=session.device_id).update(
+        acked_version=version, last_error="", last_seen_at=timezone.now(), last_push_at=sent_at
+    )
+
+
+def store_snapshot(
     session: Session,
     version: int,
     *,
-    sent_at: datetime,
     snapshot: dict[str, str] | None = None,
     since: int | None = None,
     patch: dict[str, str | None] | None = None,
 ) -> bool:
-    """The lock acknowledged list ``version`` (pushed at ``sent_at``). Store
-    its fingerprints: the whole ``snapshot`` after a full list; after a
-    difference from version ``since`` only the ``patch`` (fingerprints of the
-    entries added or replaced, None for those removed), provided the stored
-    snapshot is still that of ``since``. Returns False when it is not and no
-    ``snapshot`` was given (nothing is written: call again with it)."""
-    fields: dict[str, Any] = {
-        "acked_version": version,
-        "last_error": "",
-        "last_seen_at": timezone.now(),
-        "last_push_at": sent_at,
-    }
+    """Store the fingerprints of the list ``version`` the lock acknowledged:
+    the whole ``snapshot`` after a full list; after a difference from version
+    ``since`` only the ``patch`` (fingerprints of the entries added or
+    replaced, None for those removed), provided the stored snapshot is still
+    that of ``since``. Returns False when it is not and no ``snapshot`` was
+    given (nothing is written: call again with it).
+
+    The snapshot names its version, so a snapshot left behind (a gateway that
+    stopped between the acknowledgement and this) is never taken for that of
+    the acknowledged version: the lock then gets the full list."""
     device = Device.objects.filter(pk=session.device_id)
     if patch is not None and since is not None:
-        if device.filter(acked_version=since).update(acked_entries=_patched(patch), **fields):
+        patched = _patched({**patch, SNAPSHOT_VERSION: version})
+        if device.filter(**{f"acked_entries__{SNAPSHOT_VERSION}": since}).update(
+            acked_entries=patched
+        ):
             return True
         if snapshot is None:
             return False
-    device.update(acked_entries=snapshot or {}, **fields)
+    device.update(acked_entries={**(snapshot or {}), SNAPSHOT_VERSION: version})
     return True
 
 
-def _patched(patch: dict[str, str | None]) -> RawSQL:
+def snapshot_of(device: Device) -> dict[str, str] | None:
+    """The fingerprints stored for the version the device acknowledged, or
+    None if what is stored describes another version (or nothing)."""
+    stored = dict(device.acked_entries or {})
+    if stored.pop(SNAPSHOT_VERSION, None) != device.acked_version:
+        return None
+    return stored
+
+
+def _patched(patch: dict[str, Any]) -> RawSQL:
     """``acked_entries`` with ``patch`` applied, in the database: a few
     fingerprints written instead of thousands."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
-        added = {k: v for k, v in patch.items() if v is not None}
+        added: dict[str, Any] = {k: v for k, v in patch.items() if v is not None}
         removed = [k for k, v in patch.items() if v is None]
         return RawSQL(
             "((acked_entries - %s::text[]) || %s::jsonb)",
