@@ -215,6 +215,8 @@ def main() -> int:
     results["entries"] = len(current.entries)
     results["frame_bytes"] = size
 
+    results["floor"] = sync_floor(logdir)
+
     # --- the gateway and the lock -------------------------------------------------------
     port = gc.free_port()
     gateway = gc.start_gateway(port, logdir=logdir, env={"GATEWAY_PORT": str(port)})
@@ -377,6 +379,36 @@ def main() -> int:
         load=round(os.getloadavg()[0], 2),
     )
     return 0 if passed else 1
+
+
+def sync_floor(logdir: Path) -> dict[str, Any]:
+    """The machine's floor in this run: a bare websockets echo round trip (one
+    connection, small frames), and a fixed piece of pure Python (JSON encoding
+    of a list shaped like the 2,500-key one), which shows how fast the CPUs
+    are now (the same code takes from 5 to 16 ms on this shared machine)."""
+    import json
+
+    port = gc.free_port()
+    echo = gc.start_echo(port, logdir=logdir)
+    try:
+        result = asyncio.run(gc.echo_floor(f"ws://{gc.LOOPBACK}:{port}", clients=1, duration=1))
+    finally:
+        echo.stop()
+    entry = {"id": 123456, "kind": "pin", "match": "ab" * 32, "until": "2027-02-19T11:43:48Z"}
+    payload = {"type": "list.full", "entries": [dict(entry, id=n) for n in range(3733)]}
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        json.dumps(payload, separators=(",", ":"))
+        times.append(time.perf_counter() - started)
+    print("\n-- the machine's floor, this run --")
+    single = result["single"]
+    print(
+        f"bare websockets echo, one connection: p50 {single['p50']:.3f} ms, "
+        f"p99 {single['p99']:.3f} ms"
+    )
+    print(gc.ms_line("pure Python: JSON of 3,733 fixed entries", times))
+    return {"ws_echo": single, "json_ms": gc.ms_summary(times)}
 
 
 def list_plan(lock_id: int) -> list[str]:

@@ -796,19 +796,22 @@ def _prepare(
 
 
 def _record_ack(session: services.Session, push: Push) -> None:
-    """In a database thread: record that the lock is in step, then store the
-    fingerprints of what it holds, writing only those that changed after a
-    difference."""
+    """In a database thread: record that the lock is in step and store the
+    fingerprints of what it holds. After a full list, both in one write.
+    After a difference, the acknowledgement first (it is what the platform
+    shows), then only the fingerprints that changed."""
+    if push.full:
+        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
+        services.acknowledged(session, push.version, sent_at=push.sent_wall, snapshot=snapshot)
+        return
     services.acknowledged(session, push.version, sent_at=push.sent_wall)
-    if not push.full:
-        patch: dict[str, str | None] = {
-            str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
-        }
-        patch.update({str(pk): None for pk in push.removed})
-        if services.store_snapshot(session, push.version, since=push.since, patch=patch):
-            return
-    snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
-    services.store_snapshot(session, push.version, snapshot=snapshot)
+    patch: dict[str, str | None] = {
+        str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
+    }
+    patch.update({str(pk): None for pk in push.removed})
+    if not services.store_snapshot(session, push.version, since=push.since, patch=patch):
+        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
+        services.store_snapshot(session, push.version, snapshot=snapshot)
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:

@@ -218,11 +218,21 @@ def status(session: Session, message: dict[str, Any], clock_offset_ms: int | Non
 SNAPSHOT_VERSION = "v"  # the key of acked_entries naming the version it describes
 
 
-def acknowledged(session: Session, version: int, *, sent_at: datetime) -> None:
+def acknowledged(
+    session: Session, version: int, *, sent_at: datetime, snapshot: dict[str, str] | None = None
+) -> None:
     """The lock acknowledged list ``version`` (pushed at ``sent_at``): it is
-    in step. Its fingerprints follow with ``store_snapshot``."""
+    in step. With its whole ``snapshot`` in the same write (after a full
+    list); else its fingerprints follow with ``store_snapshot``."""
+    fields: dict[str, Any] = {}
+    if snapshot is not None:
+        fields["acked_entries"] = {**snapshot, SNAPSHOT_VERSION: version}
     Device.objects.filter(pk=session.device_id).update(
-        acked_version=version, last_error="", last_seen_at=timezone.now(), last_push_at=sent_at
+        acked_version=version,
+        last_error="",
+        last_seen_at=timezone.now(),
+        last_push_at=sent_at,
+        **fields,
     )
 
 
