@@ -57,7 +57,7 @@ def main() -> int:
         type=int,
         default=None,
         help="run the Gateway class with this many database threads (default: "
-        "`doorkeep gateway` as it is, 8 threads)",
+        "`doorkeep gateway` as it is, 4 threads)",
     )
     parser.add_argument(
         "--observe", type=float, default=30.0, help="seconds to follow the RSS while idle"
@@ -79,6 +79,7 @@ def main() -> int:
     t0 = time.perf_counter()
     world = _setup.make_world(args.locks)
     keys = bulk_keys_for(world, args.keys_per_lock)
+    from doorkeep.gateway.server import DB_THREADS
     from doorkeep.gateway.services import set_device_secret
 
     for lock in world.locks:
@@ -107,7 +108,7 @@ def main() -> int:
     rss0 = gc.rss_mb(gateway.pid)
     what = "`doorkeep gateway`" if gateway.proc.args[1] == "gateway" else "the Gateway class"
     print(
-        f"\n-- the gateway ({what} with {args.db_threads or 8} database threads, "
+        f"\n-- the gateway ({what} with {args.db_threads or DB_THREADS} database threads, "
         f"pid {gateway.pid}) --"
     )
     print(f"RSS with 0 locks: {rss0:.1f} MB, {gc.threads_of(gateway.pid)} threads")

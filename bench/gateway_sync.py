@@ -132,7 +132,7 @@ def main() -> int:
     db = _setup.setup(postgres=args.postgres)
     logdir = db.tempdir / "logs"
     logdir.mkdir()
-    from doorkeep.gateway import lists, protocol, routing
+    from doorkeep.gateway import lists, protocol, routing, server
     from doorkeep.gateway.models import Device
     from doorkeep.gateway.services import set_device_secret
     from doorkeep.keys.models import KeyCredential
@@ -185,6 +185,18 @@ def main() -> int:
         snaps.append(snapped - built)
         encodes.append(encoded - snapped)
     builds, snaps, encodes = builds[3:], snaps[3:], encodes[3:]
+    # What the gateway does for one change, in a database thread: read the
+    # rows again, compare them with the rows the lock acknowledged, encode the
+    # difference (here: one entry taken out of the acknowledged list).
+    acked_rows = dict(current.rows)
+    acked_rows.pop(next(iter(acked_rows)))
+    prepares = []
+    for _ in range(args.repeat + 3):
+        started = time.perf_counter()
+        prepared = server._prepare(big.pk, current.version - 1, acked_rows, {}, False)
+        prepares.append(time.perf_counter() - started)
+    prepares = prepares[3:]
+    assert prepared.push is not None and not prepared.push.full
     print(
         f"\n-- lists.build of the {args.users:,}-key lock, {args.repeat} runs (in this process) --"
     )
@@ -192,11 +204,18 @@ def main() -> int:
     print(gc.ms_line("lists.build", builds))
     print(gc.ms_line("snapshot() (fingerprints)", snaps))
     print(gc.ms_line("JSON encoding of list.full", encodes))
+    print(gc.ms_line("one change: rows read, compared by row, list.diff encoded", prepares))
+    if plan := list_plan(big.pk):
+        print("the list query's plan (PostgreSQL, EXPLAIN ANALYZE):")
+        print("\n".join(f"    {line}" for line in plan))
     results["build_ms"] = gc.ms_summary(builds)
     results["snapshot_ms"] = gc.ms_summary(snaps)
     results["encode_ms"] = gc.ms_summary(encodes)
+    results["prepare_change_ms"] = gc.ms_summary(prepares)
     results["entries"] = len(current.entries)
     results["frame_bytes"] = size
+
+    results["floor"] = sync_floor(logdir)
 
     # --- the gateway and the lock -------------------------------------------------------
     port = gc.free_port()
@@ -360,6 +379,58 @@ def main() -> int:
         load=round(os.getloadavg()[0], 2),
     )
     return 0 if passed else 1
+
+
+def sync_floor(logdir: Path) -> dict[str, Any]:
+    """The machine's floor in this run: a bare websockets echo round trip (one
+    connection, small frames), and a fixed piece of pure Python (JSON encoding
+    of a list shaped like the 2,500-key one), which shows how fast the CPUs
+    are now (the same code takes from 5 to 16 ms on this shared machine)."""
+    import json
+
+    port = gc.free_port()
+    echo = gc.start_echo(port, logdir=logdir)
+    try:
+        result = asyncio.run(gc.echo_floor(f"ws://{gc.LOOPBACK}:{port}", clients=1, duration=1))
+    finally:
+        echo.stop()
+    entry = {"id": 123456, "kind": "pin", "match": "ab" * 32, "until": "2027-02-19T11:43:48Z"}
+    payload = {"type": "list.full", "entries": [dict(entry, id=n) for n in range(3733)]}
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        json.dumps(payload, separators=(",", ":"))
+        times.append(time.perf_counter() - started)
+    print("\n-- the machine's floor, this run --")
+    single = result["single"]
+    print(
+        f"bare websockets echo, one connection: p50 {single['p50']:.3f} ms, "
+        f"p99 {single['p99']:.3f} ms"
+    )
+    print(gc.ms_line("pure Python: JSON of 3,733 fixed entries", times))
+    return {"ws_echo": single, "json_ms": gc.ms_summary(times)}
+
+
+def list_plan(lock_id: int) -> list[str]:
+    """EXPLAIN ANALYZE of the list query on PostgreSQL (nothing on SQLite)."""
+    from django.db import connection
+
+    from doorkeep.gateway import lists
+
+    if connection.vendor != "postgresql":
+        return []
+    captured: list[tuple[str, Any]] = []
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        lists.build(lock_id)
+    sql, params = captured[-1]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN ANALYZE " + sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def changes_small(changes: Any, small: Any, keys: list[int]) -> dict[str, Any]:

@@ -157,11 +157,13 @@ def main() -> int:
     web = gc.start_web(
         web_port, logdir=logdir, workers=args.workers, threads=args.threads, env=child_env
     )
+    from doorkeep.gateway.server import DB_THREADS
+
     print(
         f"web: doorkeep serve --no-gateway, {args.workers} worker(s) x {args.threads} "
         f"thread(s); gateway: "
         + ("`doorkeep gateway`" if args.gateway_db_threads is None else "Gateway class")
-        + f" with {args.gateway_db_threads or 8} db threads"
+        + f" with {args.gateway_db_threads or DB_THREADS} db threads"
     )
     internal = internal_header()
 

@@ -354,6 +354,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         args.port,
         gateway_id=args.id,
         public_url=args.internal_url or settings.GATEWAY_PUBLIC_URL or None,
+        db_threads=args.db_threads,
     )
     return 0
 
@@ -574,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8001")))
     p.add_argument("--id", help="a name for this gateway (default: host, pid and a random tag)")
     p.add_argument("--internal-url", help="the URL web workers use to reach this gateway")
+    p.add_argument(
+        "--db-threads",
+        type=int,
+        default=int(os.environ.get("GATEWAY_DB_THREADS", "4")),
+        help="threads for the gateway's database work (default 4, GATEWAY_DB_THREADS)",
+    )
 
     p = add("simulate", lambda a: 0, "Simulated devices, for trying and testing.")
     sim_sub = p.add_subparsers(dest="simulate_command", metavar="DEVICE", required=True)

@@ -39,7 +39,8 @@ def start_gateway(**kwargs: Any) -> tuple[Running, Callable[[], None]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    gateway = Gateway(host="127.0.0.1", port=0, poll_interval=0.1, **kwargs)
+    kwargs.setdefault("poll_interval", 0.1)
+    gateway = Gateway(host="127.0.0.1", port=0, **kwargs)
     asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(10)
     running = Running(gateway, loop)
 
@@ -60,3 +61,40 @@ def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the condition did not come true in time")
         time.sleep(0.02)
+
+
+def give(world, name="Dana", *, valid_from=None, valid_until=None, schedule=None, **creds):
+    """Issue Alice's lock a key for ``name`` with the credentials given as
+    kind=value (pin="2580", tag="04A22B1C")."""
+    from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+
+    spec = [CredentialSpec(kind, value) for kind, value in creds.items()]
+    return issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            HolderSpec(name=name, email=f"{name.lower()}@example.com"),
+            spec,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            schedule=schedule,
+        ),
+    )
+
+
+def version(world) -> int:
+    """The platform's list version of Alice's lock."""
+    from doorkeep.locks.models import Lock
+
+    return Lock.objects.get(pk=world.lock.pk).credential_version
+
+
+def deafen(device: SimulatedLock) -> None:
+    """The simulated lock stops answering unlock commands (it still reads them)."""
+    original = device._on_message
+
+    async def deaf(message: dict[str, Any]) -> None:
+        if message.get("type") != "unlock":
+            await original(message)
+
+    device._on_message = deaf  # type: ignore[method-assign]

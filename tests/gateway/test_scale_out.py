@@ -7,13 +7,12 @@ import time
 import uuid
 
 import pytest
-from gateway_helpers import DEVICE_SECRET, eventually, start_gateway
+from gateway_helpers import eventually
 
 from doorkeep.gateway import routing
 from doorkeep.gateway.models import Device
 from doorkeep.gateway.remote import remote_unlock
 from doorkeep.gateway.routing import LockOffline
-from doorkeep.gateway.services import set_device_secret
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.locks.models import Lock
 
@@ -59,24 +58,6 @@ def redis_routing(settings, transactional_db):
     if made:
         client.delete(*made)
     client.close()
-
-
-@pytest.fixture
-def two_gateways(request):
-    """Gateways A and B, started with the routing the test set up."""
-    tag = uuid.uuid4().hex[:6]
-    a, stop_a = start_gateway(gateway_id=f"gw-a-{tag}")
-    b, stop_b = start_gateway(gateway_id=f"gw-b-{tag}")
-    yield a, b
-    stop_b()
-    stop_a()
-
-
-@pytest.fixture
-def alice_lock(world):
-    set_device_secret(world.lock, DEVICE_SECRET)
-    give(world, "Alice", phone="")  # alice may open it remotely
-    return world.lock
 
 
 # --- Redis -------------------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 
 Entries are the live, not yet expired credentials of the lock's keys (PIN,
 tag, remote; a phone opens through the platform). A PIN is matched by its
-HMAC under the lock's own key. Each entry has a short fingerprint, so that the
-difference between the list a device acknowledged and the current one can be
-computed by any gateway, from the snapshot stored with the acknowledgement."""
+HMAC under the lock's own key.
+
+The list is read as raw rows (one query, no model instances): a row holds
+everything its entry is made of, so two lists are compared row by row without
+building entries, and only what changed is turned into entries and JSON.
+Each entry also has a short fingerprint, computed from its row with a cheap
+hash: the fingerprints of the list a device acknowledged are stored with the
+acknowledgement, so that any gateway can compute the difference later."""
 
 from __future__ import annotations
 
@@ -12,87 +17,27 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
-from doorkeep.keys.models import CredentialKind, KeyCredential
+from doorkeep.keys.models import CredentialKind
 from doorkeep.locks.models import Lock
 
 Entry = dict[str, Any]
+# (id, kind, match, valid_from, valid_until, schedule JSON text, parent's valid_from,
+#  parent's valid_until), as the database returns them.
+Row = tuple[Any, ...]
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
-def fingerprint(entry: Entry) -> str:
-    raw = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.blake2s(raw, digest_size=6).hexdigest()
-
-
-@dataclass(frozen=True)
-class CredentialList:
-    version: int
-    timezone: str
-    entries: list[Entry]
-
-    def snapshot(self) -> dict[str, str]:
-        return {str(e["id"]): fingerprint(e) for e in self.entries}
-
-
-def build(lock: Lock, *, at: datetime | None = None) -> CredentialList:
-    """The current list of ``lock``, read in two queries whatever its size.
-
-    A key issued under an organization's key (shared management) opens only
-    inside the organization key's window too, so an entry carries the
-    narrower of the two windows: the lock decides as the platform does."""
-    at = at or timezone.now()
-    version = Lock.objects.values_list("credential_version", flat=True).get(pk=lock.pk)
-    tz = "UTC"
-    if lock.entry_id is not None:
-        tz = lock.entry.property.timezone if lock.entry else "UTC"
-    rows = (
-        KeyCredential.objects.filter(
-            lock_id=lock.pk,
-            active=True,
-            credential__deactivated_at__isnull=True,
-            key__revoked_at__isnull=True,
-            key__lock_owner_id=lock.organization_id or 0,
-        )
-        .exclude(kind=CredentialKind.PHONE)
-        .filter(Q(key__valid_until__isnull=True) | Q(key__valid_until__gt=at))
-        .filter(
-            Q(key__parent__isnull=True)
-            | Q(key__parent__revoked_at__isnull=True)
-            & (Q(key__parent__valid_until__isnull=True) | Q(key__parent__valid_until__gt=at))
-        )
-        .values_list(
-            "pk",
-            "kind",
-            "device_lookup",
-            "key__valid_from",
-            "key__valid_until",
-            "key__schedule",
-            "key__parent__valid_from",
-            "key__parent__valid_until",
-        )
-        .order_by("pk")
-    )
-    entries: list[Entry] = []
-    for pk, kind, match, valid_from, valid_until, schedule, parent_from, parent_until in rows:
-        valid_from = _later(valid_from, parent_from)
-        valid_until = _earlier(valid_until, parent_until)
-        entry: Entry = {"id": pk, "kind": kind, "match": match}
-        if valid_from:
-            entry["from"] = _iso(valid_from)
-        if valid_until:
-            entry["until"] = _iso(valid_until)
-        if schedule:
-            entry["schedule"] = schedule
-        entries.append(entry)
-    return CredentialList(version, tz, entries)
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite's raw rows: naive, in UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -103,10 +48,136 @@ def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b) if a and b else a or b
 
 
+def _fields(row: Row) -> tuple[int, str, str, str | None, str | None, Any]:
+    """id, kind, match, from, until and the schedule (JSON text) of a row. A
+    key issued under an organization's key (shared management) opens only
+    inside the organization key's window too, so an entry carries the
+    narrower of the two windows: the lock decides as the platform does."""
+    pk, kind, match, valid_from, valid_until, schedule, parent_from, parent_until = row
+    if parent_from is not None or parent_until is not None:
+        valid_from = _later(valid_from, parent_from)
+        valid_until = _earlier(valid_until, parent_until)
+    return pk, kind, match, _iso(valid_from), _iso(valid_until), schedule
+
+
+def entry(row: Row) -> Entry:
+    pk, kind, match, valid_from, valid_until, schedule = _fields(row)
+    made: Entry = {"id": pk, "kind": kind, "match": match}
+    if valid_from:
+        made["from"] = valid_from
+    if valid_until:
+        made["until"] = valid_until
+    if schedule:
+        rules = json.loads(schedule) if isinstance(schedule, str) else schedule
+        if rules:
+            made["schedule"] = rules
+    return made
+
+
+def fingerprint(row: Row) -> str:
+    """12 hex digits that change when the row's entry changes."""
+    _pk, kind, match, valid_from, valid_until, schedule = _fields(row)
+    if schedule is not None and not isinstance(schedule, str):
+        schedule = json.dumps(schedule, sort_keys=True, separators=(",", ":"))
+    raw = f"{kind}\x1f{match}\x1f{valid_from or ''}\x1f{valid_until or ''}\x1f{schedule or ''}"
+    return hashlib.blake2s(raw.encode(), digest_size=6).hexdigest()
+
+
+@dataclass(frozen=True)
+class CredentialList:
+    version: int
+    timezone: str
+    rows: dict[int, Row]  # by entry id, in id order
+
+    @cached_property
+    def entries(self) -> list[Entry]:
+        return [entry(row) for row in self.rows.values()]
+
+    def snapshot(self) -> dict[str, str]:
+        """The fingerprint of every entry, by id (as stored with an ack)."""
+        return {str(pk): fingerprint(row) for pk, row in self.rows.items()}
+
+
+def next_end(rows: dict[int, Row]) -> float | None:
+    """When the first entry of the list leaves it (its key's window, or its
+    organization key's window, ends), in epoch seconds; None if none ends."""
+    ends = [moment for row in rows.values() for moment in (row[4], row[7]) if moment is not None]
+    if not ends:
+        return None
+    first = min(ends)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return first.timestamp()
+
+
+def head(lock_id: int) -> tuple[int, int, str]:
+    """The lock's list version, owner and time zone, in one query."""
+    version, owner, tz = (
+        Lock.objects.filter(pk=lock_id)
+        .values_list("credential_version", "organization_id", "entry__property__timezone")
+        .get()
+    )
+    return int(version), owner or 0, tz or "UTC"
+
+
+# The list in one statement, written out by hand (as keys.access does for the
+# decision): building it with the ORM took a fifth of a change's time on a
+# 2,500-key lock. The same conditions as keys.access: a live credential of a
+# live key of the lock's owner, within its window and its parent key's.
+_LIST_SQL = """
+SELECT kc.id, kc.kind, kc.device_lookup,
+       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until
+FROM keys_keycredential kc
+JOIN keys_key k ON k.id = kc.key_id
+JOIN keys_credential c ON c.id = kc.credential_id
+LEFT JOIN keys_key pk ON pk.id = k.parent_id
+WHERE kc.lock_id = %s AND kc.active AND kc.kind <> %s AND c.deactivated_at IS NULL
+  AND k.revoked_at IS NULL AND k.lock_owner_id = %s
+  AND (k.valid_until IS NULL OR k.valid_until > %s)
+  AND (k.parent_id IS NULL
+       OR (pk.revoked_at IS NULL AND (pk.valid_until IS NULL OR pk.valid_until > %s)))
+ORDER BY kc.id
+"""
+
+
+def rows(lock_id: int, owner_id: int, *, at: datetime | None = None) -> dict[int, Row]:
+    """The rows of the lock's current list, by entry id: one query, read
+    through the database cursor (model instances and the ORM's per-value
+    conversions would cost more than the query)."""
+    moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LIST_SQL, [lock_id, CredentialKind.PHONE.value, owner_id or 0, moment, moment]
+        )
+        return {row[0]: row for row in cursor.fetchall()}
+
+
+def build(lock: Lock | int, *, at: datetime | None = None) -> CredentialList:
+    """The current list of ``lock``, read in two queries whatever its size."""
+    lock_id = lock if isinstance(lock, int) else lock.pk
+    version, owner, tz = head(lock_id)
+    return CredentialList(version, tz, rows(lock_id, owner, at=at))
+
+
+def changes(
+    current: CredentialList,
+    acked_rows: dict[int, Row] | None,
+    acked_snapshot: dict[str, str],
+) -> tuple[list[int], list[int]]:
+    """Ids to add or replace, and ids to remove, to turn the acknowledged list
+    into the current one. Against the rows the lock acknowledged on this
+    connection a comparison of tuples; else against the stored fingerprints."""
+    now = current.rows
+    if acked_rows is not None:
+        changed = [pk for pk, row in now.items() if acked_rows.get(pk) != row]
+        removed = sorted(pk for pk in acked_rows if pk not in now)
+    else:
+        changed = [pk for pk, row in now.items() if acked_snapshot.get(str(pk)) != fingerprint(row)]
+        removed = sorted(int(pk) for pk in acked_snapshot if int(pk) not in now)
+    return changed, removed
+
+
 def diff(acked: dict[str, str], current: CredentialList) -> tuple[list[Entry], list[int]]:
-    """Entries to add or replace, and ids to remove, to turn the acknowledged
-    list into the current one."""
-    now_ids = {str(e["id"]) for e in current.entries}
-    add = [e for e in current.entries if acked.get(str(e["id"])) != fingerprint(e)]
-    remove = sorted(int(i) for i in acked if i not in now_ids)
-    return add, remove
+    """Entries to add or replace, and ids to remove, from stored fingerprints."""
+    changed, removed = changes(current, None, acked)
+    return [entry(current.rows[pk]) for pk in changed], removed

@@ -2,7 +2,10 @@
 
 - ``direct`` (default, no extra service): each gateway records its internal
   URL on the lock's Device row when the lock connects; a web worker calls
-  that URL. Works across machines as long as gateways are reachable.
+  that URL. Works across machines as long as gateways are reachable. Each
+  web thread keeps one internal WebSocket open to each gateway it talks to
+  (``/internal/ws``) and remembers which gateway holds a lock for a few
+  seconds (asking again when that gateway says it does not hold it).
 - ``redis``: gateways register the locks they hold in Redis and listen on
   their own channel; web workers publish commands there and wait for the reply
   on a list. Select with DOORKEEP_GATEWAY_ROUTING=redis and REDIS_URL.
@@ -16,15 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-import urllib.error
-import urllib.request
+import threading
+import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from websockets.asyncio.client import connect as connect_async
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as connect_sync
 
 from doorkeep.core.errors import DomainError
 from doorkeep.gateway.models import Device
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("doorkeep.gateway")
 
 MAX_UNLOCK_TIMEOUT = 30.0  # seconds; longer requests are cut to this
+HOLDER_TTL = 5.0  # seconds a web worker trusts what it read of a lock's gateway
+MAX_HOLDERS = 10_000  # lock -> gateway entries remembered per process
 
 
 class LockOffline(DomainError):
@@ -139,29 +148,8 @@ def deliver_unlock(
         except Exception as exc:  # Redis down or unreachable: nobody can reach the lock
             log.warning("cannot route the unlock of lock %s through Redis: %s", lock_id, exc)
             return {"ok": False, "error": "offline"}
-    from doorkeep.gateway.server import internal_token
-
-    holder = (
-        Device.objects.filter(lock_id=lock_id, online=True)
-        .values_list("gateway", "gateway_url")
-        .first()
-    )
-    if not holder or not holder[1] or holder[0] == not_via:
-        return {"ok": False, "error": "offline"}
-    request = urllib.request.Request(  # noqa: S310 - the gateway's own http URL
-        f"{internal_base(holder[1])}/internal/unlock?"
-        + urlencode({"lock": lock_id, "request": request_id, "timeout": timeout}),
-        headers={"X-Doorkeep-Internal": internal_token()},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout + 2) as response:  # noqa: S310
-            result: dict[str, Any] = json.loads(response.read())
-            return result
-    except TimeoutError:
-        return {"ok": False, "error": "timeout"}
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        log.info("gateway %s did not take the unlock of lock %s: %s", holder[0], lock_id, exc)
-        return {"ok": False, "error": "offline"}
+    command = {"op": "unlock", "lock": lock_id, "request": request_id, "timeout": timeout}
+    return _direct(lock_id, command, timeout + 2, not_via=not_via)
 
 
 def notify_changed(lock_id: int) -> None:
@@ -177,22 +165,158 @@ def notify_changed(lock_id: int) -> None:
                     json.dumps({"op": "changed", "lock": lock_id}),
                 )
             return
-        from doorkeep.gateway.server import internal_token
-
-        url = (
-            Device.objects.filter(lock_id=lock_id, online=True)
-            .values_list("gateway_url", flat=True)
-            .first()
-        )
-        if url:
-            request = urllib.request.Request(  # noqa: S310 - the gateway's own http URL
-                f"{internal_base(url)}/internal/changed?lock={lock_id}",
-                headers={"X-Doorkeep-Internal": internal_token()},
-            )
-            with urllib.request.urlopen(request, timeout=2):  # noqa: S310
-                pass
+        _direct(lock_id, {"op": "changed", "lock": lock_id}, 2.0)
     except Exception as exc:
         log.info("could not notify the gateway of a change to lock %s: %s", lock_id, exc)
+
+
+# --- direct routing: who holds the lock, and a kept-open link to it -------------------------
+
+_holders: dict[int, tuple[str, str, float]] = {}  # lock id -> (gateway, url, valid until)
+
+
+def holder_of(lock_id: int, *, fresh: bool = False) -> tuple[str, str] | None:
+    """The gateway holding the lock and its internal URL, from the lock's
+    Device row, remembered for HOLDER_TTL seconds (unless ``fresh``)."""
+    now = time.monotonic()
+    cached = None if fresh else _holders.get(lock_id)
+    if cached is not None and cached[2] > now:
+        return cached[0], cached[1]
+    row = (
+        Device.objects.filter(lock_id=lock_id, online=True)
+        .values_list("gateway", "gateway_url")
+        .first()
+    )
+    if not row or not row[1]:
+        _holders.pop(lock_id, None)
+        return None
+    if len(_holders) >= MAX_HOLDERS:
+        _holders.clear()
+    _holders[lock_id] = (row[0], row[1], now + HOLDER_TTL)
+    return row[0], row[1]
+
+
+def _direct(
+    lock_id: int, command: dict[str, Any], wait: float, *, not_via: str = ""
+) -> dict[str, Any]:
+    """Send ``command`` to the gateway holding the lock and return its
+    answer. A gateway that answers that it does not hold the lock (it went,
+    or moved, since we looked) makes us look again and ask the new holder;
+    so does one we cannot reach, unless the command may have reached it."""
+    holder = holder_of(lock_id)
+    for attempt in range(2):
+        if holder is None or holder[0] == not_via:
+            return {"ok": False, "error": "offline"}
+        try:
+            result = _ask(holder[1], command, wait)
+        except TimeoutError:
+            return {"ok": False, "error": "timeout"}
+        except _Unreachable as exc:
+            log.info(
+                "gateway %s did not take %s of lock %s: %s", holder[0], command["op"], lock_id, exc
+            )
+            _holders.pop(lock_id, None)
+            if attempt or (exc.sent and command["op"] == "unlock"):  # it may have opened
+                return {"ok": False, "error": "offline"}
+            holder = holder_of(lock_id, fresh=True)  # a new link, perhaps a new holder
+            continue
+        held = result.get("held", result.get("error") != "offline")
+        if held or attempt:
+            return result
+        fresh = holder_of(lock_id, fresh=True)
+        if fresh == holder:
+            return result
+        holder = fresh
+    return {"ok": False, "error": "offline"}  # pragma: no cover - the loop returns
+
+
+class _Unreachable(Exception):
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent  # the command may have reached the gateway
+
+
+_links = threading.local()  # per web thread: {internal URL: open connection}
+_ids = itertools.count(1)
+
+
+def internal_ws_url(url: str) -> str:
+    from doorkeep.gateway.server import INTERNAL_WS_PATH
+
+    scheme, rest = internal_base(url).split("://", 1)
+    return ("wss://" if scheme == "https" else "ws://") + rest + INTERNAL_WS_PATH
+
+
+def _link_options() -> dict[str, Any]:
+    from doorkeep.gateway.server import internal_token
+
+    return {
+        "additional_headers": {"X-Doorkeep-Internal": internal_token()},
+        "open_timeout": 3,
+        "compression": None,
+        "proxy": None,
+        "ping_interval": None,
+        "max_size": None,
+    }
+
+
+def _open(url: str) -> ClientConnection:
+    try:
+        # legacy: a connection we keep open and close ourselves (no context manager)
+        return connect_sync(internal_ws_url(url), legacy=True, **_link_options())
+    except (OSError, WebSocketException, TimeoutError) as exc:
+        raise _Unreachable(str(exc) or type(exc).__name__, sent=False) from exc
+
+
+def _ask(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
+    """One command on this thread's kept-open internal WebSocket to the
+    gateway at ``url`` (opened on first use, again after it closed)."""
+    links: dict[str, ClientConnection] = _links.__dict__.setdefault("links", {})
+    command = {**command, "id": next(_ids)}
+    ws = links.get(url)
+    if ws is not None:
+        try:
+            ws.send(json.dumps(command))
+        except (ConnectionClosed, OSError):  # closed while we were away (a restart)
+            links.pop(url, None)
+            ws = None
+    if ws is None:
+        for stale in [u for u, c in links.items() if c.state.name != "OPEN"]:
+            links.pop(stale).close()
+        ws = links[url] = _open(url)
+        try:
+            ws.send(json.dumps(command))
+        except (ConnectionClosed, OSError) as exc:
+            links.pop(url, None)
+            raise _Unreachable(str(exc) or type(exc).__name__, sent=False) from exc
+    try:
+        while True:
+            reply: dict[str, Any] = json.loads(ws.recv(timeout=wait))
+            if reply.pop("id", None) == command["id"]:
+                return reply
+            # A late answer to a command that timed out before: skip it.
+    except TimeoutError:
+        raise
+    except (ConnectionClosed, OSError, ValueError) as exc:
+        links.pop(url, None)
+        ws.close()
+        raise _Unreachable(str(exc) or type(exc).__name__, sent=True) from exc
+
+
+async def ask_async(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
+    """The same from a gateway's event loop, on a connection of its own
+    (gateway-to-gateway commands are rare): no thread waits meanwhile."""
+    try:
+        async with connect_async(internal_ws_url(url), **_link_options()) as ws:
+            await ws.send(json.dumps({**command, "id": 1}))
+            async with asyncio.timeout(wait):
+                reply: dict[str, Any] = json.loads(await ws.recv())
+            reply.pop("id", None)
+            return reply
+    except TimeoutError:
+        raise
+    except (OSError, WebSocketException, ValueError) as exc:
+        raise _Unreachable(str(exc) or type(exc).__name__, sent=True) from exc
 
 
 def _redis_unlock(
@@ -224,17 +348,6 @@ def _redis_unlock(
     return result
 
 
-def _drop_url(holder: Holder, lock_id: int, before: float) -> None:
-    from doorkeep.gateway.server import internal_token
-
-    request = urllib.request.Request(  # noqa: S310 - the gateway's own http URL
-        f"{internal_base(holder.url)}/internal/drop?lock={lock_id}&before={before}",
-        headers={"X-Doorkeep-Internal": internal_token()},
-    )
-    with urllib.request.urlopen(request, timeout=2):  # noqa: S310
-        pass
-
-
 # --- the gateway's side ---------------------------------------------------------------
 
 
@@ -260,13 +373,23 @@ class DirectSide:
         """The lock connected here while ``holder`` still thinks it holds it:
         tell that gateway to close its (dead or duplicate) connection."""
         if holder.url:
-            await self.gateway.db(_drop_url, holder, lock_id, before)
+            await ask_async(holder.url, {"op": "drop", "lock": lock_id, "before": before}, 5)
 
     async def forward_unlock(self, lock_id: int, request_id: str, timeout: float) -> dict[str, Any]:
-        """Unlock a lock that another gateway holds."""
-        return await self.gateway.db(
-            deliver_unlock, lock_id, request_id, timeout, not_via=self.gateway.id
-        )
+        """Unlock a lock that another gateway holds. A database thread looks
+        the holder up; the wait for the lock's answer holds none."""
+        timeout = clamp_timeout(timeout)
+        holder = await self.gateway.db(holder_of, lock_id, fresh=True)
+        if holder is None or holder[0] == self.gateway.id:
+            return {"ok": False, "error": "offline"}
+        command = {"op": "unlock", "lock": lock_id, "request": request_id, "timeout": timeout}
+        try:
+            return await ask_async(holder[1], command, timeout + 2)
+        except TimeoutError:
+            return {"ok": False, "error": "timeout"}
+        except _Unreachable as exc:
+            log.info("gateway %s did not take the unlock of lock %s: %s", holder[0], lock_id, exc)
+            return {"ok": False, "error": "offline"}
 
 
 class RedisSide(DirectSide):

@@ -52,6 +52,11 @@ BURST = 60  # messages a connection may send at once
 THROTTLE_WINDOW = 10.0  # seconds
 MAX_DROPPED = 100  # messages dropped for throttling within a window before closing (4008)
 MAX_DIFF_ENTRIES = 50  # a bigger difference is sent as the full list (unless < half the list)
+POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; this is the net)
+DB_THREADS = 4  # threads for the database work
+SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
+INTERNAL_WS_PATH = "/internal/ws"
+WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
 
 
 def internal_token() -> str:
@@ -63,12 +68,29 @@ def internal_token() -> str:
 
 @dataclass
 class Push:
-    """A list push waiting for the lock's acknowledgement."""
+    """A list push waiting for the lock's acknowledgement: what the lock will
+    hold once it acknowledges, and what changed (for a difference)."""
 
     version: int
-    snapshot: dict[str, str]
-    sent_at: float
+    rows: dict[int, lists.Row]
+    full: bool
+    since: int  # the version the difference is from (-1 for a full list)
+    changed: list[int]
+    removed: list[int]
+    sent_at: float = field(default_factory=time.monotonic)
+    sent_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
     failed: bool = False  # not acknowledged within ACK_TIMEOUT
+
+
+@dataclass
+class Prepared:
+    """What a sync found: nothing to send, ``list.ok``, or a push (``text`` is
+    the encoded message)."""
+
+    push: Push | None = None
+    text: str = ""
+    ok_version: int | None = None
+    next_end: float | None = None
 
 
 @dataclass
@@ -76,7 +98,10 @@ class Connection:
     ws: ServerConnection
     session: services.Session
     acked_version: int  # -1: we do not know what the lock holds
-    acked_snapshot: dict[str, str]
+    acked_snapshot: dict[str, str]  # fingerprints stored with the last ack, until we know...
+    acked_rows: dict[int, lists.Row] | None = None  # ...the rows the lock acknowledged here
+    registered: bool = False  # recorded on the Device row as held by this gateway
+    next_end: float | None = None  # epoch seconds when an entry of its list leaves it
     peer: str = ""
     opened_at: float = field(default_factory=time.time)
     inflight: Push | None = None
@@ -113,8 +138,9 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 8001,
         public_url: str | None = None,
-        poll_interval: float = 0.25,
-        db_threads: int = 8,
+        poll_interval: float = POLL_INTERVAL,
+        db_threads: int = DB_THREADS,
+        sqlite_cache_kib: int = SQLITE_CACHE_KIB,
     ) -> None:
         self.id = gateway_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.host, self.port = host, port
@@ -126,13 +152,16 @@ class Gateway:
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self._last_sweep = datetime.now(UTC)
+        self.sqlite_cache_kib = sqlite_cache_kib
+        self._windows_wake = asyncio.Event()
+        self._windows_at: float | None = None  # when the windows task wakes next
 
     # --- running -------------------------------------------------------------------
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def call() -> T:
             close_old_connections()
+            _tune_connection(self.sqlite_cache_kib)
             return func(*args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
@@ -172,6 +201,7 @@ class Gateway:
             await self.server.wait_closed()
             raise
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        self._tasks.append(asyncio.create_task(self._windows(), name="windows"))
         log.info("gateway %s listening on %s", self.id, self.public_url)
 
     async def stop(self) -> None:
@@ -225,6 +255,9 @@ class Gateway:
     # --- one device ----------------------------------------------------------------
 
     async def handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path == INTERNAL_WS_PATH:
+            await self._internal(ws)  # a web worker or another gateway (token checked)
+            return
         peer = _peer(ws)
         try:
             raw = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT)
@@ -256,7 +289,7 @@ class Gateway:
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(refused.close_code, refused.reason)
             return
-        conn = Connection(ws, session, session.acked_version, session.acked_entries, peer)
+        conn = Connection(ws, session, session.acked_version, session.acked_entries, peer=peer)
         if device_version == 0 or device_version != session.acked_version:
             # The lock has nothing, or a list we never saw acknowledged: send it all.
             conn.acked_version, conn.acked_snapshot = -1, {}
@@ -273,6 +306,7 @@ class Gateway:
                 hello=hello,
                 clock_offset_ms=protocol.clock_offset_ms(hello.get("clock"), received),
             )
+            conn.registered = True
             await self._register(session.lock_id)
             if holder is not None:
                 self.spawn(self._replaced(session.lock_id, holder, conn.opened_at))
@@ -433,8 +467,9 @@ class Gateway:
                 if push
                 else f"no list is waiting for an acknowledgement (got version {version})",
             )
-        conn.acked_version, conn.acked_snapshot, conn.inflight = push.version, push.snapshot, None
-        await self.db(services.acknowledged, conn.session, version, push.snapshot)
+        conn.acked_version, conn.acked_rows, conn.acked_snapshot = push.version, push.rows, {}
+        conn.inflight = None
+        await self.db(_record_ack, conn.session, push)
         if conn.dirty:
             conn.dirty = False
             self.changed(conn.session.lock_id)
@@ -443,7 +478,8 @@ class Gateway:
         """Bring the device's list to the platform's version: the difference
         from what it acknowledged, or the full list. One push at a time: a
         difference is always from the version the lock holds. On connecting,
-        a device already in step hears so (``list.ok``)."""
+        a device already in step hears so (``list.ok``). Reading the list,
+        comparing and encoding run in a database thread, never on the loop."""
         async with conn.sync_lock:
             push = conn.inflight
             if push is not None:
@@ -452,43 +488,26 @@ class Gateway:
                     return
                 # Never acknowledged: we cannot tell what the lock holds now.
                 conn.acked_version, conn.acked_snapshot, conn.inflight = -1, {}, None
-            lock_id = conn.session.lock_id
-            lock = await self.db(services.lock_of, lock_id)
-            current = await self.db(lists.build, lock)
-            snapshot = current.snapshot()
-            if current.version == conn.acked_version:
-                if snapshot == conn.acked_snapshot:
-                    if initial:
-                        await conn.send({"type": "list.ok", "version": current.version})
-                    return
-                # The list changed without a new version (a window ended while
-                # no gateway was watching the lock): a change is a new version.
-                await self.db(services.bump, lock_id)
-                current = await self.db(lists.build, lock)
-                snapshot = current.snapshot()
-            add, remove = lists.diff(conn.acked_snapshot, current)
-            if conn.acked_version >= 0 and len(add) + len(remove) <= max(
-                MAX_DIFF_ENTRIES, len(current.entries) // 2
-            ):
-                message: dict[str, Any] = {
-                    "type": "list.diff",
-                    "from": conn.acked_version,
-                    "version": current.version,
-                    "timezone": current.timezone,
-                    "add": add,
-                    "remove": remove,
-                }
-            else:
-                message = {
-                    "type": "list.full",
-                    "version": current.version,
-                    "timezone": current.timezone,
-                    "entries": current.entries,
-                }
-            conn.inflight = Push(current.version, snapshot, time.monotonic())
+                conn.acked_rows = None
+            prepared = await self.db(
+                _prepare,
+                conn.session.lock_id,
+                conn.acked_version,
+                conn.acked_rows,
+                conn.acked_snapshot,
+                initial,
+            )
+            self._window_ends_at(conn, prepared.next_end)
+            if prepared.ok_version is not None:
+                await conn.send({"type": "list.ok", "version": prepared.ok_version})
+            if prepared.push is None:
+                return
+            prepared.push.sent_at = time.monotonic()
+            prepared.push.sent_wall = datetime.now(UTC)
+            conn.inflight = prepared.push
             conn.dirty = False
-            await conn.send(message)
-            await self.db(services.pushed, conn.session)
+            async with conn.send_lock:
+                await conn.ws.send(prepared.text)
 
     # --- changes and commands --------------------------------------------------------
 
@@ -539,10 +558,11 @@ class Gateway:
             conn.pending.pop(request_id, None)
 
     async def _watch(self) -> None:
-        """Each round: end the windows that are due (their locks' versions go
-        up), push what changed without a notice reaching us (another machine,
-        a lost notice), mark pushes nobody acknowledged, and close connections
-        of locks removed, changed hands or given a new device secret."""
+        """Every ``poll_interval`` seconds: push what changed without a notice
+        reaching us (another machine, a lost notice), mark pushes nobody
+        acknowledged, and close connections of locks removed, changed hands or
+        given a new device secret. Changes come by notice at once; this round
+        is the safety net, so it is cheap and rare."""
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
@@ -553,16 +573,13 @@ class Gateway:
                 log.exception("gateway watch round failed")
 
     async def _watch_round(self) -> None:
-        now = datetime.now(UTC)
-        since, self._last_sweep = self._last_sweep, now
-        ids = list(self.connections)
-        if not ids:
+        held = [conn for conn in self.connections.values() if conn.registered]
+        if not held:
             return
-        await self.db(services.expire_due, ids, since, now)
-        standing = await self.db(services.standing, ids)
-        for lock_id in ids:
-            conn = self.connections.get(lock_id)
-            if conn is None:
+        standing = await self.db(services.standing, self.id)
+        for conn in held:
+            lock_id = conn.session.lock_id
+            if self.connections.get(lock_id) is not conn or conn.closing:
                 continue
             state = standing.get(lock_id)
             if (
@@ -590,9 +607,85 @@ class Gateway:
                     conn.session,
                     f"The lock did not acknowledge list version {push.version} "
                     f"within {ACK_TIMEOUT:g} seconds.",
+                    sent_at=push.sent_wall,
                 )
             elif push.failed and state.version != push.version:
                 self.changed(lock_id)  # try again, with the full list
+
+    def _window_ends_at(self, conn: Connection, moment: float | None) -> None:
+        """Remember when an entry of the lock's list leaves it; wake the
+        windows task if that is before its next wake."""
+        conn.next_end = moment
+        if moment is not None and (self._windows_at is None or moment < self._windows_at):
+            self._windows_wake.set()
+
+    async def _windows(self) -> None:
+        """Sync each lock the moment a key window of its list ends (the list
+        changes by itself: the sync raises its version). From the lists in
+        memory: no query while nothing ends."""
+        while True:
+            now = time.time()
+            upcoming: float | None = None
+            for conn in list(self.connections.values()):
+                end = conn.next_end
+                if end is None:
+                    continue
+                if end <= now:
+                    conn.next_end = None
+                    self.changed(conn.session.lock_id)
+                elif upcoming is None or end < upcoming:
+                    upcoming = end
+            self._windows_at = upcoming
+            self._windows_wake.clear()
+            # A little after the end: the list read then no longer has the entry.
+            timeout = None if upcoming is None else upcoming - now + WINDOW_SLACK
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._windows_wake.wait(), timeout)
+
+    # --- internal commands ------------------------------------------------------------
+
+    async def _internal(self, ws: ServerConnection) -> None:
+        """Commands from web workers and other gateways on a kept-open
+        WebSocket: JSON objects with an ``id``, each answered with the same
+        ``id`` when done (an unlock waits for the lock; others go on meanwhile)."""
+        try:
+            async for raw in ws:
+                try:
+                    command = json.loads(raw)
+                    op, lock_id = command["op"], int(command["lock"])
+                except (ValueError, TypeError, KeyError):
+                    await ws.send(json.dumps({"ok": False, "error": "bad command"}))
+                    continue
+                self.spawn(self._command(ws, op, lock_id, command), name=f"internal-{op}")
+        except ConnectionClosed:
+            pass
+
+    async def _command(
+        self, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
+    ) -> None:
+        from doorkeep.gateway.routing import clamp_timeout
+
+        reply: dict[str, Any]
+        try:
+            if op == "changed":
+                self.changed(lock_id)
+                reply = {"ok": True, "held": lock_id in self.connections}
+            elif op == "unlock":
+                reply = await self.unlock(
+                    lock_id,
+                    str(command.get("request") or uuid.uuid4().hex),
+                    clamp_timeout(float(command.get("timeout", 5))),
+                    forward=False,
+                )
+            elif op == "drop":
+                dropped = await self.drop(lock_id, before=float(command.get("before") or 0))
+                reply = {"ok": True, "dropped": dropped}
+            else:
+                reply = {"ok": False, "error": "bad command"}
+        except (ValueError, TypeError):
+            reply = {"ok": False, "error": "bad command"}
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({**reply, "id": command.get("id")}))
 
     # --- internal HTTP ----------------------------------------------------------------
 
@@ -612,6 +705,8 @@ class Gateway:
             request.headers.get("X-Doorkeep-Internal", ""), internal_token()
         ):
             return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
+        if parts.path == INTERNAL_WS_PATH:
+            return None  # the kept-open internal WebSocket: handled by ``handle``
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         try:
             lock_id = int(query.get("lock", ""))
@@ -638,6 +733,87 @@ class Gateway:
         return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
 
 
+_tuned = threading.local()
+
+
+def _tune_connection(sqlite_cache_kib: int) -> None:
+    """Give this thread's SQLite connection a smaller page cache than the web
+    workers' (each database thread has its own connection and cache)."""
+    connection = db_connections["default"]
+    if connection.vendor != "sqlite" or sqlite_cache_kib <= 0:
+        return
+    connection.ensure_connection()
+    if getattr(_tuned, "raw", None) is connection.connection:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA cache_size=-{int(sqlite_cache_kib)}")
+    _tuned.raw = connection.connection
+
+
+def _prepare(
+    lock_id: int,
+    acked_version: int,
+    acked_rows: dict[int, lists.Row] | None,
+    acked_snapshot: dict[str, str],
+    initial: bool,
+) -> Prepared:
+    """In a database thread: read the lock's list, compare it with what the
+    lock acknowledged, and encode what to send."""
+    current = lists.build(lock_id)
+    changed, removed = lists.changes(current, acked_rows, acked_snapshot)
+    if current.version == acked_version:
+        if not changed and not removed:
+            return Prepared(
+                ok_version=current.version if initial else None,
+                next_end=lists.next_end(current.rows),
+            )
+        # The list changed without a new version (a window ended while no
+        # gateway was watching the lock): a change is a new version.
+        services.bump(lock_id)
+        current = lists.build(lock_id)
+        changed, removed = lists.changes(current, acked_rows, acked_snapshot)
+    if acked_version >= 0 and len(changed) + len(removed) <= max(
+        MAX_DIFF_ENTRIES, len(current.rows) // 2
+    ):
+        message: dict[str, Any] = {
+            "type": "list.diff",
+            "from": acked_version,
+            "version": current.version,
+            "timezone": current.timezone,
+            "add": [lists.entry(current.rows[pk]) for pk in changed],
+            "remove": removed,
+        }
+        push = Push(current.version, current.rows, False, acked_version, changed, removed)
+    else:
+        message = {
+            "type": "list.full",
+            "version": current.version,
+            "timezone": current.timezone,
+            "entries": current.entries,
+        }
+        push = Push(current.version, current.rows, True, -1, [], [])
+    return Prepared(push, protocol.encode(message), next_end=lists.next_end(current.rows))
+
+
+def _record_ack(session: services.Session, push: Push) -> None:
+    """In a database thread: record that the lock is in step and store the
+    fingerprints of what it holds. After a full list, both in one write.
+    After a difference, the acknowledgement first (it is what the platform
+    shows), then only the fingerprints that changed."""
+    if push.full:
+        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
+        services.acknowledged(session, push.version, sent_at=push.sent_wall, snapshot=snapshot)
+        return
+    services.acknowledged(session, push.version, sent_at=push.sent_wall)
+    patch: dict[str, str | None] = {
+        str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
+    }
+    patch.update({str(pk): None for pk in push.removed})
+    if not services.store_snapshot(session, push.version, since=push.since, patch=patch):
+        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
+        services.store_snapshot(session, push.version, snapshot=snapshot)
+
+
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await ws.close(code, reason)
@@ -660,8 +836,17 @@ def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]
 
 
 def run(
-    host: str, port: int, *, gateway_id: str | None = None, public_url: str | None = None
+    host: str,
+    port: int,
+    *,
+    gateway_id: str | None = None,
+    public_url: str | None = None,
+    db_threads: int = DB_THREADS,
 ) -> None:
-    gateway = Gateway(gateway_id=gateway_id, host=host, port=port, public_url=public_url)
+    if db_threads < 1:
+        raise SystemExit("the gateway needs at least 1 database thread (--db-threads)")
+    gateway = Gateway(
+        gateway_id=gateway_id, host=host, port=port, public_url=public_url, db_threads=db_threads
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gateway.serve_forever())

@@ -4,6 +4,7 @@ asyncio gateway runs them in worker threads."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, JSONField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -117,13 +119,16 @@ def authenticate(serial: str, secret: str, *, peer: str = "") -> Session:
             data={"peer": peer} if peer else None,
         )
         raise DeviceRefused(CLOSE_REFUSED, REFUSED)
+    snapshot = snapshot_of(device)
     return Session(
         lock.pk,
         lock.serial,
         lock.organization_id,
         device.pk,
-        device.acked_version,
-        dict(device.acked_entries or {}),
+        # Without the fingerprints of what it acknowledged, a difference cannot
+        # be computed: -1 makes the gateway send the full list.
+        device.acked_version if snapshot is not None else -1,
+        snapshot or {},
         device.last_device_seq,
         device.secret_digest,
     )
@@ -210,18 +215,89 @@ def status(session: Session, message: dict[str, Any], clock_offset_ms: int | Non
     Device.objects.filter(pk=session.device_id).update(**fields)
 
 
-def pushed(session: Session) -> None:
-    Device.objects.filter(pk=session.device_id).update(last_push_at=timezone.now())
+SNAPSHOT_VERSION = "v"  # the key of acked_entries naming the version it describes
 
 
-def acknowledged(session: Session, version: int, snapshot: dict[str, str]) -> None:
+def acknowledged(
+    session: Session, version: int, *, sent_at: datetime, snapshot: dict[str, str] | None = None
+) -> None:
+    """The lock acknowledged list ``version`` (pushed at ``sent_at``): it is
+    in step. With its whole ``snapshot`` in the same write (after a full
+    list); else its fingerprints follow with ``store_snapshot``."""
+    fields: dict[str, Any] = {}
+    if snapshot is not None:
+        fields["acked_entries"] = {**snapshot, SNAPSHOT_VERSION: version}
     Device.objects.filter(pk=session.device_id).update(
-        acked_version=version, acked_entries=snapshot, last_error="", last_seen_at=timezone.now()
+        acked_version=version,
+        last_error="",
+        last_seen_at=timezone.now(),
+        last_push_at=sent_at,
+        **fields,
     )
 
 
-def push_failed(session: Session, error: str) -> None:
-    Device.objects.filter(pk=session.device_id).update(last_error=error[:200])
+def store_snapshot(
+    session: Session,
+    version: int,
+    *,
+    snapshot: dict[str, str] | None = None,
+    since: int | None = None,
+    patch: dict[str, str | None] | None = None,
+) -> bool:
+    """Store the fingerprints of the list ``version`` the lock acknowledged:
+    the whole ``snapshot`` after a full list; after a difference from version
+    ``since`` only the ``patch`` (fingerprints of the entries added or
+    replaced, None for those removed), provided the stored snapshot is still
+    that of ``since``. Returns False when it is not and no ``snapshot`` was
+    given (nothing is written: call again with it).
+
+    The snapshot names its version, so a snapshot left behind (a gateway that
+    stopped between the acknowledgement and this) is never taken for that of
+    the acknowledged version: the lock then gets the full list."""
+    device = Device.objects.filter(pk=session.device_id)
+    if patch is not None and since is not None:
+        patched = _patched({**patch, SNAPSHOT_VERSION: version})
+        if device.filter(**{f"acked_entries__{SNAPSHOT_VERSION}": since}).update(
+            acked_entries=patched
+        ):
+            return True
+        if snapshot is None:
+            return False
+    device.update(acked_entries={**(snapshot or {}), SNAPSHOT_VERSION: version})
+    return True
+
+
+def snapshot_of(device: Device) -> dict[str, str] | None:
+    """The fingerprints stored for the version the device acknowledged, or
+    None if what is stored describes another version (or nothing)."""
+    stored = dict(device.acked_entries or {})
+    if stored.pop(SNAPSHOT_VERSION, None) != device.acked_version:
+        return None
+    return stored
+
+
+def _patched(patch: dict[str, Any]) -> RawSQL:
+    """``acked_entries`` with ``patch`` applied, in the database: a few
+    fingerprints written instead of thousands."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        added: dict[str, Any] = {k: v for k, v in patch.items() if v is not None}
+        removed = [k for k, v in patch.items() if v is None]
+        return RawSQL(
+            "((acked_entries - %s::text[]) || %s::jsonb)",
+            (removed, json.dumps(added)),
+            output_field=JSONField(),
+        )
+    # SQLite: a JSON merge patch (RFC 7396) deletes the keys whose value is null.
+    return RawSQL("json_patch(acked_entries, %s)", (json.dumps(patch),), output_field=JSONField())
+
+
+def push_failed(session: Session, error: str, *, sent_at: datetime | None = None) -> None:
+    fields: dict[str, Any] = {"last_error": error[:200]}
+    if sent_at is not None:
+        fields["last_push_at"] = sent_at
+    Device.objects.filter(pk=session.device_id).update(**fields)
 
 
 def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
@@ -275,10 +351,6 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     return sorted(item["seq"] for item in batch)
 
 
-def versions(lock_ids: list[int]) -> dict[int, int]:
-    return dict(Lock.objects.filter(pk__in=lock_ids).values_list("pk", "credential_version"))
-
-
 @dataclass(frozen=True)
 class Standing:
     """What a gateway checks of each connected lock, every round."""
@@ -288,13 +360,35 @@ class Standing:
     secret_digest: str
 
 
-def standing(lock_ids: list[int]) -> dict[int, Standing]:
-    """The list version, owner and device secret of each lock: a lock that
-    was removed, changed hands or got a new device secret must reconnect."""
-    rows = Lock.objects.filter(pk__in=lock_ids).values_list(
-        "pk", "credential_version", "organization_id", "device__secret_digest"
+def standing(gateway: str) -> dict[int, Standing]:
+    """The list version, owner and device secret of each lock recorded as held
+    by ``gateway``, by lock id: one query, whatever else is connected
+    elsewhere. A held lock missing here was removed or is held elsewhere now;
+    one with another owner or device secret must reconnect."""
+    rows = Device.objects.filter(gateway=gateway, online=True).values_list(
+        "lock_id", "lock__credential_version", "lock__organization_id", "secret_digest"
     )
     return {pk: Standing(version, org, digest or "") for pk, version, org, digest in rows}
+
+
+def credential_changed(credential_id: int) -> list[int]:
+    """A credential was changed or is about to be deleted outside the key
+    services (the admin: switched off, switched on again, removed): the lists
+    of the locks it opens change, so their versions go up in the caller's
+    transaction, and their gateways hear of it after the commit. Returns the
+    locks' ids."""
+    from doorkeep.keys.services import bump_version
+
+    lock_ids = sorted(
+        set(
+            KeyCredential.objects.filter(credential_id=credential_id, active=True).values_list(
+                "lock_id", flat=True
+            )
+        )
+    )
+    for lock_id in lock_ids:
+        bump_version(lock_id)
+    return lock_ids
 
 
 def bump(lock_id: int) -> int:
@@ -302,28 +396,6 @@ def bump(lock_id: int) -> int:
     ended). Returns the new version."""
     Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
     return Lock.objects.values_list("credential_version", flat=True).get(pk=lock_id)
-
-
-def expire_due(lock_ids: list[int], since: datetime, until: datetime) -> list[int]:
-    """Locks among ``lock_ids`` with a key whose window ended in (since, until]:
-    their lists change, so their version goes up."""
-    from doorkeep.keys.models import Key
-
-    ended = Q(valid_until__gt=since, valid_until__lte=until) | Q(
-        parent__valid_until__gt=since, parent__valid_until__lte=until
-    )
-    due = list(
-        Key.objects.filter(ended, lock_id__in=lock_ids, revoked_at__isnull=True)
-        .values_list("lock_id", flat=True)
-        .distinct()
-    )
-    if due:
-        Lock.objects.filter(pk__in=due).update(credential_version=F("credential_version") + 1)
-    return due
-
-
-def lock_of(lock_id: int) -> Lock:
-    return Lock.objects.select_related("entry__property").get(pk=lock_id)
 
 
 def unlock_outcome(

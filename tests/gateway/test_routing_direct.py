@@ -1,0 +1,133 @@
+"""Direct routing (no Redis): web workers keep an internal WebSocket open to
+each gateway and remember which gateway holds a lock for a few seconds; a
+gateway that no longer holds it makes them look again. Gateways forward to
+each other without tying up a database thread."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from gateway_helpers import DEVICE_SECRET, deafen, eventually, give, version
+
+from doorkeep.gateway import routing
+from doorkeep.gateway.remote import remote_unlock
+from doorkeep.gateway.services import set_device_secret
+
+GATEWAY_POLL_INTERVAL = 60  # the watch round never comes: only notices are in time
+GATEWAY_A_DB_THREADS = 1
+
+
+@pytest.fixture(autouse=True)
+def fresh_routing():
+    """No holder remembered and no link kept from another test."""
+    routing._holders.clear()
+    for link in routing._links.__dict__.pop("links", {}).values():
+        link.close()
+    yield
+    routing._holders.clear()
+
+
+def test_unlocks_in_a_row_share_one_internal_connection_and_one_holder_lookup(
+    world, gateway, device, django_assert_num_queries
+):
+    set_device_secret(world.lock, DEVICE_SECRET)
+    gateway.run(device.connect())
+    routing.send_unlock(world.lock.pk, "first", timeout=3)
+    link = routing._links.links[routing.holder_of(world.lock.pk)[1]]
+
+    with django_assert_num_queries(0):  # the holder is remembered
+        for n in range(5):
+            routing.send_unlock(world.lock.pk, f"again-{n}", timeout=3)
+
+    assert device.opened == ["first"] + [f"again-{n}" for n in range(5)]
+    assert routing._links.links == {gateway.gateway.public_url: link}
+    # The gateway holds the lock's connection and one internal connection.
+    assert len(gateway.gateway.server.connections) == 2
+
+
+def test_an_unlock_reaches_a_lock_that_moved_to_another_gateway_since_it_was_looked_up(
+    world, two_gateways, alice_lock
+):
+    a, b = two_gateways
+    on_a = a.lock(alice_lock.serial)
+    a.run(on_a.connect())
+    remote_unlock(world.alice, world.entry.pk, timeout=3)
+    a.run(on_a.go_offline())
+    on_b = b.lock(alice_lock.serial)
+    b.run(on_b.connect())
+
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)  # A is still remembered
+
+    assert on_b.opened == [unlocked.request_id]
+
+
+def test_a_notice_reaches_a_lock_that_moved_to_another_gateway_within_a_second(
+    world, two_gateways, alice_lock
+):
+    a, b = two_gateways
+    on_a = a.lock(alice_lock.serial)
+    a.run(on_a.connect())
+    give(world, "Dana", pin="2580")
+    a.run(on_a.wait_for_version(version(world), timeout=1))  # A is remembered as the holder
+    a.run(on_a.go_offline())
+    on_b = b.lock(alice_lock.serial)
+    b.run(on_b.connect())
+    started = time.monotonic()
+
+    give(world, "Erin", pin="1357")
+
+    b.run(on_b.wait_for_version(version(world), timeout=1))
+    assert time.monotonic() - started < 1
+    assert on_b.decide("pin", "1357").granted
+
+
+def test_an_internal_connection_the_gateway_closed_is_opened_again(world, gateway, device):
+    set_device_secret(world.lock, DEVICE_SECRET)
+    gateway.run(device.connect())
+    routing.send_unlock(world.lock.pk, "first", timeout=3)
+    link = routing._links.links[gateway.gateway.public_url]
+
+    async def close_internal() -> None:
+        for conn in list(gateway.gateway.server.connections):
+            if conn.request is not None and conn.request.path == "/internal/ws":
+                await conn.close(1001)
+
+    gateway.run(close_internal())
+    eventually(lambda: link.state.name == "CLOSED")
+
+    routing.send_unlock(world.lock.pk, "second", timeout=3)
+
+    assert device.opened == ["first", "second"]
+    assert routing._links.links[gateway.gateway.public_url] is not link
+
+
+def test_a_forwarded_unlock_holds_no_database_thread_while_it_waits(
+    world, two_gateways, alice_lock
+):
+    a, b = two_gateways  # A has a single database thread
+    on_b = b.lock(alice_lock.serial)
+    b.run(on_b.connect())
+
+    deafen(on_b)
+    waiting = asyncio.run_coroutine_threadsafe(
+        a.gateway.unlock(alice_lock.pk, "forwarded", 2), a.loop
+    )
+    eventually(lambda: any(m.get("type") == "unlock" for m in on_b.received))
+
+    started = time.monotonic()
+    assert a.run(a.gateway.db(lambda: "free"), timeout=1) == "free"
+    assert time.monotonic() - started < 0.5
+    assert waiting.result(5) == {"ok": False, "error": "timeout"}
+
+
+def test_the_internal_websocket_refuses_a_connection_without_the_internal_token(gateway):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = routing.internal_ws_url(gateway.gateway.public_url)
+    for headers in ({}, {"X-Doorkeep-Internal": "not-the-token"}):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers=headers, open_timeout=3, proxy=None).close()
+        assert refused.value.response.status_code == 403
