@@ -510,3 +510,34 @@ def test_a_lock_whose_clock_is_decades_off_is_still_accepted(world, gateway, dev
     assert device.online
     assert reply["clock_offset_ms"] == protocol.MAX_OFFSET_MS
     eventually(lambda: Device.objects.get(lock=world.lock).clock_offset_ms == 2**31 - 1)
+
+
+def test_a_change_while_a_lock_is_being_welcomed_waits_for_the_welcome(
+    world, gateway, device, monkeypatch
+):
+    """The welcome is always the first frame: a change that reaches the gateway
+    while it is still registering the connection is in the first list instead."""
+    entered = asyncio.Event()
+    register = server.Gateway._register
+
+    async def register_slowly(self, lock_id):
+        entered.set()
+        await asyncio.sleep(0.6)  # the change's notice arrives meanwhile
+        await register(self, lock_id)
+
+    monkeypatch.setattr(server.Gateway, "_register", register_slowly)
+
+    async def hello_then_change():
+        ws = await open_raw(gateway.url)
+        await ws.send(hello_of(world.lock.serial, clock=protocol.now_iso()))
+        await entered.wait()
+        await asyncio.to_thread(give, world, "Late", pin="97531")
+        first, second = await receive(ws), await receive(ws)
+        await ws.close()
+        return first, second
+
+    first, second = gateway.run(hello_then_change())
+
+    assert first["type"] == "welcome", first
+    assert second["type"] == "list.full"
+    assert second["version"] == platform_version(world.lock)

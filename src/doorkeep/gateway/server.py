@@ -115,6 +115,7 @@ class Connection:
     window_start: float = field(default_factory=time.monotonic)
     warned_at: float = 0.0
     closing: bool = False  # being closed: what still arrives is read and dropped
+    welcomed: bool = False  # no list before the welcome: the first sync follows it
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -321,6 +322,7 @@ class Gateway:
                     "last_seq": session.last_device_seq,
                 }
             )
+            conn.welcomed = True
             log.info("lock %s connected from %s", session.serial, peer)
             await self.sync(conn, initial=True)
             async for message in ws:
@@ -480,6 +482,8 @@ class Gateway:
         difference is always from the version the lock holds. On connecting,
         a device already in step hears so (``list.ok``). Reading the list,
         comparing and encoding run in a database thread, never on the loop."""
+        if not conn.welcomed and not initial:
+            return  # a change while the lock is still being welcomed: the first sync has it
         async with conn.sync_lock:
             push = conn.inflight
             if push is not None:
