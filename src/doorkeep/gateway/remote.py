@@ -19,6 +19,7 @@ from doorkeep.events.models import DenyReason
 from doorkeep.gateway import routing
 from doorkeep.gateway.services import unlock_outcome
 from doorkeep.guests import presence
+from doorkeep.guests.models import GuestKey
 from doorkeep.keys import access
 from doorkeep.keys.models import KeyCredential
 from doorkeep.locks.models import Lock
@@ -65,31 +66,33 @@ def remote_unlock(actor: User, entry_id: int, *, timeout: float | None = None) -
     then have the gateway holding the lock open it and wait for the lock's
     acknowledgement. Every attempt is in the event log."""
     timeout = timeout if timeout is not None else float(settings.DOORKEEP_UNLOCK_TIMEOUT)
-    entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
-    locks = Lock.objects.select_related("entry__property").filter(
-        entry_id=entry_id, organization__isnull=False
+    # One query finds the lock (an entry may have several: the one the actor
+    # holds a live phone key to, else the first; the decision says why not),
+    # whether the actor ever held a phone key to it, and whether it is a guest's.
+    mine = KeyCredential.objects.filter(
+        lock_id=OuterRef("pk"), kind="phone", key__person__user=actor
     )
-    # An entry may have several locks: open the one the actor holds a live
-    # phone key to (the first such), else the first (the decision says why not).
-    keyed = KeyCredential.objects.filter(
-        lock_id=OuterRef("pk"),
-        kind="phone",
-        active=True,
-        key__person__user=actor,
-        key__revoked_at__isnull=True,
-        key__lock_owner_id=OuterRef("organization_id"),
+    keyed = mine.filter(
+        active=True, key__revoked_at__isnull=True, key__lock_owner_id=OuterRef("organization_id")
     )
-    lock = locks.annotate(keyed=Exists(keyed)).order_by("-keyed", "pk").first() if entry else None
-    if entry is None or lock is None:
+    as_guest = GuestKey.objects.filter(
+        key__lock_id=OuterRef("pk"), key__person__user=actor, key__revoked_at__isnull=True
+    )
+    lock = (
+        Lock.objects.select_related("entry__property")
+        .filter(entry_id=entry_id, organization__isnull=False)
+        .annotate(keyed=Exists(keyed), held=Exists(mine), guest=Exists(as_guest))
+        .order_by("-keyed", "pk")
+        .first()
+    )
+    entry = lock.entry if lock is not None else None
+    if lock is None or entry is None:
         raise NotFound(_("Entry not found."))
-    holds_key = KeyCredential.objects.filter(
-        lock=lock, kind="phone", key__person__user=actor
-    ).exists()
-    if not holds_key and not policy.can(actor, policy.Action.VIEW, entry.property.organization_id):
+    if not lock.held and not policy.can(actor, policy.Action.VIEW, entry.property.organization_id):
         raise NotFound(_("Entry not found."))
     # A guest may have to verify presence first (R27, R28): refused before
     # the decision, so that nothing is opened and the page says what to do.
-    guest_links = presence.guard_unlock(actor, lock)
+    guest_links = presence.guard_unlock(actor, lock) if lock.guest else []
     decision = access.decide(lock, "phone", actor, source="remote", actor=actor)
     if not decision.granted:
         reason = str(_REASONS.get(decision.reason, decision.reason))
