@@ -98,3 +98,31 @@ def deafen(device: SimulatedLock) -> None:
             await original(message)
 
     device._on_message = deaf  # type: ignore[method-assign]
+
+
+def spy_on_reads(monkeypatch) -> list[tuple[tuple[int, ...] | None, int]]:
+    """Record each list read (``lists.rows``) by the gateway or the test: the
+    keys asked for (None for the whole list) and the number of rows read."""
+    from doorkeep.gateway import lists
+
+    seen: list[tuple[tuple[int, ...] | None, int]] = []
+    real = lists.rows
+
+    def spy(lock_id, owner_id, *, at=None, keys=None):
+        found = real(lock_id, owner_id, at=at, keys=keys)
+        seen.append((None if keys is None else tuple(keys), len(found)))
+        return found
+
+    monkeypatch.setattr(lists, "rows", spy)
+    return seen
+
+
+def slow_down(device: SimulatedLock, seconds: float) -> None:
+    """The simulated lock takes ``seconds`` to apply each list (and ack it)."""
+    apply = device._apply
+
+    async def slow(message: dict[str, Any]) -> None:
+        await asyncio.sleep(seconds)
+        await apply(message)
+
+    device._apply = slow  # type: ignore[method-assign]

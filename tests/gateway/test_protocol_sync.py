@@ -3,14 +3,13 @@ deciding offline with the platform's rules, and the events a lock uploads."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from gateway_helpers import eventually, give, version
+from gateway_helpers import eventually, give, slow_down, version
 
 from doorkeep.events.models import Event
 from doorkeep.events.selectors import page
@@ -256,13 +255,7 @@ def test_changes_while_a_push_waits_for_its_ack_arrive_as_a_difference_from_what
     give(world, "Erin", tag="04A22B1C")
     gateway.run(device.connect())
     eventually(lambda: acked(world) == device.version)
-    apply = device._apply
-
-    async def slow(message):
-        await asyncio.sleep(0.3)
-        await apply(message)
-
-    device._apply = slow
+    slow_down(device, 0.3)
     quick = give(world, "Quick", pin="2580")
     give(world, "Stays", pin="1357")
     revoke_key(world.alice, quick.pk)

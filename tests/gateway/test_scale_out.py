@@ -3,11 +3,12 @@ a lock, through Redis (DOORKEEP_GATEWAY_ROUTING=redis) or directly."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 import pytest
-from gateway_helpers import eventually
+from gateway_helpers import eventually, spy_on_reads
 
 from doorkeep.gateway import routing
 from doorkeep.gateway.models import Device
@@ -183,3 +184,38 @@ def test_without_redis_a_lock_that_reconnects_elsewhere_is_dropped_by_the_first(
     eventually(lambda: first.close_code == 4009)
     row = Device.objects.get(lock=alice_lock)
     assert row.online and row.gateway == b.gateway.id
+
+
+def test_the_redis_notice_carries_the_keys_and_the_lock_reads_only_them(
+    world, redis_routing, two_gateways, alice_lock, monkeypatch
+):
+    from doorkeep.gateway import lists
+
+    a, b = two_gateways
+    give(world, "Erin", pin="1357")
+    device = b.lock(alice_lock.serial)
+    b.run(device.connect())
+    a.gateway.poll_interval = b.gateway.poll_interval = 60
+    eventually(lambda: Device.objects.get(lock=alice_lock).acked_version == version(world))
+    time.sleep(0.3)
+    reads = spy_on_reads(monkeypatch)
+    published = []
+    publish = routing._client().publish
+    monkeypatch.setattr(
+        routing._client(), "publish", lambda *args: published.append(args) or publish(*args)
+    )
+
+    dana = give(world, "Dana", pin="2580")
+
+    b.run(device.wait_for_version(version(world), timeout=1))
+    assert reads == [((dana.pk,), 1)]  # Erin's row is not read again
+    assert device.decide("pin", "2580").granted
+    assert device.entries == {e["id"]: e for e in lists.build(alice_lock.pk).entries}
+    channel, payload = published[-1]
+    assert channel == routing.gateway_channel(b.gateway.id)
+    assert json.loads(payload) == {
+        "op": "changed",
+        "lock": alice_lock.pk,
+        "keys": [dana.pk],
+        "version": version(world),
+    }

@@ -28,8 +28,11 @@ from doorkeep.locks.models import Lock
 
 Entry = dict[str, Any]
 # (id, kind, match, valid_from, valid_until, schedule JSON text, parent's valid_from,
-#  parent's valid_until), as the database returns them.
+#  parent's valid_until, key id), as the database returns them. The key id is
+# not part of the entry (nor of its fingerprint): it tells which entries a
+# change of a key replaces.
 Row = tuple[Any, ...]
+KEY = 8  # where a row holds its key's id
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -53,7 +56,7 @@ def _fields(row: Row) -> tuple[int, str, str, str | None, str | None, Any]:
     key issued under an organization's key (shared management) opens only
     inside the organization key's window too, so an entry carries the
     narrower of the two windows: the lock decides as the platform does."""
-    pk, kind, match, valid_from, valid_until, schedule, parent_from, parent_until = row
+    pk, kind, match, valid_from, valid_until, schedule, parent_from, parent_until = row[:8]
     if parent_from is not None or parent_until is not None:
         valid_from = _later(valid_from, parent_from)
         valid_until = _earlier(valid_until, parent_until)
@@ -126,7 +129,7 @@ def head(lock_id: int) -> tuple[int, int, str]:
 # live key of the lock's owner, within its window and its parent key's.
 _LIST_SQL = """
 SELECT kc.id, kc.kind, kc.device_lookup,
-       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until
+       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until, kc.key_id
 FROM keys_keycredential kc
 JOIN keys_key k ON k.id = kc.key_id
 JOIN keys_credential c ON c.id = kc.credential_id
@@ -136,20 +139,65 @@ WHERE kc.lock_id = %s AND kc.active AND kc.kind <> %s AND c.deactivated_at IS NU
   AND (k.valid_until IS NULL OR k.valid_until > %s)
   AND (k.parent_id IS NULL
        OR (pk.revoked_at IS NULL AND (pk.valid_until IS NULL OR pk.valid_until > %s)))
-ORDER BY kc.id
+{keys}ORDER BY kc.id
 """
+_ALL_SQL = _LIST_SQL.format(keys="")
 
 
-def rows(lock_id: int, owner_id: int, *, at: datetime | None = None) -> dict[int, Row]:
+def rows(
+    lock_id: int,
+    owner_id: int,
+    *,
+    at: datetime | None = None,
+    keys: list[int] | tuple[int, ...] | None = None,
+) -> dict[int, Row]:
     """The rows of the lock's current list, by entry id: one query, read
     through the database cursor (model instances and the ORM's per-value
-    conversions would cost more than the query)."""
+    conversions would cost more than the query). With ``keys``, only the rows
+    of those keys (what they are now in the list: none for a key taken back)."""
     moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
+    params: list[Any] = [lock_id, CredentialKind.PHONE.value, owner_id or 0, moment, moment]
+    sql = _ALL_SQL
+    if keys is not None:
+        ids = sorted({int(k) for k in keys})
+        if not ids:
+            return {}
+        sql = _LIST_SQL.format(keys=f"  AND kc.key_id IN ({', '.join(['%s'] * len(ids))})\n")
+        params.extend(ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _LIST_SQL, [lock_id, CredentialKind.PHONE.value, owner_id or 0, moment, moment]
-        )
+        cursor.execute(sql, params)
         return {row[0]: row for row in cursor.fetchall()}
+
+
+def ended(row: Row, at: datetime) -> bool:
+    """Whether the row's key, or its parent key, has ended by ``at`` (the
+    list's own condition, applied to a row read before)."""
+    for moment in (row[4], row[7]):
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if moment <= at:
+            return True
+    return False
+
+
+def patched(
+    acked_rows: dict[int, Row],
+    keys: list[int] | tuple[int, ...],
+    fresh: dict[int, Row],
+    at: datetime,
+) -> dict[int, Row]:
+    """The list a lock holds (``acked_rows``) with the rows of ``keys``
+    replaced by ``fresh`` (those keys' rows read now), and the rows whose
+    window ended by ``at`` dropped: the current list, provided no other key
+    changed since ``acked_rows`` was read."""
+    changed = {int(k) for k in keys}
+    out = {
+        pk: row for pk, row in acked_rows.items() if row[KEY] not in changed and not ended(row, at)
+    }
+    out.update(fresh)
+    return out
 
 
 def build(lock: Lock | int, *, at: datetime | None = None) -> CredentialList:

@@ -152,20 +152,44 @@ def deliver_unlock(
     return _direct(lock_id, command, timeout + 2, not_via=not_via)
 
 
-def notify_changed(lock_id: int) -> None:
-    """Tell the gateway holding the lock that its list changed (after commit).
-    Best effort: gateways also poll, so a lost notice only delays the push."""
+def changed_command(
+    lock_id: int, keys: list[int] | None = None, version: int | None = None
+) -> dict[str, Any]:
+    """The "changed" notice: with ``keys`` and ``version``, the keys whose
+    entries changed and the list version that change produced; without them
+    (as older senders send it), anything may have changed."""
+    command: dict[str, Any] = {"op": "changed", "lock": lock_id}
+    if keys is not None and version is not None:
+        command["keys"], command["version"] = list(keys), int(version)
+    return command
+
+
+def notice_hint(command: dict[str, Any]) -> tuple[int, tuple[int, ...]] | None:
+    """(version, key ids) of a "changed" notice that names its keys, else None."""
+    keys, version = command.get("keys"), command.get("version")
+    if not isinstance(keys, list) or isinstance(version, bool) or not isinstance(version, int):
+        return None
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+        return None
+    return version, tuple(keys)
+
+
+def notify_changed(
+    lock_id: int, *, keys: list[int] | None = None, version: int | None = None
+) -> None:
+    """Tell the gateway holding the lock that its list changed (after commit),
+    naming the keys that changed and the version the change produced when the
+    caller knows them. Best effort: gateways also poll, so a lost notice only
+    delays the push."""
+    command = changed_command(lock_id, keys, version)
     try:
         if _backend() == "redis":
             client = _client()
             gateway = client.get(lock_key(lock_id))
             if gateway:
-                client.publish(
-                    gateway_channel(gateway.decode()),
-                    json.dumps({"op": "changed", "lock": lock_id}),
-                )
+                client.publish(gateway_channel(gateway.decode()), json.dumps(command))
             return
-        _direct(lock_id, {"op": "changed", "lock": lock_id}, 2.0)
+        _direct(lock_id, command, 2.0)
     except Exception as exc:
         log.info("could not notify the gateway of a change to lock %s: %s", lock_id, exc)
 
@@ -504,7 +528,7 @@ class RedisSide(DirectSide):
             log.warning("gateway %s ignored a malformed command: %.100r", self.gateway.id, data)
             return
         if op == "changed":
-            self.gateway.changed(lock_id)
+            self.gateway.changed(lock_id, notice_hint(command))
         elif op == "unlock":
             self._spawn(self._unlock(lock_id, command))
         elif op == "drop":

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.db import close_old_connections
 from django.db import connections as db_connections
+from django.utils import timezone
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -56,6 +57,8 @@ POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; thi
 DB_THREADS = 4  # threads for the database work
 SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
 INTERNAL_WS_PATH = "/internal/ws"
+# From a change's notice: the list version the change produced and the keys it touched.
+Hint = tuple[int, tuple[int, ...]]
 WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
 
 
@@ -476,12 +479,18 @@ class Gateway:
             conn.dirty = False
             self.changed(conn.session.lock_id)
 
-    async def sync(self, conn: Connection, *, initial: bool = False) -> None:
+    async def sync(
+        self, conn: Connection, *, initial: bool = False, hint: Hint | None = None
+    ) -> None:
         """Bring the device's list to the platform's version: the difference
         from what it acknowledged, or the full list. One push at a time: a
         difference is always from the version the lock holds. On connecting,
         a device already in step hears so (``list.ok``). Reading the list,
-        comparing and encoding run in a database thread, never on the loop."""
+        comparing and encoding run in a database thread, never on the loop.
+
+        With a ``hint`` (a notice naming the keys of one change) that is the
+        very next version after what the lock acknowledged on this connection,
+        only those keys' rows are read (see ``_prepare``)."""
         if not conn.welcomed and not initial:
             return  # a change while the lock is still being welcomed: the first sync has it
         async with conn.sync_lock:
@@ -493,6 +502,10 @@ class Gateway:
                 # Never acknowledged: we cannot tell what the lock holds now.
                 conn.acked_version, conn.acked_snapshot, conn.inflight = -1, {}, None
                 conn.acked_rows = None
+            if initial or conn.acked_rows is None or conn.acked_version < 0:
+                hint = None
+            elif hint is not None and hint[0] != conn.acked_version + 1:
+                hint = None  # another change came between (or its notice was lost)
             prepared = await self.db(
                 _prepare,
                 conn.session.lock_id,
@@ -500,6 +513,7 @@ class Gateway:
                 conn.acked_rows,
                 conn.acked_snapshot,
                 initial,
+                hint,
             )
             self._window_ends_at(conn, prepared.next_end)
             if prepared.ok_version is not None:
@@ -515,16 +529,18 @@ class Gateway:
 
     # --- changes and commands --------------------------------------------------------
 
-    def changed(self, lock_id: int) -> None:
+    def changed(self, lock_id: int, hint: Hint | None = None) -> None:
         """The lock's list may have changed: push it if the lock is here.
-        Call on the gateway's event loop."""
+        ``hint``: the version a change produced and the keys it touched, from
+        its notice (None: anything may have changed). Call on the gateway's
+        event loop."""
         conn = self.connections.get(lock_id)
         if conn is not None:
-            self.spawn(self._sync_quietly(conn), name=f"sync-{lock_id}")
+            self.spawn(self._sync_quietly(conn, hint), name=f"sync-{lock_id}")
 
-    async def _sync_quietly(self, conn: Connection) -> None:
+    async def _sync_quietly(self, conn: Connection, hint: Hint | None = None) -> None:
         try:
-            await self.sync(conn)
+            await self.sync(conn, hint=hint)
         except ConnectionClosed:
             pass
         except Exception:
@@ -672,7 +688,9 @@ class Gateway:
         reply: dict[str, Any]
         try:
             if op == "changed":
-                self.changed(lock_id)
+                from doorkeep.gateway.routing import notice_hint
+
+                self.changed(lock_id, notice_hint(command))
                 reply = {"ok": True, "held": lock_id in self.connections}
             elif op == "unlock":
                 reply = await self.unlock(
@@ -719,7 +737,14 @@ class Gateway:
         except ValueError:
             return _json(connection, HTTPStatus.BAD_REQUEST, {"error": "bad parameters"})
         if parts.path == "/internal/changed":
-            self.changed(lock_id)
+            hint = None
+            if query.get("keys") and query.get("version"):
+                try:
+                    keys = tuple(int(k) for k in query["keys"].split(","))
+                    hint = (int(query["version"]), keys)
+                except ValueError:
+                    hint = None  # the whole list, then
+            self.changed(lock_id, hint)
             return _json(connection, HTTPStatus.OK, {"ok": True})
         if parts.path == "/internal/unlock":
             from doorkeep.gateway.routing import clamp_timeout
@@ -760,10 +785,18 @@ def _prepare(
     acked_rows: dict[int, lists.Row] | None,
     acked_snapshot: dict[str, str],
     initial: bool,
+    hint: Hint | None = None,
 ) -> Prepared:
     """In a database thread: read the lock's list, compare it with what the
-    lock acknowledged, and encode what to send."""
-    current = lists.build(lock_id)
+    lock acknowledged, and encode what to send. With a ``hint`` (the version
+    a change produced and the keys it touched), when the lock acknowledged
+    the version just before on this connection, only those keys are read."""
+    version, owner, tz = lists.head(lock_id)
+    if hint is not None and acked_rows is not None:
+        quick = _prepare_keys(lock_id, version, owner, tz, acked_version, acked_rows, hint)
+        if quick is not None:
+            return quick
+    current = lists.CredentialList(version, tz, lists.rows(lock_id, owner))
     changed, removed = lists.changes(current, acked_rows, acked_snapshot)
     if current.version == acked_version:
         if not changed and not removed:
@@ -797,6 +830,48 @@ def _prepare(
         }
         push = Push(current.version, current.rows, True, -1, [], [])
     return Prepared(push, protocol.encode(message), next_end=lists.next_end(current.rows))
+
+
+def _prepare_keys(
+    lock_id: int,
+    version: int,
+    owner: int,
+    tz: str,
+    acked_version: int,
+    acked_rows: dict[int, lists.Row],
+    hint: Hint,
+) -> Prepared | None:
+    """The difference of one change from the rows the lock acknowledged, reading
+    only the rows of the keys the change touched; None when that cannot be
+    proved to be the whole difference (the caller reads the whole list).
+
+    It is when the platform's version is the one this change produced and the
+    lock acknowledged the one just before: a version number is produced by a
+    single change (the lock row stays locked until its commit), so no other
+    change came between; what the lock holds is the list at ``acked_version``.
+    The version is read before the rows: a later change that the rows already
+    show is pushed again, harmlessly, by its own notice. Entries whose window
+    ended since are dropped, as the list's query would."""
+    target, keys = hint
+    if version != target or target != acked_version + 1 or not keys:
+        return None
+    at = timezone.now()
+    fresh = lists.rows(lock_id, owner, at=at, keys=keys)
+    current = lists.patched(acked_rows, keys, fresh, at)
+    changed = [pk for pk, row in fresh.items() if acked_rows.get(pk) != row]
+    removed = sorted(pk for pk in acked_rows if pk not in current)
+    if len(changed) + len(removed) > max(MAX_DIFF_ENTRIES, len(current) // 2):
+        return None
+    message = {
+        "type": "list.diff",
+        "from": acked_version,
+        "version": version,
+        "timezone": tz,
+        "add": [lists.entry(fresh[pk]) for pk in changed],
+        "remove": removed,
+    }
+    push = Push(version, current, False, acked_version, changed, removed)
+    return Prepared(push, protocol.encode(message), next_end=lists.next_end(current))
 
 
 def _record_ack(session: services.Session, push: Push) -> None:

@@ -451,7 +451,7 @@ def _release_keys(actor: User | None, invitation: Invitation) -> int:
 def _set_end(key: Key, ends_at: datetime | None) -> None:
     if key.valid_until != ends_at:
         Key.objects.filter(pk=key.pk).update(valid_until=ends_at)
-        key_services.bump_version(key.lock_id)
+        key_services.bump_version(key.lock_id, [key.pk])
 
 
 def revoke(actor: User, invitation_id: int) -> Invitation:

@@ -5,12 +5,13 @@ same transaction, and writes an event."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -59,13 +60,43 @@ class KeySpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def bump_version(lock_id: int) -> None:
+# Raise the version and return it, in one statement (SQLite >= 3.35, PostgreSQL).
+_BUMP_SQL = (
+    "UPDATE locks_lock SET credential_version = credential_version + 1 "
+    "WHERE id = %s RETURNING credential_version"
+)
+MAX_NOTICE_KEYS = 100  # a change of more keys is announced as "anything may have changed"
+
+
+def bump_version(lock_id: int, key_ids: Iterable[int] | None = None) -> None:
     """The lock must learn a change: raise its list version in this transaction,
-    and, once committed, tell the gateway holding the lock to push it."""
+    and, once committed, tell the gateway holding the lock to push it.
+
+    ``key_ids`` names every key whose entries the change touches (a key taken
+    back and the keys under it, a key issued or changed); the notice carries
+    them with the version this change produced, so that the gateway may read
+    only those keys' rows. None: anything may have changed (the whole list)."""
     from doorkeep.gateway.routing import notify_changed
 
-    Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
-    transaction.on_commit(lambda: notify_changed(lock_id))
+    keys = None if key_ids is None else sorted({int(k) for k in key_ids})
+    if keys is not None and len(keys) > MAX_NOTICE_KEYS:
+        keys = None
+    if keys is None:
+        Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
+        transaction.on_commit(lambda: notify_changed(lock_id))
+        return
+    # The version this change produced: the lock row stays locked until the
+    # commit, so no other change can have the same number.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BUMP_SQL,
+            [lock_id],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return
+    version = int(found[0])
+    transaction.on_commit(lambda: notify_changed(lock_id, keys=keys, version=version))
 
 
 def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
@@ -282,7 +313,7 @@ def create_key(
             if item.kind == CredentialKind.PHONE
             else device_lookup(item.kind, raw, lock.serial),
         )
-    bump_version(lock.pk)
+    bump_version(lock.pk, [key.pk])
     kinds = sorted(item.kind for item, _raw in credentials)
     via = parent.holder_name if parent else ""
     if not summary:
@@ -363,7 +394,7 @@ def take_back(actor: User | None, key: Key, lock: Lock, *, summary: str = "") ->
     Key.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
     KeyCredential.objects.filter(key_id__in=ids, active=True).update(active=False)
     key.revoked_at, key.revoked_by = now, actor
-    bump_version(lock.pk)
+    bump_version(lock.pk, ids)
     if not summary:
         summary = _("Key of %(name)s taken back") % {"name": key.holder_name}
         if children:
@@ -411,7 +442,9 @@ def update_key(
         if note is not None:
             key.note = note.strip()[:200]
         key.save(update_fields=["valid_from", "valid_until", "schedule", "note"])
-        bump_version(lock.pk)
+        # The entries of the keys issued under it carry its window too.
+        under = Key.objects.filter(parent=key, revoked_at__isnull=True).values_list("pk", flat=True)
+        bump_version(lock.pk, [key.pk, *under])
         record(
             EventKind.KEY_UPDATED,
             organization_id=lock.organization_id or 0,
@@ -457,7 +490,7 @@ def revoke_all_on_lock(actor: User | None, lock: Lock, *, reason: str) -> int:
         return 0
     Key.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
     KeyCredential.objects.filter(key_id__in=ids, active=True).update(active=False)
-    bump_version(lock.pk)
+    bump_version(lock.pk, ids)
     return len(ids)
 
 
