@@ -277,10 +277,10 @@ def main() -> int:
     notices: list[tuple[float, float]] = []
     notify = routing.notify_changed
 
-    def timed_notify(lock_id: int) -> None:
+    def timed_notify(lock_id: int, **hint: Any) -> None:
         started = time.perf_counter()
         try:
-            notify(lock_id)
+            notify(lock_id, **hint)
         finally:
             notices.append((started, time.perf_counter()))
 
