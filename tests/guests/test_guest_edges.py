@@ -193,3 +193,11 @@ def test_another_tenants_property_is_not_found_even_with_a_bad_form(gw: GuestWor
     rita = w.client(gw.rita)
     assert rita.post("/guests/999999/invite/", {"email": ""}).status_code == 404
     assert rita.post(f"/guests/{w.charlie_prop.pk}/invite/", {"email": ""}).status_code == 404
+
+
+def test_deleting_a_resident_takes_their_guests_keys_back(gw: GuestWorld) -> None:
+    guests.accept(gw.gina, gw.invite().pk)
+    assert Key.objects.filter(person__user=gw.gina, revoked_at__isnull=True).count() == 2
+    gw.rita.delete()
+    assert not Key.objects.filter(person__user=gw.gina, revoked_at__isnull=True).exists()
+    assert not guests.resident_entry_ids(gw.gina, gw.w.prop.pk)  # no resident by accident

@@ -790,3 +790,14 @@ def report_expired(now: datetime | None = None) -> int:
             hooks.expired(invitation)
             reported += 1
     return reported
+
+
+def end_shares_of(sender: object, instance: User, **kwargs: object) -> None:
+    """An account being deleted (the admin): the guest keys it shared are
+    taken back first, so that none outlives its invitation as an ordinary key."""
+    live = Invitation.objects.filter(
+        inviter=instance, status__in=(InvitationStatus.SENT, InvitationStatus.ACCEPTED)
+    ).select_related("property")
+    for invitation in live:
+        with transaction.atomic():
+            _release_keys(None, invitation)
