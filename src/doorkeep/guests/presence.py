@@ -140,7 +140,8 @@ def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
         from doorkeep.guests.services import resident_entry_ids
 
         entry_id, property_id = lock.entry_id, lock.entry.property_id
-        if entry_id not in shareable_entry_ids(policy_of(property_id)):
+        rules = policy_of(property_id)
+        if entry_id not in shareable_entry_ids(rules):
             raise ShareEnded(
                 _(
                     "The building manager no longer allows sharing this entry, so it does not "
@@ -159,7 +160,12 @@ def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
                     "neither can you. Ask them, or the building manager."
                 )
             )
-        state = standing(user, lock.entry.property_id)
+        found = (
+            Presence.objects.filter(guest=user, property_id=property_id).first()
+            if rules.require_presence
+            else None
+        )
+        state = standing_of(rules, found)
         if not state.verified:
             raise PresenceRequired(state.reason)
     return links
@@ -173,7 +179,6 @@ def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], request_id: st
     entry = lock.entry
     now = timezone.now()
     inviters = sorted({link.invitation.inviter_id for link in links})
-    entry = Entry.objects.select_related("property").get(pk=entry.pk)
     key = links[0].key
     guest_name = key.person.name if key.person else user.email
     with transaction.atomic():
