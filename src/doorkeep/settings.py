@@ -196,6 +196,9 @@ GATEWAY_PUBLIC_URL = env_str(
     "GATEWAY_URL", ""
 )  # what devices and web workers dial, if not host:port
 DOORKEEP_UNLOCK_TIMEOUT = env_int("DOORKEEP_UNLOCK_TIMEOUT", 5, minimum=1)  # seconds
+# POST /api/v1/entries/{id}/unlock with a bearer token answered in front of
+# Django's request stack (doorkeep/api/fast.py); false: Django answers it.
+DOORKEEP_FAST_UNLOCK = env_bool("DOORKEEP_FAST_UNLOCK", True)
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")

@@ -33,6 +33,13 @@ class SessionAuth(APIKeyCookie):
 
     param_name = "sessionid"
 
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # No session cookie: nothing to protect from cross-site requests, and
+        # the caller is told to sign in (401), not that a CSRF check failed.
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
         user = getattr(request, "user", None)
         if isinstance(user, User) and user.is_active:
@@ -97,6 +104,13 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(OverflowError)
+def _id_too_large(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    # An id beyond 64 bits cannot name anything (SQLite refuses to compare it;
+    # PostgreSQL finds nothing).
     return error(request, 404, "not_found", "Not found.")
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from doorkeep.accounts.models import Organization, User
 from doorkeep.core.errors import InvalidInput, NotFound
+from doorkeep.core.rows import aware
 from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.events.services import write_access_event
 from doorkeep.keys import schedule as schedules
@@ -70,19 +70,6 @@ class _Match:
     key: Key
 
 
-def _aware(value: object) -> datetime | None:
-    """A datetime column read by hand: SQLite gives text in UTC, PostgreSQL an
-    aware datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = parse_datetime(str(value))
-    if parsed is None:  # pragma: no cover - the column always holds a datetime
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _json(value: object) -> object:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -96,7 +83,9 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
             raise InvalidInput("A phone credential is the signed-in account.")
         # Any organization's person: a key issued under an organization's key
         # belongs to a person of that organization, not of the lock's owner.
-        lookups = [str(pk) for pk in Person.objects.filter(user=value).values_list("pk", flat=True)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM keys_person WHERE user_id = %s", [value.pk])
+            lookups = [str(row[0]) for row in cursor.fetchall()]
     else:
         lookups = [presented(kind, str(value)).lookup]
     if not lookups:
@@ -138,11 +127,11 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
         holder_organization_id=holder_org_id,
         organization_id=org_id,
         lock_owner_id=owner_id,
-        valid_from=_aware(valid_from),
-        valid_until=_aware(valid_until),
+        valid_from=aware(valid_from),
+        valid_until=aware(valid_until),
         schedule=_json(schedule),
-        revoked_at=_aware(revoked_at),
-        issued_at=_aware(issued_at) or timezone.now(),
+        revoked_at=aware(revoked_at),
+        issued_at=aware(issued_at) or timezone.now(),
         note=note,
         parent_id=parent_id,
     )
@@ -162,12 +151,12 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
     if parent_id is not None:
         key.parent = Key(
             id=parent_id,
-            valid_from=_aware(parent_from),
-            valid_until=_aware(parent_until),
-            revoked_at=_aware(parent_revoked),
+            valid_from=aware(parent_from),
+            valid_until=aware(parent_until),
+            revoked_at=aware(parent_revoked),
         )
         key.parent._state.adding = False
-    return _Match(bool(active), _aware(deactivated_at), key)
+    return _Match(bool(active), aware(deactivated_at), key)
 
 
 def decide(

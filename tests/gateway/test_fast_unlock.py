@@ -1,0 +1,242 @@
+"""The WSGI front door for POST /api/v1/entries/{id}/unlock (doorkeep/api/fast.py)
+gives the endpoint's answers: each case is asked of the application that
+``doorkeep serve`` runs (doorkeep.wsgi) and of Django alone, against a real
+gateway with a simulated lock, and the two answers are compared."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from doorkeep.accounts.services import create_token, revoke_token
+from doorkeep.api import fast
+from doorkeep.events.models import Event, EventKind
+from doorkeep.keys.services import revoke_key
+
+# Headers that differ between any two answers.
+VARYING = {"date", "server"}
+
+
+class Answer:
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status_line = status
+        self.status = int(status.split()[0])
+        self.headers = {name.lower(): value for name, value in headers}
+        self.body = body
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    def comparable(self) -> tuple[int, dict[str, str], dict[str, Any]]:
+        body = self.json()
+        body.pop("request_id", None)
+        headers = {k: v for k, v in self.headers.items() if k not in VARYING}
+        return self.status, headers, body
+
+
+def call(app: Any, path: str, *, method: str = "POST", **headers: str) -> Answer:
+    body = b"{}"
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers.items():
+        environ[f"HTTP_{name.upper()}"] = value
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], *_: Any) -> None:
+        seen["status"], seen["headers"] = status, response_headers
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
+    return Answer(seen["status"], seen["headers"], content)
+
+
+@pytest.fixture
+def apps() -> tuple[Any, Any]:
+    """The served application (front door + Django) and Django alone."""
+    from doorkeep import wsgi
+
+    assert isinstance(wsgi.application, fast.FastUnlock) and wsgi.application.enabled
+    return wsgi.application, wsgi.django_application
+
+
+@pytest.fixture
+def answered_by(monkeypatch) -> list[str]:
+    """Which of the two answered each call: "fast" or "django"."""
+    seen: list[str] = []
+    original_unlock = fast.FastUnlock._unlock
+
+    def spy(self, *args, **kwargs):
+        answer = original_unlock(self, *args, **kwargs)
+        seen.append("fast" if answer is not None else "django")
+        return answer
+
+    monkeypatch.setattr(fast.FastUnlock, "_unlock", spy)
+    return seen
+
+
+def both(apps, path: str, **headers: str) -> tuple[Answer, Answer]:
+    served, django_only = apps
+    return call(served, path, **headers), call(django_only, path, **headers)
+
+
+def bearer(user) -> str:
+    return f"Bearer {create_token(user, 'test')[1]}"
+
+
+def test_an_unlock_is_answered_in_front_of_django_as_django_answers_it(
+    world, alice_lock, gateway, apps, answered_by
+):
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+
+    fast_answer, django_answer = both(apps, path, authorization=bearer(world.alice))
+
+    assert answered_by == ["fast"]
+    assert fast_answer.status == 200, fast_answer.body
+    assert fast_answer.comparable() == django_answer.comparable()
+    body = fast_answer.json()
+    assert body["opened"] is True and body["lock_id"] == alice_lock.pk
+    assert len(body["request_id"]) == 32
+    assert body["request_id"] != django_answer.json()["request_id"]
+    assert fast_answer.headers["x-frame-options"] == "DENY"
+    assert fast_answer.headers["x-content-type-options"] == "nosniff"
+    assert int(fast_answer.headers["content-length"]) == len(fast_answer.body)
+    # Both opened the lock, and both attempts are in the log, the same way.
+    assert len(device.opened) == 2
+    granted = Event.objects.filter(lock=alice_lock, kind=EventKind.ACCESS_GRANTED)
+    assert granted.count() == 2
+    assert {e.data["source"] for e in granted} == {"remote"}
+    assert {e.actor_id for e in granted} == {world.alice.pk}
+
+
+def test_an_offline_lock_and_a_refusal_answer_as_django_does(
+    world, alice_lock, gateway, apps, answered_by
+):
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    token = bearer(world.alice)
+
+    offline = both(apps, path, authorization=token)
+    assert offline[0].status == 503 and offline[0].json()["code"] == "lock_offline"
+    assert offline[0].comparable() == offline[1].comparable()
+
+    device = gateway.lock(alice_lock.serial)
+    device.refuse_unlocks = True
+    gateway.run(device.connect())
+    refused = both(apps, path, authorization=token)
+    assert refused[0].status == 409 and refused[0].json()["code"] == "lock_refused"
+    assert refused[0].comparable() == refused[1].comparable()
+
+    assert answered_by == ["fast", "fast"]
+    failed = Event.objects.filter(lock=alice_lock, kind=EventKind.UNLOCK_FAILED)
+    assert sorted(failed.values_list("reason", flat=True)) == [
+        "lock_offline",
+        "lock_offline",
+        "lock_refused",
+        "lock_refused",
+    ]
+
+
+def test_a_taken_back_key_is_refused_with_the_reason_in_the_asked_language(
+    world, alice_lock, gateway, apps, answered_by
+):
+    key = alice_lock.keys.get(person__name="Alice")
+    revoke_key(world.alice, key.pk)
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    token = bearer(world.alice)
+
+    english = both(apps, path, authorization=token)
+    french = both(apps, path, authorization=token, accept_language="fr-FR,fr;q=0.9")
+
+    assert english[0].status == 403 and english[0].json()["code"] == "access_denied"
+    assert "taken back" in english[0].json()["message"]
+    assert english[0].comparable() == english[1].comparable()
+    assert french[0].headers["content-language"] == "fr"
+    assert french[0].comparable() == french[1].comparable()
+    denied = Event.objects.filter(lock=alice_lock, kind=EventKind.ACCESS_DENIED, reason="revoked")
+    assert denied.count() == 4
+
+
+def test_unknown_entries_and_other_tenants_entries_answer_404(
+    world, alice_lock, gateway, apps, answered_by
+):
+    for user, entry_id in ((world.alice, 999_999), (world.charlie, world.entry.pk)):
+        answers = both(apps, f"/api/v1/entries/{entry_id}/unlock", authorization=bearer(user))
+        assert answers[0].status == 404, answers[0].body
+        assert answers[0].comparable() == answers[1].comparable()
+        assert world.entry.name not in answers[0].body.decode()
+    assert not Event.objects.filter(actor=world.charlie).exists()
+
+
+def test_calls_it_does_not_answer_go_to_django(world, alice_lock, gateway, apps, answered_by):
+    served, _django = apps
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    row, token = create_token(world.alice, "soon revoked")
+    revoke_token(world.alice, row.pk)
+
+    no_token = call(served, path)
+    wrong = call(served, path, authorization="Bearer dk_not-a-token")
+    revoked = call(served, path, authorization=f"Bearer {token}")
+    other_method = call(served, path, method="GET", authorization=bearer(world.alice))
+    huge_id = call(served, f"/api/v1/entries/{2**64}/unlock", authorization=bearer(world.alice))
+
+    assert [a.status for a in (no_token, wrong, revoked)] == [401, 401, 401]
+    assert {a.json()["code"] for a in (no_token, wrong, revoked)} == {"unauthorized"}
+    assert other_method.status == 405 and other_method.json()["code"] == "method_not_allowed"
+    assert huge_id.status == 404 and huge_id.json()["code"] == "not_found"
+    # Only the two unknown tokens were looked at by the front door, and handed on.
+    assert answered_by == ["django", "django"]
+    attempts = (EventKind.ACCESS_GRANTED, EventKind.ACCESS_DENIED, EventKind.UNLOCK_FAILED)
+    assert not Event.objects.filter(lock=alice_lock, kind__in=attempts).exists()
+
+
+def test_the_web_uis_session_still_opens_through_django(
+    world, alice_lock, gateway, apps, answered_by
+):
+    served, _django = apps
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    session = world.client(world.alice).cookies["sessionid"].value
+    csrf = "a" * 32  # a CSRF secret: the cookie and the header carry it
+
+    answer = call(
+        served,
+        f"/api/v1/entries/{world.entry.pk}/unlock",
+        cookie=f"sessionid={session}; csrftoken={csrf}",
+        x_csrftoken=csrf,
+    )
+
+    assert answer.status == 200, answer.body
+    assert answered_by == []
+    assert len(device.opened) == 1
+
+
+def test_it_can_be_switched_off(settings):
+    settings.DOORKEEP_FAST_UNLOCK = False
+    assert not fast.FastUnlock(lambda e, s: []).enabled
+    settings.DOORKEEP_FAST_UNLOCK = True
+    settings.SECURE_HSTS_SECONDS = 3600  # HSTS is Django's SecurityMiddleware's job
+    assert not fast.FastUnlock(lambda e, s: []).enabled
