@@ -151,6 +151,7 @@ class Gateway:
         self.public_url = public_url
         self.poll_interval = poll_interval
         self.connections: dict[int, Connection] = {}
+        self.internal_links: set[ServerConnection] = set()  # from web workers, other gateways
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gw-db")
         self.server: Server | None = None
         self.router: Any = None
@@ -211,6 +212,10 @@ class Gateway:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        # Internal links are read only while their web thread waits for an
+        # answer, so nobody would answer a closing handshake: they are cut.
+        for link in list(self.internal_links):
+            link.transport.abort()
         if self.server is not None:
             self.server.close()  # closes every connection (1001); waits for their handlers
             await self.server.wait_closed()
@@ -668,6 +673,11 @@ class Gateway:
         """Commands from web workers and other gateways on a kept-open
         WebSocket: JSON objects with an ``id``, each answered with the same
         ``id`` when done (an unlock waits for the lock; others go on meanwhile)."""
+        # Web threads read their link only while they wait for an answer, so
+        # they could not answer pings in between: internal links are not pinged.
+        if ws.keepalive_task is not None:
+            ws.keepalive_task.cancel()
+        self.internal_links.add(ws)
         try:
             async for raw in ws:
                 try:
@@ -679,6 +689,8 @@ class Gateway:
                 self.spawn(self._command(ws, op, lock_id, command), name=f"internal-{op}")
         except ConnectionClosed:
             pass
+        finally:
+            self.internal_links.discard(ws)
 
     async def _command(
         self, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
