@@ -980,24 +980,43 @@ async def run_load(
     timeout: float = 30,
     keepalive: bool = True,
     classify: Callable[[int, bytes], str] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """``clients`` connections, each sending its next request as soon as the
-    previous one is answered, for ``warmup`` + ``duration`` seconds. Requests
+    """``clients`` connections for ``warmup`` + ``duration`` seconds; requests
     started during the ``duration`` window count. ``classify`` names the
     outcome of an answer ("200" is success); without it, the status and the
     error ``code`` of a JSON error body. Without ``keepalive`` each request
-    has its own connection (as urllib does)."""
+    has its own connection (as urllib does).
+
+    Closed loop (no ``rate``): each connection sends its next request as soon
+    as the previous one is answered: the most the server can do with that
+    many clients, whose latency is then clients / throughput (Little's law).
+    Open loop (``rate`` requests/s in all): each connection sends on a fixed
+    schedule (rate / clients a second, staggered); a request that must wait
+    for its connection's previous answer is sent late, and its latency counts
+    from when it was due, so a server that falls behind is not flattered
+    (coordinated omission corrected, as wrk2 does)."""
     result = LoadResult(clients, duration)
     counter = itertools.count()
     started = time.perf_counter()
     measure_from, until = started + warmup, started + warmup + duration
     conns = [HttpConnection(host, port) for _ in range(clients)]
+    every = clients / rate if rate else 0.0
+    offsets = iter(range(clients))
 
     async def client(conn: HttpConnection) -> None:
+        due = started + next(offsets) * every / clients
         while True:
-            began = time.perf_counter()
-            if began >= until:
-                return
+            if rate:
+                began, due = due, due + every
+                if began >= until:
+                    return
+                if (wait := began - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+            else:
+                began = time.perf_counter()
+                if began >= until:
+                    return
             method, path, headers, body = make(next(counter))
             try:
                 status, answer = await conn.request(method, path, headers, body, timeout)
