@@ -132,7 +132,7 @@ def main() -> int:
     db = _setup.setup(postgres=args.postgres)
     logdir = db.tempdir / "logs"
     logdir.mkdir()
-    from doorkeep.gateway import lists, protocol, routing, server
+    from doorkeep.gateway import lists, protocol, routing, syncing
     from doorkeep.gateway.models import Device
     from doorkeep.gateway.services import set_device_secret
     from doorkeep.keys.models import KeyCredential
@@ -193,7 +193,7 @@ def main() -> int:
     prepares = []
     for _ in range(args.repeat + 3):
         started = time.perf_counter()
-        prepared = server._prepare(big.pk, current.version - 1, acked_rows, {}, False)
+        prepared = syncing.prepare(big.pk, current.version - 1, acked_rows, {}, False)
         prepares.append(time.perf_counter() - started)
     prepares = prepares[3:]
     assert prepared.push is not None and not prepared.push.full

@@ -472,7 +472,7 @@ def build_world(locks: int) -> tuple[_setup.World, Any, str]:
 
 
 def internal_header() -> str:
-    from doorkeep.gateway.server import internal_token
+    from doorkeep.gateway.internal import internal_token
 
     return f"X-Doorkeep-Internal: {internal_token()}"
 

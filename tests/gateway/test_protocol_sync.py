@@ -13,7 +13,7 @@ from gateway_helpers import eventually, give, slow_down, version
 
 from doorkeep.events.models import Event
 from doorkeep.events.selectors import page
-from doorkeep.gateway import lists, protocol, server, services
+from doorkeep.gateway import lists, protocol, server, services, syncing
 from doorkeep.gateway.models import Device, SyncState
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
@@ -231,7 +231,7 @@ def test_a_lock_that_reports_a_version_it_never_acknowledged_gets_the_full_list(
 
 
 def test_a_lock_far_behind_gets_the_full_list(world, gateway, device, monkeypatch):
-    monkeypatch.setattr(server, "MAX_DIFF_ENTRIES", 3)
+    monkeypatch.setattr(syncing, "MAX_DIFF_ENTRIES", 3)
     give(world, pin="2580")
     gateway.run(device.connect())
     eventually(lambda: acked(world) == device.version)

@@ -269,14 +269,14 @@ _ids = itertools.count(1)
 
 
 def internal_ws_url(url: str) -> str:
-    from doorkeep.gateway.server import INTERNAL_WS_PATH
+    from doorkeep.gateway.internal import INTERNAL_WS_PATH
 
     scheme, rest = internal_base(url).split("://", 1)
     return ("wss://" if scheme == "https" else "ws://") + rest + INTERNAL_WS_PATH
 
 
 def _link_options() -> dict[str, Any]:
-    from doorkeep.gateway.server import internal_token
+    from doorkeep.gateway.internal import internal_token
 
     return {
         "additional_headers": {"X-Doorkeep-Internal": internal_token()},
@@ -296,7 +296,7 @@ class _Link:
     costs no thread switch (bench/gateway_unlock.py)."""
 
     def __init__(self, url: str) -> None:
-        from doorkeep.gateway.server import internal_token
+        from doorkeep.gateway.internal import internal_token
 
         uri = parse_uri(internal_ws_url(url))
         self.protocol = ClientProtocol(uri, max_size=None)

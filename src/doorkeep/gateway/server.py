@@ -5,14 +5,15 @@ and carries remote unlocks to them.
 Database work runs in a small thread pool (Django's ORM is synchronous). One
 slow or broken connection never blocks the others: each has its own task, its
 own send lock and its own message budget. docs/protocol/lock-v1.md is the
-protocol; docs/gateway.md is for operators."""
+protocol; docs/gateway.md is for operators. Beside this file: syncing.py (the
+list work done in the database threads), internal.py (commands from web
+workers and other gateways), routing.py (how commands find a lock's gateway)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
+import functools
 import logging
 import os
 import signal
@@ -25,21 +26,17 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.db import close_old_connections
 from django.db import connections as db_connections
-from django.utils import timezone
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
-from doorkeep.gateway import lists, protocol, services
+from doorkeep.gateway import internal, lists, protocol, services, syncing
+from doorkeep.gateway.internal import INTERNAL_WS_PATH
 from doorkeep.gateway.protocol import ProtocolError
+from doorkeep.gateway.syncing import Hint, Push
 from doorkeep.keys.credentials import lock_pin_key
 
 log = logging.getLogger("doorkeep.gateway")
@@ -52,48 +49,10 @@ MESSAGES_PER_SECOND = 20  # sustained, per connection
 BURST = 60  # messages a connection may send at once
 THROTTLE_WINDOW = 10.0  # seconds
 MAX_DROPPED = 100  # messages dropped for throttling within a window before closing (4008)
-MAX_DIFF_ENTRIES = 50  # a bigger difference is sent as the full list (unless < half the list)
 POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; this is the net)
 DB_THREADS = 4  # threads for the database work
 SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
-INTERNAL_WS_PATH = "/internal/ws"
-# From a change's notice: the list version the change produced and the keys it touched.
-Hint = tuple[int, tuple[int, ...]]
 WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
-
-
-def internal_token() -> str:
-    """Shared by web workers and gateways (both know SECRET_KEY)."""
-    return hmac.new(
-        settings.SECRET_KEY.encode(), b"doorkeep.gateway-internal", "sha256"
-    ).hexdigest()
-
-
-@dataclass
-class Push:
-    """A list push waiting for the lock's acknowledgement: what the lock will
-    hold once it acknowledges, and what changed (for a difference)."""
-
-    version: int
-    rows: dict[int, lists.Row]
-    full: bool
-    since: int  # the version the difference is from (-1 for a full list)
-    changed: list[int]
-    removed: list[int]
-    sent_at: float = field(default_factory=time.monotonic)
-    sent_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
-    failed: bool = False  # not acknowledged within ACK_TIMEOUT
-
-
-@dataclass
-class Prepared:
-    """What a sync found: nothing to send, ``list.ok``, or a push (``text`` is
-    the encoded message)."""
-
-    push: Push | None = None
-    text: str = ""
-    ok_version: int | None = None
-    next_end: float | None = None
 
 
 @dataclass
@@ -166,7 +125,7 @@ class Gateway:
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def call() -> T:
             close_old_connections()
-            _tune_connection(self.sqlite_cache_kib)
+            syncing.tune_connection(self.sqlite_cache_kib)
             return func(*args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
@@ -185,7 +144,7 @@ class Gateway:
             self.handle,
             self.host,
             self.port,
-            process_request=self.process_request,
+            process_request=functools.partial(internal.process_request, self),
             max_size=protocol.MAX_FRAME_BYTES,
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_INTERVAL,
@@ -265,7 +224,7 @@ class Gateway:
 
     async def handle(self, ws: ServerConnection) -> None:
         if ws.request is not None and ws.request.path == INTERNAL_WS_PATH:
-            await self._internal(ws)  # a web worker or another gateway (token checked)
+            await internal.serve_links(self, ws)  # a web worker or another gateway (token checked)
             return
         peer = _peer(ws)
         try:
@@ -479,7 +438,7 @@ class Gateway:
             )
         conn.acked_version, conn.acked_rows, conn.acked_snapshot = push.version, push.rows, {}
         conn.inflight = None
-        await self.db(_record_ack, conn.session, push)
+        await self.db(syncing.record_ack, conn.session, push)
         if conn.dirty:
             conn.dirty = False
             self.changed(conn.session.lock_id)
@@ -495,7 +454,7 @@ class Gateway:
 
         With a ``hint`` (a notice naming the keys of one change) that is the
         very next version after what the lock acknowledged on this connection,
-        only those keys' rows are read (see ``_prepare``)."""
+        only those keys' rows are read (see ``syncing.prepare``)."""
         if not conn.welcomed and not initial:
             return  # a change while the lock is still being welcomed: the first sync has it
         async with conn.sync_lock:
@@ -512,7 +471,7 @@ class Gateway:
             elif hint is not None and hint[0] != conn.acked_version + 1:
                 hint = None  # another change came between (or its notice was lost)
             prepared = await self.db(
-                _prepare,
+                syncing.prepare,
                 conn.session.lock_id,
                 conn.acked_version,
                 conn.acked_rows,
@@ -667,243 +626,6 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._windows_wake.wait(), timeout)
 
-    # --- internal commands ------------------------------------------------------------
-
-    async def _internal(self, ws: ServerConnection) -> None:
-        """Commands from web workers and other gateways on a kept-open
-        WebSocket: JSON objects with an ``id``, each answered with the same
-        ``id`` when done (an unlock waits for the lock; others go on meanwhile)."""
-        # Web threads read their link only while they wait for an answer, so
-        # they could not answer pings in between: internal links are not pinged.
-        if ws.keepalive_task is not None:
-            ws.keepalive_task.cancel()
-        self.internal_links.add(ws)
-        try:
-            async for raw in ws:
-                try:
-                    command = json.loads(raw)
-                    op, lock_id = command["op"], int(command["lock"])
-                except (ValueError, TypeError, KeyError):
-                    await ws.send(json.dumps({"ok": False, "error": "bad command"}))
-                    continue
-                self.spawn(self._command(ws, op, lock_id, command), name=f"internal-{op}")
-        except ConnectionClosed:
-            pass
-        finally:
-            self.internal_links.discard(ws)
-
-    async def _command(
-        self, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
-    ) -> None:
-        from doorkeep.gateway.routing import clamp_timeout
-
-        reply: dict[str, Any]
-        try:
-            if op == "changed":
-                from doorkeep.gateway.routing import notice_hint
-
-                self.changed(lock_id, notice_hint(command))
-                reply = {"ok": True, "held": lock_id in self.connections}
-            elif op == "unlock":
-                reply = await self.unlock(
-                    lock_id,
-                    str(command.get("request") or uuid.uuid4().hex),
-                    clamp_timeout(float(command.get("timeout", 5))),
-                    forward=False,
-                )
-            elif op == "drop":
-                dropped = await self.drop(lock_id, before=float(command.get("before") or 0))
-                reply = {"ok": True, "dropped": dropped}
-            else:
-                reply = {"ok": False, "error": "bad command"}
-        except (ValueError, TypeError):
-            reply = {"ok": False, "error": "bad command"}
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps({**reply, "id": command.get("id")}))
-
-    # --- internal HTTP ----------------------------------------------------------------
-
-    async def process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
-        parts = urlsplit(request.path)
-        if parts.path == "/healthz":
-            return _json(
-                connection,
-                HTTPStatus.OK,
-                {"ok": True, "gateway": self.id, "locks": len(self.connections)},
-            )
-        if not parts.path.startswith("/internal/"):
-            return None  # a lock: go on with the WebSocket handshake
-        if not hmac.compare_digest(
-            request.headers.get("X-Doorkeep-Internal", ""), internal_token()
-        ):
-            return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
-        if parts.path == INTERNAL_WS_PATH:
-            return None  # the kept-open internal WebSocket: handled by ``handle``
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        try:
-            lock_id = int(query.get("lock", ""))
-            timeout = float(query.get("timeout", "5"))
-            before = float(query.get("before", "0"))
-        except ValueError:
-            return _json(connection, HTTPStatus.BAD_REQUEST, {"error": "bad parameters"})
-        if parts.path == "/internal/changed":
-            hint = None
-            if query.get("keys") and query.get("version"):
-                try:
-                    keys = tuple(int(k) for k in query["keys"].split(","))
-                    hint = (int(query["version"]), keys)
-                except ValueError:
-                    hint = None  # the whole list, then
-            self.changed(lock_id, hint)
-            return _json(connection, HTTPStatus.OK, {"ok": True})
-        if parts.path == "/internal/unlock":
-            from doorkeep.gateway.routing import clamp_timeout
-
-            result = await self.unlock(
-                lock_id,
-                query.get("request") or uuid.uuid4().hex,
-                clamp_timeout(timeout),
-                forward=False,
-            )
-            return _json(connection, HTTPStatus.OK, result)
-        if parts.path == "/internal/drop":
-            dropped = await self.drop(lock_id, before=before)
-            return _json(connection, HTTPStatus.OK, {"ok": True, "dropped": dropped})
-        return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-
-_tuned = threading.local()
-
-
-def _tune_connection(sqlite_cache_kib: int) -> None:
-    """Give this thread's SQLite connection a smaller page cache than the web
-    workers' (each database thread has its own connection and cache)."""
-    connection = db_connections["default"]
-    if connection.vendor != "sqlite" or sqlite_cache_kib <= 0:
-        return
-    connection.ensure_connection()
-    if getattr(_tuned, "raw", None) is connection.connection:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA cache_size=-{int(sqlite_cache_kib)}")
-    _tuned.raw = connection.connection
-
-
-def _prepare(
-    lock_id: int,
-    acked_version: int,
-    acked_rows: dict[int, lists.Row] | None,
-    acked_snapshot: dict[str, str],
-    initial: bool,
-    hint: Hint | None = None,
-) -> Prepared:
-    """In a database thread: read the lock's list, compare it with what the
-    lock acknowledged, and encode what to send. With a ``hint`` (the version
-    a change produced and the keys it touched), when the lock acknowledged
-    the version just before on this connection, only those keys are read."""
-    version, owner, tz = lists.head(lock_id)
-    if hint is not None and acked_rows is not None:
-        quick = _prepare_keys(lock_id, version, owner, tz, acked_version, acked_rows, hint)
-        if quick is not None:
-            return quick
-    current = lists.CredentialList(version, tz, lists.rows(lock_id, owner))
-    changed, removed = lists.changes(current, acked_rows, acked_snapshot)
-    if current.version == acked_version:
-        if not changed and not removed:
-            return Prepared(
-                ok_version=current.version if initial else None,
-                next_end=lists.next_end(current.rows),
-            )
-        # The list changed without a new version (a window ended while no
-        # gateway was watching the lock): a change is a new version.
-        services.bump(lock_id)
-        current = lists.build(lock_id)
-        changed, removed = lists.changes(current, acked_rows, acked_snapshot)
-    if acked_version >= 0 and len(changed) + len(removed) <= max(
-        MAX_DIFF_ENTRIES, len(current.rows) // 2
-    ):
-        message: dict[str, Any] = {
-            "type": "list.diff",
-            "from": acked_version,
-            "version": current.version,
-            "timezone": current.timezone,
-            "add": [lists.entry(current.rows[pk]) for pk in changed],
-            "remove": removed,
-        }
-        push = Push(current.version, current.rows, False, acked_version, changed, removed)
-    else:
-        message = {
-            "type": "list.full",
-            "version": current.version,
-            "timezone": current.timezone,
-            "entries": current.entries,
-        }
-        push = Push(current.version, current.rows, True, -1, [], [])
-    return Prepared(push, protocol.encode(message), next_end=lists.next_end(current.rows))
-
-
-def _prepare_keys(
-    lock_id: int,
-    version: int,
-    owner: int,
-    tz: str,
-    acked_version: int,
-    acked_rows: dict[int, lists.Row],
-    hint: Hint,
-) -> Prepared | None:
-    """The difference of one change from the rows the lock acknowledged, reading
-    only the rows of the keys the change touched; None when that cannot be
-    proved to be the whole difference (the caller reads the whole list).
-
-    It is when the platform's version is the one this change produced and the
-    lock acknowledged the one just before: a version number is produced by a
-    single change (the lock row stays locked until its commit), so no other
-    change came between; what the lock holds is the list at ``acked_version``.
-    The version is read before the rows: a later change that the rows already
-    show is pushed again, harmlessly, by its own notice. Entries whose window
-    ended since are dropped, as the list's query would."""
-    target, keys = hint
-    if version != target or target != acked_version + 1 or not keys:
-        return None
-    at = timezone.now()
-    fresh = lists.rows(lock_id, owner, at=at, keys=keys)
-    current = lists.patched(acked_rows, keys, fresh, at)
-    changed = [pk for pk, row in fresh.items() if acked_rows.get(pk) != row]
-    removed = sorted(pk for pk in acked_rows if pk not in current)
-    if len(changed) + len(removed) > max(MAX_DIFF_ENTRIES, len(current) // 2):
-        return None
-    message = {
-        "type": "list.diff",
-        "from": acked_version,
-        "version": version,
-        "timezone": tz,
-        "add": [lists.entry(fresh[pk]) for pk in changed],
-        "remove": removed,
-    }
-    push = Push(version, current, False, acked_version, changed, removed)
-    return Prepared(push, protocol.encode(message), next_end=lists.next_end(current))
-
-
-def _record_ack(session: services.Session, push: Push) -> None:
-    """In a database thread: record that the lock is in step and store the
-    fingerprints of what it holds. After a full list, both in one write.
-    After a difference, the acknowledgement first (it is what the platform
-    shows), then only the fingerprints that changed."""
-    if push.full:
-        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
-        services.acknowledged(session, push.version, sent_at=push.sent_wall, snapshot=snapshot)
-        return
-    services.acknowledged(session, push.version, sent_at=push.sent_wall)
-    patch: dict[str, str | None] = {
-        str(pk): lists.fingerprint(push.rows[pk]) for pk in push.changed
-    }
-    patch.update({str(pk): None for pk in push.removed})
-    if not services.store_snapshot(session, push.version, since=push.since, patch=patch):
-        snapshot = lists.CredentialList(push.version, "", push.rows).snapshot()
-        services.store_snapshot(session, push.version, snapshot=snapshot)
-
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
@@ -916,14 +638,6 @@ def _peer(ws: ServerConnection) -> str:
         return forwarded.split(",")[0].strip()[:64]
     address = ws.remote_address
     return f"{address[0]}:{address[1]}" if address else "?"
-
-
-def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:
-    response = connection.respond(status, json.dumps(body))
-    response.headers = Headers(
-        [("Content-Type", "application/json"), ("Content-Length", str(len(response.body)))]
-    )
-    return response
 
 
 def run(

@@ -1,0 +1,144 @@
+"""The gateway's internal side: commands from web workers and other
+gateways (unlock, "the list of lock N changed", "drop your connection of
+lock N"), on a kept-open WebSocket (/internal/ws) or as plain HTTP requests
+(/internal/...), and the health check. Every internal request carries the
+internal token, which web workers and gateways derive from SECRET_KEY."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+if TYPE_CHECKING:
+    from doorkeep.gateway.server import Gateway
+
+INTERNAL_WS_PATH = "/internal/ws"
+
+
+def internal_token() -> str:
+    """Shared by web workers and gateways (both know SECRET_KEY)."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), b"doorkeep.gateway-internal", "sha256"
+    ).hexdigest()
+
+
+async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
+    """Commands from web workers and other gateways on a kept-open
+    WebSocket: JSON objects with an ``id``, each answered with the same
+    ``id`` when done (an unlock waits for the lock; others go on meanwhile)."""
+    # Web threads read their link only while they wait for an answer, so
+    # they could not answer pings in between: internal links are not pinged.
+    if ws.keepalive_task is not None:
+        ws.keepalive_task.cancel()
+    gateway.internal_links.add(ws)
+    try:
+        async for raw in ws:
+            try:
+                command = json.loads(raw)
+                op, lock_id = command["op"], int(command["lock"])
+            except (ValueError, TypeError, KeyError):
+                await ws.send(json.dumps({"ok": False, "error": "bad command"}))
+                continue
+            gateway.spawn(run_command(gateway, ws, op, lock_id, command), name=f"internal-{op}")
+    except ConnectionClosed:
+        pass
+    finally:
+        gateway.internal_links.discard(ws)
+
+
+async def run_command(
+    gateway: Gateway, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
+) -> None:
+    from doorkeep.gateway.routing import clamp_timeout
+
+    reply: dict[str, Any]
+    try:
+        if op == "changed":
+            from doorkeep.gateway.routing import notice_hint
+
+            gateway.changed(lock_id, notice_hint(command))
+            reply = {"ok": True, "held": lock_id in gateway.connections}
+        elif op == "unlock":
+            reply = await gateway.unlock(
+                lock_id,
+                str(command.get("request") or uuid.uuid4().hex),
+                clamp_timeout(float(command.get("timeout", 5))),
+                forward=False,
+            )
+        elif op == "drop":
+            dropped = await gateway.drop(lock_id, before=float(command.get("before") or 0))
+            reply = {"ok": True, "dropped": dropped}
+        else:
+            reply = {"ok": False, "error": "bad command"}
+    except (ValueError, TypeError):
+        reply = {"ok": False, "error": "bad command"}
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(json.dumps({**reply, "id": command.get("id")}))
+
+
+async def process_request(
+    gateway: Gateway, connection: ServerConnection, request: Request
+) -> Response | None:
+    parts = urlsplit(request.path)
+    if parts.path == "/healthz":
+        return _json(
+            connection,
+            HTTPStatus.OK,
+            {"ok": True, "gateway": gateway.id, "locks": len(gateway.connections)},
+        )
+    if not parts.path.startswith("/internal/"):
+        return None  # a lock: go on with the WebSocket handshake
+    if not hmac.compare_digest(request.headers.get("X-Doorkeep-Internal", ""), internal_token()):
+        return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
+    if parts.path == INTERNAL_WS_PATH:
+        return None  # the kept-open internal WebSocket: handled by ``handle``
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    try:
+        lock_id = int(query.get("lock", ""))
+        timeout = float(query.get("timeout", "5"))
+        before = float(query.get("before", "0"))
+    except ValueError:
+        return _json(connection, HTTPStatus.BAD_REQUEST, {"error": "bad parameters"})
+    if parts.path == "/internal/changed":
+        hint = None
+        if query.get("keys") and query.get("version"):
+            try:
+                keys = tuple(int(k) for k in query["keys"].split(","))
+                hint = (int(query["version"]), keys)
+            except ValueError:
+                hint = None  # the whole list, then
+        gateway.changed(lock_id, hint)
+        return _json(connection, HTTPStatus.OK, {"ok": True})
+    if parts.path == "/internal/unlock":
+        from doorkeep.gateway.routing import clamp_timeout
+
+        result = await gateway.unlock(
+            lock_id,
+            query.get("request") or uuid.uuid4().hex,
+            clamp_timeout(timeout),
+            forward=False,
+        )
+        return _json(connection, HTTPStatus.OK, result)
+    if parts.path == "/internal/drop":
+        dropped = await gateway.drop(lock_id, before=before)
+        return _json(connection, HTTPStatus.OK, {"ok": True, "dropped": dropped})
+    return _json(connection, HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+
+def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:
+    response = connection.respond(status, json.dumps(body))
+    response.headers = Headers(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(response.body)))]
+    )
+    return response
