@@ -87,6 +87,28 @@ def test_a_token_finds_its_user_until_revoked(world):
     assert user_for_token(token) is None
 
 
+def test_a_tokens_user_carries_its_fields_and_loads_the_rest_when_read(
+    world, django_assert_num_queries
+):
+    _row, token = create_token(world.alice, "fields")
+    user_for_token(token)  # notes the use: the next check only reads
+    stored = type(world.alice).objects.get(pk=world.alice.pk)
+
+    with django_assert_num_queries(1):
+        user = user_for_token(token)
+        assert (user.pk, user.email, user.name) == (stored.pk, stored.email, stored.name)
+        assert (user.is_active, user.is_staff, user.is_superuser) == (True, False, False)
+    assert user.date_joined == stored.date_joined  # deferred: read when asked
+    assert user.check_password("correct horse battery staple")
+
+
+def test_a_token_of_a_switched_off_account_finds_nobody(world):
+    _row, token = create_token(world.alice, "off")
+    type(world.alice).objects.filter(pk=world.alice.pk).update(is_active=False)
+
+    assert user_for_token(token) is None
+
+
 def test_only_the_owner_of_a_token_revokes_it(world):
     row, token = create_token(world.alice, "mine")
 

@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils.translation import gettext as _
 from websockets.asyncio.client import connect as connect_async
 from websockets.client import ClientProtocol
@@ -38,7 +39,6 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from doorkeep.core.errors import DomainError
-from doorkeep.gateway.models import Device
 
 if TYPE_CHECKING:
     from doorkeep.gateway.server import Gateway
@@ -210,11 +210,12 @@ def holder_of(lock_id: int, *, fresh: bool = False) -> tuple[str, str] | None:
     cached = None if fresh else _holders.get(lock_id)
     if cached is not None and cached[2] > now:
         return cached[0], cached[1]
-    row = (
-        Device.objects.filter(lock_id=lock_id, online=True)
-        .values_list("gateway", "gateway_url")
-        .first()
-    )
+    with connection.cursor() as cursor:  # by hand: asked for every unlock not remembered
+        cursor.execute(
+            "SELECT gateway, gateway_url FROM gateway_device WHERE lock_id = %s AND online",
+            [lock_id],
+        )
+        row = cursor.fetchone()
     if not row or not row[1]:
         _holders.pop(lock_id, None)
         return None
