@@ -17,7 +17,13 @@ Measured in the same run, for the floor of this machine:
   3. a cheap authenticated Django API call (GET /api/v1/me);
   4. the gateway alone: its internal unlock URL, straight to the lock (what a
      web worker calls for each unlock);
-  5. the full remote unlock, with the CPU time each process used.
+  5. the full remote unlock, closed loop (each client sends again as soon as
+     it has its answer: the most 32 clients get; their latency is then
+     32 / rate by Little's law), with the CPU time each process used;
+  6. open loop: --rate unlocks/s (the target's 1,000) offered on a schedule
+     by the same 32 clients, latency counted from when each request was due
+     (a server that falls behind is not flattered); --rates adds more rates.
+     PASS/FAIL is this run's: every request answered, p99 <= 25 ms.
 With --profile: the SQL queries of one unlock, a cProfile of the web side (in
 this process, sequential unlocks), a breakdown inside the web workers under
 the same load (granian serving ``gateway_common:timed_app``, which times every
@@ -28,7 +34,8 @@ ANALYZEd after the bulk set-up, as autovacuum would.
 
     .venv/bin/python bench/gateway_unlock.py [--postgres] [--workers 2] [--threads 4]
         [--routing direct|redis] [--redis-url URL] [--gateway-db-threads N]
-        [--sweep 4x4,4x2] [--duration 15] [--warmup 3] [--profile] [--quiet-below 2]
+        [--sweep 4x4,4x2] [--duration 15] [--warmup 3] [--rate 1000] [--rates 250,500]
+        [--profile] [--quiet-below 2]
 """
 
 from __future__ import annotations
@@ -591,12 +598,40 @@ def run_profile(
     out["queries"] = len(ctx.captured_queries)
 
     n = 300
-    print(f"\n-- profile 2. cProfile of {n} sequential unlocks through the Django test client --")
+    print(
+        f"\n-- profile 2. cProfile of {n} sequential unlocks through doorkeep.wsgi "
+        "(what granian serves), in this process --"
+    )
+    from doorkeep.wsgi import application
+
+    def wsgi_unlock(entry_id: int) -> None:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"/api/v1/entries/{entry_id}/unlock",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(web_port),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "CONTENT_LENGTH": "0",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        statuses: list[str] = []
+        body = b"".join(application(environ, lambda status, headers: statuses.append(status)))
+        assert statuses[0].startswith("200"), (statuses, body[:200])
+
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
     for i in range(n):
-        client.post(f"/api/v1/entries/{entries[i % len(entries)]}/unlock", **auth)
+        wsgi_unlock(entries[i % len(entries)])
     profiler.disable()
     elapsed = time.perf_counter() - started
     print(
@@ -606,7 +641,7 @@ def run_profile(
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("cumulative").print_stats(
-        r"doorkeep|routing|urllib/request|http/client|"
+        r"doorkeep|routing|websockets|"
         r"ninja/operation|django/db/models/query.py",
         30,
     )
