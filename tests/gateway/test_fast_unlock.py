@@ -240,3 +240,56 @@ def test_it_can_be_switched_off(settings):
     settings.DOORKEEP_FAST_UNLOCK = True
     settings.SECURE_HSTS_SECONDS = 3600  # HSTS is Django's SecurityMiddleware's job
     assert not fast.FastUnlock(lambda e, s: []).enabled
+
+
+def test_a_host_django_refuses_is_refused_by_the_front_door_too(
+    world, alice_lock, gateway, apps, answered_by
+):
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+
+    fast_answer, django_answer = both(
+        apps, path, authorization=bearer(world.alice), host="evil.example"
+    )
+
+    assert django_answer.status == 400  # DisallowedHost (ALLOWED_HOSTS)
+    assert fast_answer.status == 400
+    assert answered_by == []
+    assert device.opened == []
+    assert not Event.objects.filter(lock=alice_lock, kind=EventKind.ACCESS_GRANTED).exists()
+
+
+def test_the_bearer_header_is_read_as_ninja_reads_it(world, alice_lock, gateway, apps, answered_by):
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    sloppy = bearer(world.alice).replace("Bearer ", "Bearer  ")  # two spaces
+
+    fast_answer, django_answer = both(apps, path, authorization=sloppy)
+
+    assert django_answer.status == 401  # Ninja's token is " dk_...": unknown
+    assert fast_answer.comparable() == django_answer.comparable()
+    assert device.opened == []
+
+
+def test_an_unexpected_failure_is_a_json_500_logged_as_django_logs_it(
+    world, alice_lock, apps, monkeypatch, caplog
+):
+    from doorkeep.gateway import remote
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(remote, "remote_unlock", broken)
+    served, _django = apps
+
+    answer = call(
+        served, f"/api/v1/entries/{world.entry.pk}/unlock", authorization=bearer(world.alice)
+    )
+
+    assert answer.status == 500
+    assert answer.json()["code"] == "server_error"
+    assert "disk on fire" not in answer.body.decode()
+    logged = [r for r in caplog.records if r.name == "django.request"]
+    assert logged and logged[-1].levelname == "ERROR" and logged[-1].exc_info

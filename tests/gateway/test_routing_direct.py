@@ -13,6 +13,7 @@ import pytest
 from gateway_helpers import DEVICE_SECRET, deafen, eventually, give, version
 
 from doorkeep.gateway import routing
+from doorkeep.gateway.models import Device
 from doorkeep.gateway.remote import remote_unlock
 from doorkeep.gateway.services import set_device_secret
 
@@ -155,3 +156,48 @@ def test_the_internal_websocket_refuses_a_connection_without_the_internal_token(
         with pytest.raises(InvalidStatus) as refused:
             connect(url, additional_headers=headers, open_timeout=3, proxy=None).close()
         assert refused.value.response.status_code == 403
+
+
+def test_a_gateway_that_stays_silent_costs_its_link(world, gateway):
+    """The gateway answers 2 s before a web thread stops waiting, so silence
+    means the link is broken: it is dropped, and the next command opens a new
+    one."""
+    from websockets.asyncio.server import serve
+
+    async def swallow(ws):
+        async for _message in ws:
+            pass
+
+    async def start():
+        return await serve(swallow, "127.0.0.1", 0)
+
+    server = gateway.run(start())
+    url = f"http://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+    try:
+        with pytest.raises(TimeoutError):
+            routing._ask(url, {"op": "changed", "lock": world.lock.pk}, 0.3)
+        assert url not in routing._links.links
+    finally:
+        server.close()
+
+
+def test_a_malformed_gateway_url_is_offline_not_a_crash(world, alice_lock):
+    Device.objects.update_or_create(
+        lock=alice_lock, defaults={"online": True, "gateway": "gw-x", "gateway_url": "http://"}
+    )
+
+    with pytest.raises(routing.LockOffline):
+        routing.send_unlock(alice_lock.pk, "r1", timeout=1)
+
+
+def test_a_drained_link_sends_blocking_again(world, gateway, device):
+    set_device_secret(world.lock, DEVICE_SECRET)
+    gateway.run(device.connect())
+    routing.send_unlock(world.lock.pk, "first", timeout=3)
+    link = routing._links.links[gateway.gateway.public_url]
+
+    link._drain()  # as before every send: reads what came, without waiting
+
+    assert link.sock.gettimeout() == routing.LINK_TIMEOUT  # blocking again, not 0.0
+    routing.send_unlock(world.lock.pk, "second", timeout=3)
+    assert device.opened == ["first", "second"]

@@ -30,6 +30,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.utils import translation
 from ninja.responses import NinjaJSONEncoder
@@ -37,7 +38,7 @@ from ninja.responses import NinjaJSONEncoder
 from doorkeep.accounts.services import user_for_token
 from doorkeep.core.errors import DomainError
 
-log = logging.getLogger("doorkeep.api")
+request_log = logging.getLogger("django.request")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -77,11 +78,18 @@ class FastUnlock:
         if self.enabled and environ.get("REQUEST_METHOD") == "POST":
             match = UNLOCK_PATH.fullmatch(environ.get("PATH_INFO", ""))
             auth = environ.get("HTTP_AUTHORIZATION", "")
-            if match and auth[:7].lower() == "bearer " and int(match[1]) <= MAX_ID:
+            # The token as Ninja's HttpBearer reads it (everything after
+            # "Bearer "); a Host that ALLOWED_HOSTS refuses is Django's 400.
+            if (
+                match
+                and auth[:7].lower() == "bearer "
+                and int(match[1]) <= MAX_ID
+                and self._allowed_host(environ)
+            ):
                 language = self._language(environ)
-                answer = self._unlock(environ, int(match[1]), auth[7:].strip(), language)
+                answer = self._unlock(environ, int(match[1]), auth[7:], language)
                 if answer is not None:
-                    return self._respond(start_response, language, *answer)
+                    return self._respond(start_response, environ["PATH_INFO"], language, *answer)
         return self.app(environ, start_response)
 
     def _unlock(
@@ -116,7 +124,12 @@ class FastUnlock:
                 [],
             )
         except Exception:
-            log.exception("remote unlock of entry %s failed", entry_id)
+            # As Django's handler does: logged on django.request, and signalled
+            # to whatever reports errors; the answer is the API's JSON.
+            signals.got_request_exception.send(sender=self.__class__, request=None)
+            request_log.error(
+                "Internal Server Error: %s", environ.get("PATH_INFO", ""), exc_info=True
+            )
             body = {
                 "code": "server_error",
                 "message": "Something went wrong on our side. The attempt is logged; try again.",
@@ -125,6 +138,14 @@ class FastUnlock:
             return 500, body, []
         finally:
             signals.request_finished.send(sender=self.__class__)
+
+    @staticmethod
+    def _allowed_host(environ: dict[str, Any]) -> bool:
+        try:
+            WSGIRequest(environ).get_host()
+        except DisallowedHost:
+            return False
+        return True
 
     @staticmethod
     def _language(environ: dict[str, Any]) -> str:
@@ -137,6 +158,7 @@ class FastUnlock:
     def _respond(
         self,
         start_response: Callable[..., Any],
+        path: str,
         language: str,
         status: int,
         body: dict[str, Any],
@@ -151,5 +173,8 @@ class FastUnlock:
             ("Content-Language", language),
             ("Content-Length", str(len(content))),
         ]
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        phrase = HTTPStatus(status).phrase
+        if 400 <= status < 500:  # as Django logs them
+            request_log.warning("%s: %s", phrase, path)
+        start_response(f"{status} {phrase}", headers)
         return [content]

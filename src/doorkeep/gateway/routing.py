@@ -49,6 +49,7 @@ log = logging.getLogger("doorkeep.gateway")
 MAX_UNLOCK_TIMEOUT = 30.0  # seconds; longer requests are cut to this
 HOLDER_TTL = 5.0  # seconds a web worker trusts what it read of a lock's gateway
 MAX_HOLDERS = 10_000  # lock -> gateway entries remembered per process
+LINK_TIMEOUT = 3.0  # seconds to open an internal link, and to send on one
 
 
 class LockOffline(DomainError):
@@ -299,34 +300,36 @@ class _Link:
     def __init__(self, url: str) -> None:
         from doorkeep.gateway.internal import internal_token
 
-        uri = parse_uri(internal_ws_url(url))
-        self.protocol = ClientProtocol(uri, max_size=None)
         self.pending: list[str] = []  # whole messages received, not yet read
         self.fragments: list[bytes] = []
+        self.sock: socket.socket | None = None
         try:
-            sock = socket.create_connection((uri.host, uri.port), timeout=3)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            uri = parse_uri(internal_ws_url(url))
+            self.protocol = ClientProtocol(uri, max_size=None)
+            self.sock = socket.create_connection((uri.host, uri.port), timeout=LINK_TIMEOUT)
+            _keep_alive(self.sock)
             if uri.secure:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=uri.host)
-            self.sock = sock
+                context = ssl.create_default_context()
+                self.sock = context.wrap_socket(self.sock, server_hostname=uri.host)
             request = self.protocol.connect()
             request.headers["X-Doorkeep-Internal"] = internal_token()
             self.protocol.send_request(request)
             self._flush()
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + LINK_TIMEOUT
             while self.protocol.state is State.CONNECTING:
                 self._read(deadline)
             if self.protocol.handshake_exc is not None:
                 raise self.protocol.handshake_exc
             if not self.open:
                 raise ConnectionError("the gateway closed the connection")
-        except (OSError, WebSocketException, TimeoutError) as exc:
+        except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
+            # ValueError: a gateway URL that is not one (a misconfiguration)
             self.close()
             raise _Unreachable(str(exc) or type(exc).__name__, sent=False) from exc
 
     @property
     def open(self) -> bool:
-        return self.protocol.state is State.OPEN
+        return self.sock is not None and self.protocol.state is State.OPEN
 
     def send(self, text: str) -> None:
         self._drain()  # a close (a gateway restart) or a ping that came while we were away
@@ -344,37 +347,47 @@ class _Link:
         return self.pending.pop(0)
 
     def close(self) -> None:
-        sock = getattr(self, "sock", None)
+        sock, self.sock = self.sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
-        self.protocol.state = State.CLOSED
+
+    def _socket(self) -> socket.socket:
+        if self.sock is None:
+            raise ConnectionClosedError(None, None)
+        return self.sock
 
     def _flush(self) -> None:
         for data in self.protocol.data_to_send():
             if data:
-                self.sock.sendall(data)
+                self._socket().sendall(data)
             else:  # the protocol wants the connection closed
                 self.close()
 
     def _drain(self) -> None:
-        while self.open:
-            self.sock.setblocking(False)
-            try:
-                data = self.sock.recv(65536)
-            except (BlockingIOError, ssl.SSLWantReadError):
-                return
-            except OSError:
-                data = b""
-            self._received(data)
+        sock = self._socket()
+        sock.setblocking(False)
+        try:
+            while self.sock is not None:
+                try:
+                    data = sock.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    return
+                except OSError:
+                    data = b""
+                self._received(data)
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(LINK_TIMEOUT)  # sends block again (for at most this long)
 
     def _read(self, deadline: float) -> None:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no answer in time")
-        self.sock.settimeout(left)
+        sock = self._socket()
+        sock.settimeout(left)
         try:
-            data = self.sock.recv(65536)
+            data = sock.recv(65536)
         except TimeoutError:
             raise
         except OSError:
@@ -404,6 +417,17 @@ def _open(url: str) -> _Link:
     return _Link(url)
 
 
+def _keep_alive(sock: socket.socket) -> None:
+    """No delay for small frames, and TCP keepalives: the gateway does not
+    ping these links, and a firewall or load balancer between a web worker and
+    a gateway must not forget an idle one."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 20), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):  # Linux; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 def _ask(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
     """One command on this thread's kept-open internal WebSocket to the
     gateway at ``url`` (opened on first use, again after it closed)."""
@@ -415,6 +439,7 @@ def _ask(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
             ws.send(json.dumps(command))
         except (ConnectionClosed, OSError):  # closed while we were away (a restart)
             links.pop(url, None)
+            ws.close()
             ws = None
     if ws is None:
         for stale in [u for u, c in links.items() if not c.open]:
@@ -424,6 +449,7 @@ def _ask(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
             ws.send(json.dumps(command))
         except (ConnectionClosed, OSError) as exc:
             links.pop(url, None)
+            ws.close()
             raise _Unreachable(str(exc) or type(exc).__name__, sent=False) from exc
     try:
         while True:
@@ -432,6 +458,11 @@ def _ask(url: str, command: dict[str, Any], wait: float) -> dict[str, Any]:
                 return reply
             # A late answer to a command that timed out before: skip it.
     except TimeoutError:
+        # The gateway answers an unlock 2 s before this wait ends, even when the
+        # lock does not: silence means the link is broken. The next command
+        # opens a new one.
+        links.pop(url, None)
+        ws.close()
         raise
     except (ConnectionClosed, OSError, ValueError) as exc:
         links.pop(url, None)
