@@ -254,6 +254,12 @@ def main() -> int:
         welcome_to_list.append(marks["<-list.full"] - marks["<-welcome"])
         list_to_ack.append(marks["->list.ack"] - marks["<-list.full"])
     print(gc.ms_line("connect -> synced (list applied, ack sent)", total))
+    slowest = sorted(range(len(total)), key=lambda i: -total[i])[:3]
+    print(
+        "    slowest runs: "
+        + ", ".join(f"#{i + 1} {1000 * total[i]:.1f} ms" for i in slowest)
+        + " (counted after the two warm-up runs)"
+    )
     print(gc.ms_line("connect -> ack recorded (Device.acked_version)", acked_total))
     print("phases:")
     print(gc.ms_line("    connect, hello -> welcome", hello_to_welcome))
