@@ -1,0 +1,121 @@
+"""The remote unlock over real HTTP, as deployed: granian serving
+doorkeep.wsgi (the unlock front door in front of Django) in a process of its
+own, on the test database, reaching the test's gateway and simulated lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from doorkeep.accounts.services import create_token
+from doorkeep.events.models import Event, EventKind
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(transactional_db: None) -> Iterator[str]:
+    """granian with one worker, as `doorkeep serve` starts it; its base URL."""
+    port = _free_port()
+    granian = Path(sys.executable).with_name("granian")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DOORKEEP_DATA_DIR": str(settings.DATA_DIR),
+        "DJANGO_SETTINGS_MODULE": "doorkeep.settings",
+        "DOORKEEP_OUTBOX_KICK": "0",
+    }
+    argv = [str(granian), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", "1", "--blocking-threads", "2", "--no-ws", "--log-level", "warning"]
+    child = subprocess.Popen(
+        [*argv, "doorkeep.wsgi:application"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/v1/me", timeout=2)  # noqa: S310
+            except urllib.error.HTTPError:
+                break  # 401: it answers
+            except OSError:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    output = child.stdout.read().decode() if child.stdout else ""
+                    pytest.fail(f"granian did not start:\n{output[-3000:]}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        if child.stdout:
+            child.stdout.close()
+
+
+def post(url: str, token: str) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL of the test
+        url, method="POST", data=b"", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_served_api_opens_a_lock_over_http(world, alice_lock, gateway, served):
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    _row, token = create_token(world.alice, "served")
+
+    status, body = post(f"{served}/api/v1/entries/{world.entry.pk}/unlock", token)
+
+    assert status == 200, body
+    assert body["opened"] is True and body["lock_id"] == alice_lock.pk
+    assert device.opened == [body["request_id"]]
+    assert Event.objects.filter(
+        lock=alice_lock, kind=EventKind.ACCESS_GRANTED, actor=world.alice
+    ).exists()
+
+
+def test_the_served_api_answers_404_for_another_tenants_entry(world, alice_lock, gateway, served):
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    _row, token = create_token(world.charlie, "served")
+
+    status, body = post(f"{served}/api/v1/entries/{world.entry.pk}/unlock", token)
+
+    assert status == 404 and body["code"] == "not_found"
+    assert device.opened == []
