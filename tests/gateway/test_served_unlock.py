@@ -4,8 +4,10 @@ own, on the test database, reaching the test's gateway and simulated lock."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,11 +42,50 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def served(transactional_db: None) -> Iterator[str]:
-    """granian with one worker, as `doorkeep serve` starts it; its base URL."""
+def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """granian on a free port; None if the port was taken meanwhile."""
     port = _free_port()
     granian = Path(sys.executable).with_name("granian")
+    argv = [str(granian), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", "1", "--blocking-threads", "2", "--no-ws", "--log-level", "warning"]
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            [*argv, "doorkeep.wsgi:application"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its worker processes go with it
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/v1/me", timeout=2)  # noqa: S310
+        except urllib.error.HTTPError:
+            return child, base  # 401: it answers
+        except OSError:
+            if child.poll() is not None:
+                return None
+            if time.monotonic() > deadline:
+                _stop(child)
+                return None
+            time.sleep(0.1)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(5)
+
+
+@pytest.fixture
+def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    """granian with one worker, as `doorkeep serve` starts it; its base URL."""
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -52,36 +93,18 @@ def served(transactional_db: None) -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "doorkeep.settings",
         "DOORKEEP_OUTBOX_KICK": "0",
     }
-    argv = [str(granian), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", "1", "--blocking-threads", "2", "--no-ws", "--log-level", "warning"]
-    child = subprocess.Popen(
-        [*argv, "doorkeep.wsgi:application"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "granian.log"
+    for _attempt in range(3):  # another process may take the free port first
+        started = _start(env, log)
+        if started is not None:
+            break
+    else:
+        pytest.fail(f"granian did not start:\n{log.read_text()[-3000:]}")
+    child, base = started
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/v1/me", timeout=2)  # noqa: S310
-            except urllib.error.HTTPError:
-                break  # 401: it answers
-            except OSError:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    output = child.stdout.read().decode() if child.stdout else ""
-                    pytest.fail(f"granian did not start:\n{output[-3000:]}")
-                time.sleep(0.1)
         yield base
     finally:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-        if child.stdout:
-            child.stdout.close()
+        _stop(child)
 
 
 def post(url: str, token: str) -> tuple[int, dict[str, object]]:
