@@ -350,6 +350,29 @@ def test_patch_sets_and_clears_the_window_and_the_schedule(world, alice_api, dan
     assert (cleared["valid_until"], cleared["note"]) == (None, "")
 
 
+def test_a_patch_keeps_what_another_change_wrote_while_it_waited(
+    world, alice_api, dana, monkeypatch
+):
+    """Fields left out are read under the lock row's lock, not before it: a
+    change of another field that lands meanwhile stays."""
+    from doorkeep.keys import services
+
+    original = services._managed_key
+
+    def meanwhile(actor, key_id):
+        found = original(actor, key_id)
+        Key.objects.filter(pk=key_id).update(schedule=None)  # another request's change
+        return found
+
+    monkeypatch.setattr(services, "_managed_key", meanwhile)
+
+    body = patch_json(alice_api, f"/api/v1/keys/{dana['id']}", {"note": "head cleaner"}).json()
+
+    assert body["note"] == "head cleaner"
+    assert body["schedule"] is None
+    assert Key.objects.get(pk=dana["id"]).schedule is None
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [

@@ -209,18 +209,16 @@ def update_key(request: HttpRequest, key_id: int, body: KeyPatch) -> dict[str, o
     for a key issued under an organization's key `shared_management_inactive`
     (403), `shared_key_revoked` (409)."""
     given = body.model_fields_set
-    # What was left out keeps the key's value (read here; the service checks access).
-    current = Key.objects.filter(pk=key_id).values("valid_from", "valid_until", "schedule").first()
-    kept = current or {"valid_from": None, "valid_until": None, "schedule": None}
+    keep = services.KEEP  # what was left out keeps the key's value, read under lock
     services.update_key(
         actor(request),
         key_id,
-        valid_from=body.valid_from if "valid_from" in given else kept["valid_from"],
-        valid_until=body.valid_until if "valid_until" in given else kept["valid_until"],
+        valid_from=body.valid_from if "valid_from" in given else keep,
+        valid_until=body.valid_until if "valid_until" in given else keep,
         schedule=(
             ([r.dict() for r in body.schedule] if body.schedule else None)
             if "schedule" in given
-            else kept["schedule"]
+            else keep
         ),
         note=(body.note or "") if "note" in given else None,
     )

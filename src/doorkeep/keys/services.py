@@ -412,6 +412,16 @@ def take_back(actor: User | None, key: Key, lock: Lock, *, summary: str = "") ->
     )
 
 
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+# For update_key: leave this field as it is. Read under the lock row's lock, so
+# two changes of different fields at the same moment both stay.
+KEEP: Any = _Keep()
+
+
 def update_key(
     actor: User,
     key_id: int,
@@ -422,11 +432,16 @@ def update_key(
     note: str | None = None,
 ) -> Key:
     """Change a live key's validity window, weekly schedule and note. Needs full
-    management of the lock, like issuing (R6)."""
-    validate_window(valid_from, valid_until)
-    rules = schedules.normalize(schedule)
+    management of the lock, like issuing (R6). ``KEEP`` for the window's ends
+    or the schedule (``None`` for the note) leaves them as they are."""
     with transaction.atomic():
         key, lock = _managed_key(actor, key_id)
+        # _managed_key locked the lock row: what another change wrote is read now.
+        key.refresh_from_db(fields=["valid_from", "valid_until", "schedule", "note", "revoked_at"])
+        valid_from = key.valid_from if valid_from is KEEP else valid_from
+        valid_until = key.valid_until if valid_until is KEEP else valid_until
+        validate_window(valid_from, valid_until)
+        rules = schedules.normalize(key.schedule if schedule is KEEP else schedule)
         if key.revoked_at is not None:
             raise Conflict(_("This key was taken back; issue a new one."), code="already_revoked")
         if key.holder_organization_id is not None and schedule:
