@@ -210,6 +210,11 @@ DOORKEEP_UNLOCK_TIMEOUT = env_int("DOORKEEP_UNLOCK_TIMEOUT", 5, minimum=1)  # se
 # POST /api/v1/entries/{id}/unlock with a bearer token answered in front of
 # Django's request stack (doorkeep/api/fast.py); false: Django answers it.
 DOORKEEP_FAST_UNLOCK = env_bool("DOORKEEP_FAST_UNLOCK", True)
+# Webhooks and Web Push may reach private, loopback and reserved addresses
+# (development, local receivers); production refuses them (doorkeep/notify/outbound.py).
+DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = env_bool(
+    "DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES", not PRODUCTION
+)
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")

@@ -86,6 +86,20 @@ def test_a_push_message_is_signed_with_vapid_and_readable_only_by_the_browser(wo
     assert OutboxMessage.objects.get().status == "delivered"
 
 
+def test_a_push_endpoint_at_a_private_address_is_refused(world, receiver, settings):
+    service = receiver(201)
+    subscribe(world.alice, service.url.replace("127.0.0.1", "localhost") + "/push/alice-phone")
+    settings.DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = False
+
+    unlock_notice(world.alice)
+    outbox.deliver_due()
+
+    assert service.requests == []
+    message = OutboxMessage.objects.get(channel="push")
+    assert message.status == "gave_up"
+    assert "private or reserved address" in message.last_error
+
+
 def test_every_browser_of_the_person_gets_the_push(world, receiver):
     service = receiver(201)
     subscribe(world.alice, service.url + "/phone")

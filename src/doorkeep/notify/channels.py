@@ -18,6 +18,7 @@ from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
 from standardwebhooks import Webhook
 
 from doorkeep.core.errors import InvalidInput
+from doorkeep.notify import outbound
 from doorkeep.notify.models import Channel, OutboxMessage, PushSubscription
 
 PUSH_TTL = 24 * 3600  # seconds a push service keeps a message for an offline device
@@ -44,9 +45,13 @@ def send(message: OutboxMessage) -> Result:
 
 
 def _session() -> requests.Session:
-    session = requests.Session()
-    session.max_redirects = 0
-    return session
+    return outbound.session()
+
+
+def _failed(exc: Exception) -> Result:
+    if outbound.refused(exc):  # the address will not become public by waiting
+        return Result(ok=False, error=f"refused: {exc}"[:500], final=True)
+    return Result(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
 
 
 def send_push(message: OutboxMessage) -> Result:
@@ -82,7 +87,7 @@ def send_push(message: OutboxMessage) -> Result:
             )
         return Result(ok=False, status=status, error=str(exc)[:500])
     except (requests.RequestException, OSError, ValueError) as exc:
-        return Result(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        return _failed(exc)
     PushSubscription.objects.filter(pk=subscription.pk).update(last_success_at=timezone.now())
     return Result(ok=True, status=response.status_code)
 
@@ -130,6 +135,12 @@ def check_webhook_url(url: str) -> str:
         )
     if len(url) > 500:
         raise InvalidInput(_("A webhook URL is at most 500 characters."), code="invalid_url")
+    address = outbound.literal_address(parts.hostname)
+    if address is not None and not outbound.private_allowed() and not outbound.is_public(address):
+        raise InvalidInput(
+            _("A webhook URL must reach the internet, not a private or reserved address."),
+            code="invalid_url",
+        )
     return url
 
 
@@ -152,7 +163,7 @@ def send_webhook(message: OutboxMessage) -> Result:
                 allow_redirects=False,
             )
     except requests.RequestException as exc:
-        return Result(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        return _failed(exc)
     if 200 <= response.status_code < 300:
         return Result(ok=True, status=response.status_code)
     return Result(
