@@ -1208,6 +1208,7 @@ def _gateway(port: int, db_threads: int) -> None:
     import django
 
     django.setup()
+    from doorkeep.core import memory
     from doorkeep.gateway.server import Gateway
 
     raise_open_files()
@@ -1230,6 +1231,7 @@ def _gateway(port: int, db_threads: int) -> None:
         tracemalloc.start(1)
         signal.signal(signal.SIGUSR1, dump)
     gateway = Gateway(host=LOOPBACK, port=port, db_threads=db_threads)
+    memory.settle()  # as `doorkeep gateway` does
     print(f"bench gateway on ws://{LOOPBACK}:{port} with {db_threads} db threads", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gateway.serve_forever())

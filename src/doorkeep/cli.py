@@ -67,6 +67,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "doorkeep.wsgi:application",
     ]
     commands = [argv]
+    from doorkeep.core.memory import FREEZE_ENV
+
+    os.environ[FREEZE_ENV] = "1"  # the web workers freeze what they loaded (core/memory.py)
     if not args.no_gateway:
         doorkeep = shutil.which("doorkeep") or str(Path(sys.executable).with_name("doorkeep"))
         commands.append(

@@ -33,6 +33,7 @@ from django.db import connections as db_connections
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from doorkeep.core import memory
 from doorkeep.gateway import internal, lists, protocol, services, syncing
 from doorkeep.gateway.internal import INTERNAL_WS_PATH
 from doorkeep.gateway.protocol import ProtocolError
@@ -653,5 +654,6 @@ def run(
     gateway = Gateway(
         gateway_id=gateway_id, host=host, port=port, public_url=public_url, db_threads=db_threads
     )
+    memory.settle()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(gateway.serve_forever())
