@@ -288,12 +288,14 @@ def bulk_keys(
 
 
 def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (0-100) by nearest rank."""
+    """The p-th percentile (0-100) by nearest rank: the smallest value that at
+    least p% of the values are at or below (of 100 values, p99 is the 99th)."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # ceil(p * n / 100) in integers where possible: no float rounding at the edge
+    rank = -(-round(p * 1000) * len(ordered) // 100_000)
+    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 def latency_line(label: str, seconds: list[float]) -> str:
