@@ -468,6 +468,67 @@ def test_a_flooding_lock_is_closed_with_4008_and_another_lock_is_unaffected(
     assert_still_working(world, gateway, other)
 
 
+def test_answers_the_gateway_waits_for_pass_when_the_budget_is_spent(
+    world, gateway, device, monkeypatch
+):
+    """A list acknowledgement and an unlock result answer the gateway's own
+    messages: they are never dropped by the throttle (a lock acknowledging
+    many changes a second lost an ack and stayed unacknowledged)."""
+    monkeypatch.setattr(server, "MESSAGES_PER_SECOND", 0.01)  # spent stays spent
+    give(world, "Alice", phone="")
+
+    async def spend() -> ClientConnection:
+        ws = await online(gateway.url, world.lock.serial)
+        for _ in range(server.BURST + 5):
+            await ws.send(json.dumps({"type": "time.request"}))
+        frames = []
+        with pytest.raises(TimeoutError):
+            while True:
+                frames.append(await receive(ws, timeout=0.5))
+        assert [f["code"] for f in frames if f["type"] == "error"] == ["throttled"]
+        return ws
+
+    async def next_of(ws: ClientConnection, kind: str) -> dict[str, Any]:
+        while (frame := await receive(ws))["type"] != kind:
+            pass
+        return frame
+
+    async def acknowledge(ws: ClientConnection) -> int:
+        diff = await next_of(ws, "list.diff")
+        await ws.send(json.dumps({"type": "list.ack", "version": diff["version"]}))
+        return diff["version"]
+
+    async def open_up(ws: ClientConnection) -> str:
+        command = await next_of(ws, "unlock")
+        answer = {"type": "unlock.result", "request_id": command["request_id"], "ok": True}
+        await ws.send(json.dumps(answer))
+        return command["request_id"]
+
+    ws = gateway.run(spend())
+    acked = asyncio.run_coroutine_threadsafe(acknowledge(ws), gateway.loop)
+    give(world, "Dana", pin="2580")
+    version = acked.result(5)
+
+    assert version == platform_version(world.lock)
+    eventually(lambda: Device.objects.get(lock=world.lock).acked_version == version)
+
+    answered = asyncio.run_coroutine_threadsafe(open_up(ws), gateway.loop)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    assert answered.result(5) == unlocked.request_id
+
+    # Anything else still spends the budget: dropped, said at most once a second.
+    async def ask_time() -> list[dict[str, Any]]:
+        await ws.send(json.dumps({"type": "time.request"}))
+        frames = []
+        with pytest.raises(TimeoutError):
+            while True:
+                frames.append(await receive(ws, timeout=0.5))
+        await ws.close()
+        return frames
+
+    assert all(f["type"] != "time" for f in gateway.run(ask_time()))
+
+
 # --- status and time -----------------------------------------------------------------------------
 
 

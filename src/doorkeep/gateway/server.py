@@ -352,12 +352,13 @@ class Gateway:
     async def on_message(self, conn: Connection, raw: str | bytes) -> None:
         if conn.closing:
             return  # keep reading, so that the lock's close frame gets through
-        if not conn.allow():
+        answer = _answer(conn, raw)
+        if answer is None and not conn.allow():
             await self._throttle(conn)
             return
         received = datetime.now(UTC)
         try:
-            message = protocol.decode(raw)
+            message = answer if answer is not None else protocol.decode(raw)
             kind = message["type"]
             if kind == "list.ack":
                 await self.on_ack(conn, protocol.ack(message))
@@ -626,6 +627,30 @@ class Gateway:
             timeout = None if upcoming is None else upcoming - now + WINDOW_SLACK
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._windows_wake.wait(), timeout)
+
+
+def _answer(conn: Connection, raw: str | bytes) -> dict[str, Any] | None:
+    """The message, decoded, if it answers what the gateway waits for from this
+    lock: the acknowledgement of the list in flight, or the result of a pending
+    unlock. Answers do not spend the lock's message budget: the gateway sends
+    one push at a time and each unlock once, so they cannot flood, and dropping
+    one would leave the lock's list unacknowledged or an unlock unanswered (a
+    lock acknowledging 80 changes a second was throttled)."""
+    if (conn.inflight is None and not conn.pending) or not isinstance(raw, str):
+        return None
+    if "list.ack" not in raw and "unlock.result" not in raw:
+        return None  # not decoded twice, nor at all when dropped
+    try:
+        message = protocol.decode(raw)
+    except ProtocolError:
+        return None
+    kind = message.get("type")
+    if kind == "list.ack" and conn.inflight is not None:
+        version = message.get("version")
+        return message if type(version) is int and version == conn.inflight.version else None
+    if kind == "unlock.result" and message.get("request_id") in conn.pending:
+        return message
+    return None
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:
