@@ -126,3 +126,48 @@ def test_the_vapid_public_key_is_derived_and_must_match(monkeypatch, tmp_path):
     monkeypatch.setenv("DOORKEEP_VAPID_PRIVATE_KEY", "c2hvcnQ")
     with pytest.raises(ImproperlyConfigured, match="32 bytes, base64url"):
         env.vapid_keys(tmp_path, production=True)
+
+
+def test_it_reads_durations_in_seconds_or_unlimited(monkeypatch):
+    assert env.env_seconds("X_AGE", None) is None
+    monkeypatch.setenv("X_AGE", "30")
+    assert env.env_seconds("X_AGE", None) == 30
+    monkeypatch.setenv("X_AGE", " Unlimited ")
+    assert env.env_seconds("X_AGE", 60) is None
+    monkeypatch.setenv("X_AGE", "-1")
+    with pytest.raises(ImproperlyConfigured, match="X_AGE=-1 is below the minimum of 0"):
+        env.env_seconds("X_AGE", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "None"), ("0", "0"), ("300", "300"), ("none", "None")]
+)
+def test_database_connections_are_kept_unless_an_age_is_set(tmp_path, value, expected):
+    """By default the web threads and the gateway keep their connections
+    (reopening one costs its next request a new server process)."""
+    import subprocess
+    import sys
+
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DOORKEEP_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": "src",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+    }
+    if value is not None:
+        environment["DB_CONN_MAX_AGE"] = value
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'doorkeep.settings'; "
+            "from django.conf import settings; "
+            "print(settings.DATABASES['default']['CONN_MAX_AGE'])",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == expected

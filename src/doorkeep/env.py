@@ -59,6 +59,16 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_seconds(name: str, default: int | None) -> int | None:
+    """A duration in whole seconds (0 or more), or ``none`` / ``unlimited`` for None."""
+    value = _raw(name)
+    if value is None:
+        return default
+    if value.strip().lower() in {"none", "unlimited"}:
+        return None
+    return env_int(name, 0, minimum=0)
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:
