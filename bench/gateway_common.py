@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _setup import percentile
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV_BIN = Path(sys.executable).parent
@@ -267,12 +269,7 @@ def raise_open_files(wanted: int = 20_000) -> int:
 
 
 def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, as bench/_setup.percentile."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    return percentile(values, p)
 
 
 def ms_summary(seconds: list[float]) -> dict[str, float]:
@@ -361,6 +358,18 @@ def postgres_backends(database: str) -> list[int]:
             if f" {database} " in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
                 found.append(pid)
     return found
+
+
+def settle_here() -> None:
+    """Before measuring: collect, then freeze what this process holds (Django,
+    the set-up's objects, connected simulated locks), as the measured
+    processes do (doorkeep/core/memory.py). Otherwise the measuring
+    process's own full garbage collections, walking all of it (60 ms seen in
+    gateway_sync.py, just as a list.full arrived), land in the latencies it
+    measures."""
+    from doorkeep.core.memory import settle
+
+    settle()
 
 
 def wait_for_quiet(below: float, limit: float = 600) -> None:
@@ -700,6 +709,7 @@ async def _fleet(url: str, serials: list[str], secret: str, concurrency: int) ->
         ),
         flush=True,
     )
+    settle_here()
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)

@@ -219,6 +219,7 @@ def main() -> int:
 
     # --- the gateway and the lock -------------------------------------------------------
     port = gc.free_port()
+    gateway_started = time.perf_counter()
     gateway = gc.start_gateway(port, logdir=logdir, env={"GATEWAY_PORT": str(port)})
     url = f"ws://{gc.LOOPBACK}:{port}"
     loop = Loop()
@@ -229,9 +230,11 @@ def main() -> int:
         return Device.objects.filter(lock=lock).values_list("acked_version", "online").get()
 
     gc.wait_for_quiet(args.quiet_below)
+    gc.settle_here()
     print(f"\n-- full sync: a fresh lock (list version 0) connects, {args.repeat} runs --")
     print(gc.load_line())
     total, acked_total, welcome_to_list, list_to_ack, hello_to_welcome = [], [], [], [], []
+    run_at: list[float] = []  # seconds since the gateway started
     for run in range(args.repeat + 2):  # the first two warm up
         tracker.clear()
         # What the gateway recorded before: back to 0, to see the new ack land.
@@ -249,17 +252,20 @@ def main() -> int:
         if run < 2:
             continue
         total.append(synced - started)
+        run_at.append(started - gateway_started)
         acked_total.append(acked - started)
         hello_to_welcome.append(marks["<-welcome"] - started)
         welcome_to_list.append(marks["<-list.full"] - marks["<-welcome"])
         list_to_ack.append(marks["->list.ack"] - marks["<-list.full"])
     print(gc.ms_line("connect -> synced (list applied, ack sent)", total))
     slowest = sorted(range(len(total)), key=lambda i: -total[i])[:3]
-    print(
-        "    slowest runs: "
-        + ", ".join(f"#{i + 1} {1000 * total[i]:.1f} ms" for i in slowest)
-        + " (counted after the two warm-up runs)"
-    )
+    print("    slowest runs (counted after the two warm-up runs):")
+    for i in slowest:
+        print(
+            f"      #{i + 1} at {run_at[i]:.1f} s after the gateway started: "
+            f"{1000 * total[i]:.1f} ms = hello -> welcome {1000 * hello_to_welcome[i]:.1f}"
+            f" + -> list.full {1000 * welcome_to_list[i]:.1f} + -> ack {1000 * list_to_ack[i]:.1f}"
+        )
     print(gc.ms_line("connect -> ack recorded (Device.acked_version)", acked_total))
     print("phases:")
     print(gc.ms_line("    connect, hello -> welcome", hello_to_welcome))

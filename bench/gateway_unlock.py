@@ -233,6 +233,7 @@ def main() -> int:
     events_before = Event.objects.filter(kind="access.granted").count()
     print(f"\n-- 5. remote unlock: POST /api/v1/entries/{{id}}/unlock, {len(entries):,} entries --")
     gc.wait_for_quiet(args.quiet_below)
+    gc.settle_here()
     print(gc.load_line() + " before")
 
     main_result = metered_load(
