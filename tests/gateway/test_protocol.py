@@ -500,6 +500,11 @@ def test_answers_the_gateway_waits_for_pass_when_the_budget_is_spent(
 
     async def open_up(ws: ClientConnection) -> str:
         command = await next_of(ws, "unlock")
+        # Not answers: dropped (over the budget), the connection stays.
+        for request_id in (["x"], {"a": 1}, 7, "not-asked"):
+            bad = {"type": "unlock.result", "request_id": request_id, "ok": True}
+            await ws.send(json.dumps(bad))
+        await ws.send(json.dumps({"type": "list.ack", "version": 10**6}))
         answer = {"type": "unlock.result", "request_id": command["request_id"], "ok": True}
         await ws.send(json.dumps(answer))
         return command["request_id"]

@@ -352,10 +352,12 @@ class Gateway:
     async def on_message(self, conn: Connection, raw: str | bytes) -> None:
         if conn.closing:
             return  # keep reading, so that the lock's close frame gets through
-        answer = _answer(conn, raw)
-        if answer is None and not conn.allow():
-            await self._throttle(conn)
-            return
+        answer = None
+        if not conn.allow():
+            answer = _answer(conn, raw)
+            if answer is None:
+                await self._throttle(conn)
+                return
         received = datetime.now(UTC)
         try:
             message = answer if answer is not None else protocol.decode(raw)
@@ -630,16 +632,17 @@ class Gateway:
 
 
 def _answer(conn: Connection, raw: str | bytes) -> dict[str, Any] | None:
-    """The message, decoded, if it answers what the gateway waits for from this
-    lock: the acknowledgement of the list in flight, or the result of a pending
-    unlock. Answers do not spend the lock's message budget: the gateway sends
-    one push at a time and each unlock once, so they cannot flood, and dropping
-    one would leave the lock's list unacknowledged or an unlock unanswered (a
-    lock acknowledging 80 changes a second was throttled)."""
+    """For a message over the lock's budget: the message, decoded, if it
+    answers what the gateway waits for from this lock (the acknowledgement of
+    the list in flight, or the result of a pending unlock), else None (it is
+    dropped). Answers are never dropped: the gateway sends one push at a time
+    and each unlock once, so they cannot flood, and dropping one would leave
+    the lock's list unacknowledged or an unlock unanswered (a lock
+    acknowledging 80 changes a second was throttled)."""
     if (conn.inflight is None and not conn.pending) or not isinstance(raw, str):
         return None
     if "list.ack" not in raw and "unlock.result" not in raw:
-        return None  # not decoded twice, nor at all when dropped
+        return None  # anything else over the budget is dropped unread
     try:
         message = protocol.decode(raw)
     except ProtocolError:
@@ -648,7 +651,8 @@ def _answer(conn: Connection, raw: str | bytes) -> dict[str, Any] | None:
     if kind == "list.ack" and conn.inflight is not None:
         version = message.get("version")
         return message if type(version) is int and version == conn.inflight.version else None
-    if kind == "unlock.result" and message.get("request_id") in conn.pending:
+    request_id = message.get("request_id")
+    if kind == "unlock.result" and isinstance(request_id, str) and request_id in conn.pending:
         return message
     return None
 
