@@ -66,7 +66,10 @@ def env_seconds(name: str, default: int | None) -> int | None:
         return default
     if value.strip().lower() in {"none", "unlimited"}:
         return None
-    return env_int(name, 0, minimum=0)
+    try:
+        return env_int(name, 0, minimum=0)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{exc} (seconds, or unlimited)") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
