@@ -696,6 +696,7 @@ async def _fleet(url: str, serials: list[str], secret: str, concurrency: int) ->
     started = time.perf_counter()
     errors = await asyncio.gather(*(connect(lock) for lock in locks))
     failed = Counter(e for e in errors if e)
+    settle_here()
     print(
         json.dumps(
             {
@@ -709,7 +710,6 @@ async def _fleet(url: str, serials: list[str], secret: str, concurrency: int) ->
         ),
         flush=True,
     )
-    settle_here()
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)

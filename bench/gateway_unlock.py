@@ -150,6 +150,7 @@ def main() -> int:
         print(analyzed)
     floors: dict[str, Any] = {}
     gc.wait_for_quiet(args.quiet_below)
+    gc.settle_here()
     if not args.no_floor:
         floors = measure_floors(args, logdir, token)
 
