@@ -1,0 +1,66 @@
+"""A thread's database connection is closed as the thread ends, not when a
+garbage collection finds it later."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+from django.db import connection, connections
+
+
+def _is_closed(raw) -> bool:
+    if connection.vendor == "sqlite":
+        try:
+            raw.execute("SELECT 1")
+        except Exception as exc:  # sqlite3.ProgrammingError: closed database
+            return "closed" in str(exc)
+        return False
+    return bool(raw.closed)
+
+
+def _open_in_a_thread(end: threading.Event | None = None) -> tuple[object, threading.Thread]:
+    opened: dict[str, object] = {}
+    ready = threading.Event()
+
+    def work() -> None:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        opened["raw"] = connection.connection
+        ready.set()
+        if end is not None:
+            end.wait(10)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    assert ready.wait(10)
+    return opened["raw"], thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_connection_of_a_thread_that_ended_is_closed_without_a_collection():
+    gc.disable()  # what the fix replaces: only a full collection used to close it
+    try:
+        end = threading.Event()
+        raw, thread = _open_in_a_thread(end)
+        assert not _is_closed(raw)  # open while its thread lives
+        end.set()
+        thread.join(10)
+        assert _is_closed(raw)
+    finally:
+        gc.enable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_this_threads_connection_stays_open_while_other_threads_end():
+    connection.ensure_connection()
+    mine = connection.connection
+    raw, thread = _open_in_a_thread()
+    thread.join(10)
+    assert _is_closed(raw)
+    assert not _is_closed(mine)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
