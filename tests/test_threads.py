@@ -1,5 +1,5 @@
-"""A thread's database connection is closed as the thread ends, not when a
-garbage collection finds it later."""
+"""A thread's database connection is closed after the thread ends (at the
+next request or connection), not when a garbage collection finds it later."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gc
 import threading
 
 import pytest
+from django.core.signals import request_started
 from django.db import connection, connections
 
 
@@ -40,7 +41,7 @@ def _open_in_a_thread(end: threading.Event | None = None) -> tuple[object, threa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_connection_of_a_thread_that_ended_is_closed_without_a_collection():
+def test_the_connection_of_a_thread_that_ended_is_closed_at_the_next_request():
     gc.disable()  # what the fix replaces: only a full collection used to close it
     try:
         end = threading.Event()
@@ -48,6 +49,7 @@ def test_the_connection_of_a_thread_that_ended_is_closed_without_a_collection():
         assert not _is_closed(raw)  # open while its thread lives
         end.set()
         thread.join(10)
+        request_started.send(sender=None)  # the next request closes it
         assert _is_closed(raw)
     finally:
         gc.enable()
@@ -59,6 +61,8 @@ def test_this_threads_connection_stays_open_while_other_threads_end():
     mine = connection.connection
     raw, thread = _open_in_a_thread()
     thread.join(10)
+    _other, second = _open_in_a_thread()  # a connection opened closes it too
+    second.join(10)
     assert _is_closed(raw)
     assert not _is_closed(mine)
     with connections["default"].cursor() as cursor:

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -83,17 +84,16 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
         child.wait(5)
 
 
-@pytest.fixture
-def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
-    """granian with one worker, as `doorkeep serve` starts it; its base URL."""
+@contextlib.contextmanager
+def _serving(log: Path, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
         "DOORKEEP_DATA_DIR": str(settings.DATA_DIR),
         "DJANGO_SETTINGS_MODULE": "doorkeep.settings",
         "DOORKEEP_OUTBOX_KICK": "0",
+        **extra,
     }
-    log = tmp_path / "granian.log"
     for _attempt in range(3):  # another process may take the free port first
         started = _start(env, log)
         if started is not None:
@@ -102,9 +102,16 @@ def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
         pytest.fail(f"granian did not start:\n{log.read_text()[-3000:]}")
     child, base = started
     try:
-        yield base
+        yield child, base
     finally:
         _stop(child)
+
+
+@pytest.fixture
+def served(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    """granian with one worker, as `doorkeep serve` starts it; its base URL."""
+    with _serving(tmp_path / "granian.log") as (_child, base):
+        yield base
 
 
 def post(url: str, token: str) -> tuple[int, dict[str, object]]:
@@ -142,3 +149,26 @@ def test_the_served_api_answers_404_for_another_tenants_entry(world, alice_lock,
 
     assert status == 404 and body["code"] == "not_found"
     assert device.opened == []
+
+
+def test_threads_that_granian_ends_when_idle_leave_the_worker_serving(
+    world, alice_lock, gateway, transactional_db, tmp_path
+):
+    """granian ends a blocking thread idle for a while; the connection it held
+    is closed afterwards (doorkeep/core/threads.py), and the worker goes on."""
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    _row, token = create_token(world.alice, "served")
+    log = tmp_path / "granian.log"
+    with _serving(log, GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT="5") as (child, base):
+        url = f"{base}/api/v1/entries/{world.entry.pk}/unlock"
+        with ThreadPoolExecutor(8) as pool:  # both of the worker's threads busy
+            assert {status for status, _ in pool.map(lambda _: post(url, token), range(16))} == {
+                200
+            }
+        time.sleep(7)  # idle: granian ends a thread
+        status, body = post(url, token)
+        assert status == 200, (body, log.read_text()[-2000:])
+        assert child.poll() is None
+    assert len(device.opened) == 17
+    assert "Unexpected exit" not in log.read_text()
