@@ -1077,17 +1077,23 @@ def load_lines(label: str, result: LoadResult) -> list[str]:
 
 
 class CpuMeter:
-    """CPU seconds used by named groups of processes between start() and stop()."""
+    """CPU seconds used by named groups of processes between start() and stop(),
+    counted per process: one that started meanwhile counts from 0; one that
+    ended meanwhile (a PostgreSQL backend whose connection was closed) is left
+    out, since its last reading is lost (before, the group's total could go
+    negative)."""
 
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups
-        self.before: dict[str, float] = {}
+        self.before: dict[str, dict[int, float]] = {}
         self.used: dict[str, float] = {}
         self.wall = 0.0
         self._t0 = 0.0
 
-    def _read(self) -> dict[str, float]:
-        return {name: cpu_seconds(pids()) for name, pids in self.groups.items()}
+    def _read(self) -> dict[str, dict[int, float]]:
+        return {
+            name: {pid: cpu_seconds([pid]) for pid in pids()} for name, pids in self.groups.items()
+        }
 
     def start(self) -> None:
         self.before = self._read()
@@ -1096,7 +1102,13 @@ class CpuMeter:
     def stop(self) -> None:
         after = self._read()
         self.wall = time.perf_counter() - self._t0
-        self.used = {k: after[k] - self.before.get(k, 0.0) for k in after}
+        self.used = {
+            name: sum(
+                max(0.0, used - self.before.get(name, {}).get(pid, 0.0))
+                for pid, used in readings.items()
+            )
+            for name, readings in after.items()
+        }
 
     def lines(self, per: int, unit: str) -> list[str]:
         total = sum(self.used.values())
