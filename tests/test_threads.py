@@ -10,6 +10,8 @@ import pytest
 from django.core.signals import request_started
 from django.db import connection, connections
 
+from doorkeep.core.threads import close_orphans
+
 
 def _is_closed(raw) -> bool:
     if connection.vendor == "sqlite":
@@ -49,6 +51,7 @@ def test_the_connection_of_a_thread_that_ended_is_closed_at_the_next_request():
         assert not _is_closed(raw)  # open while its thread lives
         end.set()
         thread.join(10)
+        assert not thread.is_alive()
         request_started.send(sender=None)  # the next request closes it
         assert _is_closed(raw)
     finally:
@@ -68,3 +71,26 @@ def test_this_threads_connection_stays_open_while_other_threads_end():
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_does_not_close_its_parents_connections():
+    """A fork frees the other threads' storage in the child: what those threads
+    opened is the parent's, still in use there."""
+    import os
+
+    end = threading.Event()
+    raw, thread = _open_in_a_thread(end)
+    pid = os.fork()
+    if pid == 0:  # the child: what its next request or connection would do
+        try:
+            close_orphans()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    cursor = raw.cursor()  # the parent's connection still answers
+    cursor.execute("SELECT 1")
+    assert cursor.fetchone() == (1,)
+    cursor.close()
+    end.set()
+    thread.join(10)

@@ -107,8 +107,8 @@ except ValueError as exc:
 # A connection is reopened after DB_CONN_MAX_AGE seconds (default 60;
 # "unlimited" keeps it). Reopening costs a request about 8 ms on PostgreSQL
 # (4-5 ms to connect, slower first statements in a fresh server process),
-# once a minute per thread. A thread's connection is closed when the thread
-# ends (doorkeep/core/threads.py).
+# once a minute per thread. A thread's connection is closed after the thread
+# ends, at the next request or connection (doorkeep/core/threads.py).
 DATABASES["default"]["CONN_MAX_AGE"] = env_seconds("DB_CONN_MAX_AGE", 60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
     "DB_PREPARED_STATEMENTS", True

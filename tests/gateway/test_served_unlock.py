@@ -63,6 +63,9 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
         try:
             urllib.request.urlopen(f"{base}/api/v1/me", timeout=2)  # noqa: S310
         except urllib.error.HTTPError:
+            time.sleep(0.2)
+            if child.poll() is not None:
+                return None  # another server answered on that port
             return child, base  # 401: it answers
         except OSError:
             if child.poll() is not None:
@@ -71,6 +74,12 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
                 _stop(child)
                 return None
             time.sleep(0.1)
+
+
+def _threads_of_worker(pid: int) -> int:
+    """Threads of granian's (one) worker process, a child of ``pid``."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sum(len(list(Path(f"/proc/{child}/task").iterdir())) for child in children)
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
@@ -166,7 +175,9 @@ def test_threads_that_granian_ends_when_idle_leave_the_worker_serving(
             assert {status for status, _ in pool.map(lambda _: post(url, token), range(16))} == {
                 200
             }
+        busy = _threads_of_worker(child.pid)
         time.sleep(7)  # idle: granian ends a thread
+        assert _threads_of_worker(child.pid) < busy  # it did: what this test is about
         status, body = post(url, token)
         assert status == 200, (body, log.read_text()[-2000:])
         assert child.poll() is None

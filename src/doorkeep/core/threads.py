@@ -16,8 +16,8 @@ has no Python code to run then.)"""
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-import weakref
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -27,16 +27,20 @@ _orphans: list[Any] = []  # raw connections of threads that ended
 
 
 class _Closer:
-    """Lives in one thread's storage; hands its connections over when freed."""
+    """Lives in one thread's storage; hands its connections over when freed.
+
+    It holds the raw connections themselves (by wrapper): by the time it is
+    freed, Django's wrapper may already be unreachable, and a collection that
+    freed it first would close the connection during the teardown."""
 
     def __init__(self) -> None:
-        self.wrappers: weakref.WeakSet[BaseDatabaseWrapper] = weakref.WeakSet()
+        self.pid = os.getpid()
+        self.raws: dict[int, Any] = {}
 
     def __del__(self) -> None:
-        for wrapper in list(self.wrappers):
-            raw = wrapper.connection
-            if raw is not None:
-                _orphans.append(raw)  # no more than this: the thread is going away
+        if os.getpid() != self.pid:
+            return  # a forked child clearing its parent's threads: not ours to close
+        _orphans.extend(self.raws.values())  # no more than this: the thread is going away
 
 
 def close_orphans(**kwargs: Any) -> None:
@@ -52,9 +56,15 @@ def close_orphans(**kwargs: Any) -> None:
 
 
 def close_at_thread_end(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """``connection_created`` receiver: runs in the thread that opened it."""
+    """``connection_created`` receiver: runs in the thread that opened it.
+    (A wrapper shared with another thread by hand, ``inc_thread_sharing``,
+    would be closed when the thread that opened it ends; nothing here does.)"""
     close_orphans()
     closer = getattr(_local, "closer", None)
     if closer is None:
         closer = _local.closer = _Closer()
-    closer.wrappers.add(connection)
+    closer.raws[id(connection)] = connection.connection  # a reconnect replaces the old one
+
+
+# A forked child must not close what its parent's threads still use.
+os.register_at_fork(after_in_child=_orphans.clear)
