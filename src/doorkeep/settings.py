@@ -98,18 +98,20 @@ TEMPLATES = [
 
 # Database: a SQLite file in the data directory unless DATABASE_URL says otherwise.
 _default_db = f"sqlite:///{DATA_DIR / 'doorkeep.sqlite3'}"
-try:
-    DATABASES = {
-        "default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=0)
-    }
-except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL cannot be understood: {exc}") from exc
 # A connection is reopened after DB_CONN_MAX_AGE seconds (default 60;
 # "unlimited" keeps it). Reopening costs a request about 8 ms on PostgreSQL
 # (4-5 ms to connect, slower first statements in a fresh server process),
 # once a minute per thread. A thread's connection is closed after the thread
 # ends, at the next request or connection (doorkeep/core/threads.py).
-DATABASES["default"]["CONN_MAX_AGE"] = env_seconds("DB_CONN_MAX_AGE", 60)
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL", _default_db),
+            conn_max_age=env_seconds("DB_CONN_MAX_AGE", 60),
+        )
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL cannot be understood: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
     "DB_PREPARED_STATEMENTS", True
 ):

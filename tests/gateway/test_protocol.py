@@ -55,6 +55,15 @@ async def until_closed(ws: ClientConnection, timeout: float = 5) -> list[dict[st
     return frames
 
 
+async def until_quiet(ws: ClientConnection, quiet: float) -> list[dict[str, Any]]:
+    """Every message until the gateway says nothing for ``quiet`` seconds."""
+    frames: list[dict[str, Any]] = []
+    with pytest.raises(TimeoutError):
+        while True:
+            frames.append(await receive(ws, timeout=quiet))
+    return frames
+
+
 async def online(url: str, serial: str) -> ClientConnection:
     """A raw connection past the handshake, its first list acknowledged."""
     ws = await open_raw(url)
@@ -425,10 +434,7 @@ def test_a_burst_over_the_budget_is_throttled_but_the_connection_stays(world, ga
         ws = await online(gateway.url, world.lock.serial)
         for _ in range(server.BURST + 25):
             await ws.send(json.dumps({"type": "time.request"}))
-        frames = []
-        with pytest.raises(TimeoutError):
-            while True:
-                frames.append(await receive(ws, timeout=1))
+        frames = await until_quiet(ws, 1)
         await asyncio.sleep(1)
         await ws.send(json.dumps({"type": "time.request"}))
         after = await receive(ws)
@@ -481,10 +487,7 @@ def test_answers_the_gateway_waits_for_pass_when_the_budget_is_spent(
         ws = await online(gateway.url, world.lock.serial)
         for _ in range(server.BURST + 5):
             await ws.send(json.dumps({"type": "time.request"}))
-        frames = []
-        with pytest.raises(TimeoutError):
-            while True:
-                frames.append(await receive(ws, timeout=0.5))
+        frames = await until_quiet(ws, 0.5)
         assert [f["code"] for f in frames if f["type"] == "error"] == ["throttled"]
         return ws
 
@@ -524,10 +527,7 @@ def test_answers_the_gateway_waits_for_pass_when_the_budget_is_spent(
     # Anything else still spends the budget: dropped, said at most once a second.
     async def ask_time() -> list[dict[str, Any]]:
         await ws.send(json.dumps({"type": "time.request"}))
-        frames = []
-        with pytest.raises(TimeoutError):
-            while True:
-                frames.append(await receive(ws, timeout=0.5))
+        frames = await until_quiet(ws, 0.5)
         await ws.close()
         return frames
 
