@@ -607,3 +607,28 @@ def test_a_change_while_a_lock_is_being_welcomed_waits_for_the_welcome(
     assert first["type"] == "welcome", first
     assert second["type"] == "list.full"
     assert second["version"] == platform_version(world.lock)
+
+
+def test_an_old_connections_late_goodbye_leaves_the_new_one_online(world, device):
+    """A lock that reconnects to the same gateway at once: the old connection's
+    'disconnected' may be written after the new one's 'connected' (another
+    database thread). It must not mark the lock offline, or the watch round
+    would close the new connection (4009)."""
+    from doorkeep.gateway import services
+
+    session = services.authenticate(world.lock.serial, DEVICE_SECRET)
+    first = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=UTC)
+    second = first + timedelta(milliseconds=3)
+    for at in (first, second):
+        services.connected(
+            session, gateway="gw-1", url="http://gw-1", hello={}, clock_offset_ms=None, at=at
+        )
+
+    services.disconnected(session, gateway="gw-1", reason="closed", connected_at=first)
+
+    row = Device.objects.get(lock=world.lock)
+    assert row.online and row.gateway == "gw-1"
+    assert world.lock.pk in services.standing("gw-1")
+    services.disconnected(session, gateway="gw-1", reason="closed", connected_at=second)
+    row.refresh_from_db()
+    assert not row.online and row.gateway == ""

@@ -67,6 +67,12 @@ class Connection:
     next_end: float | None = None  # epoch seconds when an entry of its list leaves it
     peer: str = ""
     opened_at: float = field(default_factory=time.time)
+
+    @property
+    def connected_at(self) -> datetime:
+        """When it opened, as recorded on the Device row (names this connection)."""
+        return datetime.fromtimestamp(self.opened_at, UTC)
+
     inflight: Push | None = None
     dirty: bool = False  # a change came while a push was in flight
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -186,7 +192,11 @@ class Gateway:
         for conn in list(self.connections.values()):
             with contextlib.suppress(Exception):
                 await self.db(
-                    services.disconnected, conn.session, gateway=self.id, reason="gateway stopped"
+                    services.disconnected,
+                    conn.session,
+                    gateway=self.id,
+                    reason="gateway stopped",
+                    connected_at=conn.connected_at,
                 )
         self.connections.clear()
         await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)
@@ -274,6 +284,7 @@ class Gateway:
                 url=self.public_url or "",
                 hello=hello,
                 clock_offset_ms=protocol.clock_offset_ms(hello.get("clock"), received),
+                at=conn.connected_at,
             )
             conn.registered = True
             await self._register(session.lock_id)
@@ -327,7 +338,13 @@ class Gateway:
         except Exception as exc:
             log.warning("could not unregister lock %s: %s", lock_id, exc)
         try:
-            await self.db(services.disconnected, conn.session, gateway=self.id, reason=reason)
+            await self.db(
+                services.disconnected,
+                conn.session,
+                gateway=self.id,
+                reason=reason,
+                connected_at=conn.connected_at,
+            )
         except Exception:
             log.exception("could not record that lock %s went offline", conn.session.serial)
 

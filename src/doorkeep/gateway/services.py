@@ -143,12 +143,19 @@ class Holder:
 
 
 def connected(
-    session: Session, *, gateway: str, url: str, hello: dict[str, Any], clock_offset_ms: int | None
+    session: Session,
+    *,
+    gateway: str,
+    url: str,
+    hello: dict[str, Any],
+    clock_offset_ms: int | None,
+    at: datetime | None = None,
 ) -> Holder | None:
-    """Record that ``gateway`` now holds the lock's connection. Returns the
-    gateway that held it until now, if another one still thinks it does
-    (the lock reconnected elsewhere before the old connection died)."""
-    now = timezone.now()
+    """Record that ``gateway`` now holds the lock's connection, opened ``at``
+    (which names the connection for ``disconnected``). Returns the gateway
+    that held it until now, if another one still thinks it does (the lock
+    reconnected elsewhere before the old connection died)."""
+    now = at or timezone.now()
     before = (
         Device.objects.filter(pk=session.device_id, online=True)
         .exclude(gateway__in=["", gateway])
@@ -176,12 +183,18 @@ def connected(
     return Holder(*before) if before else None
 
 
-def disconnected(session: Session, *, gateway: str, reason: str) -> None:
+def disconnected(
+    session: Session, *, gateway: str, reason: str, connected_at: datetime | None = None
+) -> None:
+    """Record the lock offline, if this gateway still holds it (the lock may
+    have reconnected elsewhere) and, given ``connected_at``, by that
+    connection: a lock that reconnected to the same gateway at once must not
+    be marked offline by its old connection's late goodbye."""
     now = timezone.now()
-    # Only if this gateway still holds it: the lock may have reconnected elsewhere.
-    updated = Device.objects.filter(pk=session.device_id, gateway=gateway).update(
-        online=False, gateway="", gateway_url="", last_seen_at=now
-    )
+    held = Device.objects.filter(pk=session.device_id, gateway=gateway)
+    if connected_at is not None:
+        held = held.filter(connected_at=connected_at)
+    updated = held.update(online=False, gateway="", gateway_url="", last_seen_at=now)
     if updated:
         record(
             EventKind.DEVICE_DISCONNECTED,
