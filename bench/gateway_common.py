@@ -268,6 +268,57 @@ def raise_open_files(wanted: int = 20_000) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+_ECHO_PEER = """
+import socket, sys
+peer = socket.socket(fileno=int(sys.argv[1]))
+while data := peer.recv(64):
+    peer.sendall(data)
+"""
+
+
+def machine_speed(loops: int = 5_000_000, round_trips: int = 5_000) -> dict[str, float]:
+    """Two readings that make runs on different days comparable: the CPU time
+    of a fixed pure-Python loop (the interpreter's speed), and the round trip
+    of one byte to another process over a socket pair and back (two
+    wake-ups: each hop of an unlock pays them, and on a shared virtual
+    machine they vary more than raw speed does)."""
+    started = time.process_time()
+    total = 0
+    for i in range(loops):
+        total += i
+    loop_ms = 1000 * (time.process_time() - started)
+    ours, theirs = socket.socketpair()
+    peer = subprocess.Popen(  # noqa: S603 - this Python, a fixed script
+        [sys.executable, "-c", _ECHO_PEER, str(theirs.fileno())], pass_fds=(theirs.fileno(),)
+    )
+    theirs.close()
+    samples: list[float] = []
+    try:
+        for n in range(round_trips + 200):  # the first 200 warm up
+            sent = time.perf_counter()
+            ours.sendall(b"x")
+            ours.recv(64)
+            if n >= 200:
+                samples.append(time.perf_counter() - sent)
+    finally:
+        ours.close()
+        peer.wait(10)
+    us = sorted(s * 1e6 for s in samples)
+    return {
+        "loop_ms": round(loop_ms, 1),
+        "round_trip_us_p50": round(pct(us, 50), 1),
+        "round_trip_us_p99": round(pct(us, 99), 1),
+    }
+
+
+def machine_speed_line(speed: dict[str, float], loops: int = 5_000_000) -> str:
+    return (
+        f"{loops:,} Python additions in {speed['loop_ms']:,.0f} ms of CPU; a byte to another "
+        f"process and back p50 {speed['round_trip_us_p50']:,.1f} us, "
+        f"p99 {speed['round_trip_us_p99']:,.1f} us"
+    )
+
+
 def pct(values: list[float], p: float) -> float:
     return percentile(values, p)
 

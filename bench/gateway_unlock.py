@@ -12,6 +12,8 @@ free loopback ports: ``doorkeep gateway``, ``doorkeep serve --no-gateway``
 asyncio sockets, one keep-alive connection per client).
 
 Measured in the same run, for the floor of this machine:
+  0. its speed today: the CPU time of a fixed Python loop, and a byte sent to
+     another process and back (the machine's speed varies from day to day);
   1. a bare websockets echo round trip (the same server options as the gateway);
   2. a trivial WSGI app under granian with the same workers and threads;
   3. a cheap authenticated Django API call (GET /api/v1/me);
@@ -500,6 +502,9 @@ def gateway_outcome(status: int, body: bytes) -> str:
 
 def measure_floors(args: argparse.Namespace, logdir: Path, token: str) -> dict[str, Any]:
     floors: dict[str, Any] = {}
+    floors["machine"] = gc.machine_speed()
+    print("\n-- floor 0. this machine's speed today --")
+    print(gc.machine_speed_line(floors["machine"]))
     port = gc.free_port()
     echo = gc.start_echo(port, logdir=logdir)
     result = asyncio.run(
