@@ -61,6 +61,13 @@ WHERE kc.lock_id = %s AND kc.kind = %s AND kc.lookup IN ({lookups}) AND k.lock_o
 ORDER BY kc.active DESC, k.issued_at DESC, kc.id DESC
 LIMIT 1
 """
+# A phone credential's lookup is the id of a person the account is; any
+# organization's person: a key issued under an organization's key belongs to
+# a person of that organization, not of the lock's owner.
+_MATCH_PHONE_SQL = _MATCH_SQL.format(
+    lookups="SELECT CAST(pp.id AS TEXT) FROM keys_person pp WHERE pp.user_id = %s"
+)
+_MATCH_VALUE_SQL = _MATCH_SQL.format(lookups="%s")
 
 
 @dataclass(frozen=True)
@@ -78,21 +85,15 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
     """The key credential on this lock that matches, live ones first; only the
     current owner's keys (a lock that changed hands must not match, and name,
     the previous owner's people)."""
+    lookup: int | str
     if kind == CredentialKind.PHONE:
         if not isinstance(value, User):
             raise InvalidInput("A phone credential is the signed-in account.")
-        # Any organization's person: a key issued under an organization's key
-        # belongs to a person of that organization, not of the lock's owner.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM keys_person WHERE user_id = %s", [value.pk])
-            lookups = [str(row[0]) for row in cursor.fetchall()]
+        sql, lookup = _MATCH_PHONE_SQL, value.pk
     else:
-        lookups = [presented(kind, str(value)).lookup]
-    if not lookups:
-        return None
-    sql = _MATCH_SQL.format(lookups=", ".join(["%s"] * len(lookups)))
+        sql, lookup = _MATCH_VALUE_SQL, presented(kind, str(value)).lookup
     with connection.cursor() as cursor:
-        cursor.execute(sql, [lock.pk, kind, *lookups, lock.organization_id])
+        cursor.execute(sql, [lock.pk, kind, lookup, lock.organization_id])
         row = cursor.fetchone()
     if row is None:
         return None
