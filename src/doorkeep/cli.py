@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="doorkeep",
         description="Doorkeep: smart locks, keys and the event log of your buildings.",
-        epilog="Settings come from environment variables; see docs/configuration.md.",
+        epilog="Settings come from environment variables; see docs/operations.md.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -1,6 +1,6 @@
 """Django settings: project wiring only. Every value that differs per deployment
 comes from an environment variable, read through the strict helpers in env.py.
-See docs/configuration.md for the list."""
+See docs/operations.md for the list."""
 
 from __future__ import annotations
 

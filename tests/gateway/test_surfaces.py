@@ -96,9 +96,9 @@ def test_the_api_answers_503_for_an_offline_lock_and_logs_it(world, gateway, dev
     assert response.status_code == 503
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "lock_offline"
-    assert Event.objects.filter(
-        lock=world.lock, kind=EventKind.UNLOCK_FAILED, reason="lock_offline"
-    ).exists()
+    failed = Event.objects.get(lock=world.lock, kind=EventKind.UNLOCK_FAILED)
+    assert failed.reason == "lock_offline"
+    assert failed.summary == "Remote unlock failed: the lock is offline"
     assert device.opened == []
 
 

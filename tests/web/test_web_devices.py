@@ -351,3 +351,11 @@ def test_pages_need_a_sign_in(world):
     assert anonymous.get("/doors/")["Location"].startswith("/accounts/login/")
     response = anonymous.post(f"/locks/{world.lock.pk}/device-secret/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("entry_id", ["99999999999999999999", "9223372036854775808", "0"])
+def test_opening_a_door_with_an_id_out_of_range_is_not_found(world, alice, entry_id):
+    response = alice.post(f"/doors/{entry_id}/open/")
+
+    assert response.status_code == 404
+    assert not Event.objects.filter(kind__startswith="unlock").exists()

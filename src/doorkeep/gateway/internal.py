@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 INTERNAL_WS_PATH = "/internal/ws"
 
 
+def _token_ok(given: str) -> bool:
+    """The internal token, compared in constant time (as bytes: a header with
+    characters outside ASCII is simply wrong, not an error)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), internal_token().encode("utf-8")
+    )
+
+
 def internal_token() -> str:
     """Shared by web workers and gateways (both know SECRET_KEY)."""
     return hmac.new(
@@ -99,7 +107,7 @@ async def process_request(
         )
     if not parts.path.startswith("/internal/"):
         return None  # a lock: go on with the WebSocket handshake
-    if not hmac.compare_digest(request.headers.get("X-Doorkeep-Internal", ""), internal_token()):
+    if not _token_ok(request.headers.get("X-Doorkeep-Internal", "")):
         return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
     if parts.path == INTERNAL_WS_PATH:
         return None  # the kept-open internal WebSocket: handled by ``handle``

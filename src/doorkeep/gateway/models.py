@@ -41,7 +41,7 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     firmware = models.CharField(max_length=40, blank=True, default="")
     battery = models.PositiveSmallIntegerField(null=True, blank=True)
-    clock_offset_ms = models.IntegerField(null=True, blank=True)
+    clock_offset_ms = models.BigIntegerField(null=True, blank=True)
     last_device_seq = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:

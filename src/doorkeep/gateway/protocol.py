@@ -7,6 +7,7 @@ raises ProtocolError, which the gateway answers with an ``error`` frame."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -15,7 +16,9 @@ MAX_MESSAGE_BYTES = 64 * 1024  # larger messages get an error frame ("too_large"
 MAX_FRAME_BYTES = 1024 * 1024  # larger frames close the connection (1009)
 MAX_EVENTS_PER_BATCH = 500
 MAX_ID = 2**63 - 1  # sequence numbers and list entry ids are 64-bit
-MAX_OFFSET_MS = 2**31 - 1  # a clock offset is stored in 32 bits (about 24.8 days)
+# A clock offset within JSON's safe whole numbers (the whole range of times
+# is about 2**48 ms either way, so in practice it is never clamped).
+MAX_OFFSET_MS = 2**53 - 1
 
 DEVICE_TYPES = frozenset({"hello", "list.ack", "events", "status", "unlock.result", "time.request"})
 
@@ -45,24 +48,48 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_time(value: Any, field: str) -> datetime:
+def parse_time(value: Any, field: str, ref: Any = None) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
-        raise ProtocolError("bad_message", f"{field} must be an ISO 8601 time with a zone")
+        raise ProtocolError("bad_message", f"{field} must be an ISO 8601 time with a zone", ref)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ProtocolError("bad_message", f"{field} is not an ISO 8601 time") from None
+        raise ProtocolError("bad_message", f"{field} is not an ISO 8601 time", ref) from None
     if moment.tzinfo is None:
-        raise ProtocolError("bad_message", f"{field} needs a time zone (Z or +01:00)")
+        raise ProtocolError("bad_message", f"{field} needs a time zone (Z or +01:00)", ref)
     try:
         moment.astimezone(UTC)
     except OverflowError:
-        raise ProtocolError("bad_message", f"{field} is out of range") from None
+        raise ProtocolError("bad_message", f"{field} is out of range", ref) from None
     return moment
 
 
-def decode(raw: str | bytes) -> dict[str, Any]:
-    """One message from a device: a JSON object with a known ``type``."""
+# Characters JSON can carry (as \u escapes) that no text column stores: NUL
+# (PostgreSQL refuses it) and halves of a surrogate pair without the other
+# half (not encodable as UTF-8). A whole pair decodes to one character
+# outside this range.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(message: Any) -> bool:
+    """No unstorable character in any string of ``message``, keys included."""
+    stack = [message]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def decode(raw: str | bytes, *, first: bool = False) -> dict[str, Any]:
+    """One message from a device: a JSON object with a known ``type`` (with
+    ``first``, the connection's first message, which must be a hello)."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_message", "messages are JSON text frames, not binary")
     # len() counts characters; a character is at most 4 bytes in UTF-8.
@@ -77,7 +104,15 @@ def decode(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError("bad_json", "the message is not valid JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_message", "a message is a JSON object")
+    # Only a \u escape makes one (a raw NUL is not valid JSON; the frame's
+    # text is valid UTF-8), so most messages skip the walk.
+    if "\\u" in raw and not _storable(message):
+        raise ProtocolError(
+            "bad_message", "text in a message may not contain NUL or unpaired surrogates"
+        )
     kind = message.get("type")
+    if first and kind != "hello":
+        raise ProtocolError("hello_first", "the first message must be hello")
     if not isinstance(kind, str) or kind not in DEVICE_TYPES:
         raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}")
     return message
@@ -134,7 +169,7 @@ def events(message: dict[str, Any]) -> list[dict[str, Any]]:
         clean.append(
             {
                 "seq": seq,
-                "at": parse_time(item.get("at"), "at"),
+                "at": parse_time(item.get("at"), "at", ref=seq),
                 "device_clock": item["at"],
                 "outcome": item["outcome"],
                 "reason": str(item.get("reason") or "")[:40],
@@ -147,8 +182,9 @@ def events(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 def clock_offset_ms(device_clock: Any, received: datetime) -> int | None:
     """How far the device's clock is ahead of ours (negative: behind), in
-    milliseconds; clamped to what 32 bits hold. None if the device did not
-    say or said something that is not a time."""
+    milliseconds, exactly: a lock converts the gateway's times (an unlock's
+    expiry) with it, so a clamped offset would make it misjudge them. None if
+    the device did not say or said something that is not a time."""
     if device_clock is None:
         return None
     try:

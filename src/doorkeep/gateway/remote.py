@@ -18,6 +18,7 @@ from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.core.rows import partial
 from doorkeep.events.models import DenyReason
 from doorkeep.gateway import routing
+from doorkeep.gateway.protocol import MAX_ID
 from doorkeep.gateway.services import unlock_outcome
 from doorkeep.guests import presence
 from doorkeep.keys import access
@@ -119,6 +120,8 @@ def remote_unlock(actor: User, entry_id: int, *, timeout: float | None = None) -
     then have the gateway holding the lock open it and wait for the lock's
     acknowledgement. Every attempt is in the event log."""
     timeout = timeout if timeout is not None else float(settings.DOORKEEP_UNLOCK_TIMEOUT)
+    if not 0 < entry_id <= MAX_ID:  # no such row; and the database could not take the number
+        raise NotFound(_("Entry not found."))
     # One query finds the lock (an entry may have several: the one the actor
     # holds a live phone key to, else the first; the decision says why not),
     # whether the actor ever held a phone key to it, and whether it is a guest's.

@@ -126,6 +126,7 @@ class Gateway:
         self.sqlite_cache_kib = sqlite_cache_kib
         self._windows_wake = asyncio.Event()
         self._windows_at: float | None = None  # when the windows task wakes next
+        self._row_turns: dict[int, tuple[asyncio.Lock, int]] = {}  # lock id -> (turn, users)
 
     # --- running -------------------------------------------------------------------
 
@@ -136,6 +137,27 @@ class Gateway:
             return func(*args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def device_row(
+        self, lock_id: int, func: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        """``db`` for the writes that say which connection holds a lock
+        (``services.connected``, ``services.disconnected``): they run one at a
+        time per lock, in the order they were asked. On different database
+        threads a reconnecting lock's "connected" could otherwise be written
+        before its old connection's goodbye, or two connections' "connected"
+        the wrong way round, leaving the row naming a connection that is gone."""
+        turn, users = self._row_turns.get(lock_id, (asyncio.Lock(), 0))
+        self._row_turns[lock_id] = (turn, users + 1)
+        try:
+            async with turn:
+                return await self.db(func, *args, **kwargs)
+        finally:
+            turn, users = self._row_turns[lock_id]
+            if users == 1:
+                del self._row_turns[lock_id]
+            else:
+                self._row_turns[lock_id] = (turn, users - 1)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> None:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -249,7 +271,7 @@ class Gateway:
             return
         received = datetime.now(UTC)
         try:
-            hello = protocol.decode(raw)
+            hello = protocol.decode(raw, first=True)
             serial, secret, device_version = protocol.hello(hello)
         except ProtocolError as exc:
             code = (
@@ -277,7 +299,8 @@ class Gateway:
         if previous is not None:
             self.retire(previous, services.CLOSE_REPLACED, "connected again")
         try:
-            holder = await self.db(
+            holder = await self.device_row(
+                session.lock_id,
                 services.connected,
                 session,
                 gateway=self.id,
@@ -338,7 +361,8 @@ class Gateway:
         except Exception as exc:
             log.warning("could not unregister lock %s: %s", lock_id, exc)
         try:
-            await self.db(
+            await self.device_row(
+                lock_id,
                 services.disconnected,
                 conn.session,
                 gateway=self.id,
@@ -680,11 +704,15 @@ async def _close(ws: ServerConnection, code: int, reason: str) -> None:
 
 
 def _peer(ws: ServerConnection) -> str:
+    """Where a connection comes from, for logs and the owner's events: the
+    address connected from, and what an X-Forwarded-For header claims (a
+    proxy's word, or anybody's: shown as a claim, never instead of it)."""
+    address = ws.remote_address
+    peer = f"{address[0]}:{address[1]}" if address else "?"
     forwarded = ws.request.headers.get("X-Forwarded-For", "") if ws.request else ""
     if forwarded:
-        return forwarded.split(",")[0].strip()[:64]
-    address = ws.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
+        peer += f" (for {forwarded.split(',')[0].strip()[:45]})"
+    return peer
 
 
 def run(

@@ -16,6 +16,7 @@ from django.db.models import F, JSONField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
@@ -23,6 +24,7 @@ from doorkeep.core.errors import NotFound
 from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.events.services import record
 from doorkeep.gateway.models import Device
+from doorkeep.gateway.protocol import is_int
 from doorkeep.keys.models import CredentialKind, KeyCredential
 from doorkeep.locks.models import Lock
 
@@ -97,6 +99,7 @@ class Session:
 
 
 REFUSED = "unknown device or wrong secret"
+REFUSED_EVENT_EVERY = timedelta(minutes=1)  # at most one "wrong secret" event per lock
 
 
 def authenticate(serial: str, secret: str, *, peer: str = "") -> Session:
@@ -110,14 +113,23 @@ def authenticate(serial: str, secret: str, *, peer: str = "") -> Session:
         raise DeviceRefused(CLOSE_REFUSED, REFUSED)
     if not secrets.compare_digest(device.secret_digest, Device.digest_of(secret)):
         log.warning("refused device %s from %s: wrong secret", lock.serial, peer)
-        record(
-            EventKind.DEVICE_REFUSED,
-            organization_id=lock.organization_id,
-            lock=lock,
-            reason="wrong_secret",
-            summary=_("A device with a wrong secret tried to connect"),
-            data={"peer": peer} if peer else None,
-        )
+        now = timezone.now()
+        # One event a minute per lock: somebody trying secrets must not bury
+        # the lock's log (every attempt is in the gateway's log).
+        if not Event.objects.filter(
+            lock_id=lock.pk,
+            occurred_at__gte=now - REFUSED_EVENT_EVERY,
+            kind=EventKind.DEVICE_REFUSED,
+        ).exists():
+            record(
+                EventKind.DEVICE_REFUSED,
+                organization_id=lock.organization_id,
+                lock=lock,
+                reason="wrong_secret",
+                summary=_("A device with a wrong secret tried to connect"),
+                occurred_at=now,
+                data={"peer": peer} if peer else None,
+            )
         raise DeviceRefused(CLOSE_REFUSED, REFUSED)
     snapshot = snapshot_of(device)
     return Session(
@@ -188,12 +200,14 @@ def disconnected(
 ) -> None:
     """Record the lock offline, if this gateway still holds it (the lock may
     have reconnected elsewhere) and, given ``connected_at``, by that
-    connection: a lock that reconnected to the same gateway at once must not
-    be marked offline by its old connection's late goodbye."""
+    connection or an older one: a lock that reconnected to the same gateway
+    at once must not be marked offline by its old connection's late goodbye,
+    and a connection whose own "connected" was never written (it failed)
+    still takes down the row of the connection it replaced."""
     now = timezone.now()
     held = Device.objects.filter(pk=session.device_id, gateway=gateway)
     if connected_at is not None:
-        held = held.filter(connected_at=connected_at)
+        held = held.filter(connected_at__lte=connected_at)
     updated = held.update(online=False, gateway="", gateway_url="", last_seen_at=now)
     if updated:
         record(
@@ -214,7 +228,7 @@ def forget_gateway(gateway: str) -> int:
 
 
 def _battery(value: Any) -> int | None:
-    return value if isinstance(value, int) and 0 <= value <= 100 else None
+    return value if is_int(value) and 0 <= value <= 100 else None
 
 
 def status(session: Session, message: dict[str, Any], clock_offset_ms: int | None) -> None:
@@ -321,9 +335,14 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     lock = Lock.objects.select_related("entry").get(pk=session.lock_id)
     property_id = lock.entry.property_id if lock.entry else None
     ids = {e["entry"] for e in batch if isinstance(e.get("entry"), int)}
+    # Only the current owner's keys: a lock that changed hands may still
+    # upload what it decided with the previous owner's list, and those people
+    # must not be named in the new owner's log.
     matched = {
         kc.pk: kc
-        for kc in KeyCredential.objects.filter(pk__in=ids, lock_id=lock.pk).select_related("key")
+        for kc in KeyCredential.objects.filter(
+            pk__in=ids, lock_id=lock.pk, key__lock_owner_id=session.organization_id
+        ).select_related("key")
     }
     rows = []
     for item in batch:
@@ -411,10 +430,18 @@ def bump(lock_id: int) -> int:
     return Lock.objects.values_list("credential_version", flat=True).get(pk=lock_id)
 
 
+_UNLOCK_FAILURES: dict[str, Any] = {
+    "lock_offline": gettext_lazy("the lock is offline"),
+    "lock_timeout": gettext_lazy("the lock did not answer in time"),
+    "lock_refused": gettext_lazy("the lock refused"),
+}
+
+
 def unlock_outcome(
     lock_id: int, ok: bool, reason: str, actor_id: int | None, request_id: str, at: datetime
 ) -> None:
-    """Record what the lock answered to a remote unlock (or that it did not)."""
+    """Record what the lock answered to a remote unlock (or that it did not);
+    ``reason`` is the error's code, kept as the event's reason."""
     lock = Lock.objects.select_related("entry").get(pk=lock_id)
     record(
         EventKind.UNLOCK_REQUESTED if ok else EventKind.UNLOCK_FAILED,
@@ -426,6 +453,7 @@ def unlock_outcome(
         occurred_at=at,
         summary=_("Opened remotely")
         if ok
-        else _("Remote unlock failed: %(reason)s") % {"reason": reason},
+        else _("Remote unlock failed: %(reason)s")
+        % {"reason": _UNLOCK_FAILURES.get(reason, reason)},
         data={"request_id": request_id},
     )
