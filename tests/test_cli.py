@@ -140,7 +140,7 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
     )
     try:
         body = ""
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(

@@ -19,6 +19,9 @@ from django.contrib.auth import SESSION_KEY
 from doorkeep.accounts.models import User
 
 _URL = re.compile(r"https?://[^\s\"'<>]+")
+# For any one step (a page load, a click, an expect): Playwright's own default,
+# so that a busy machine does not fail a test; a step that works takes far less.
+TIMEOUT_MS = 30_000
 
 
 def submit(page: Any, button: str) -> None:
@@ -75,7 +78,7 @@ def signed_in_user(page: Any) -> User | None:
 
 
 def wait_for_email(
-    mailbox: Any, address: str, *, count: int = 1, timeout: float = 5.0
+    mailbox: Any, address: str, *, count: int = 1, timeout: float = TIMEOUT_MS / 1000
 ) -> EmailMessage:
     """The latest message to ``address`` once at least ``count`` have arrived."""
     deadline = time.monotonic() + timeout

@@ -27,6 +27,7 @@ from django.db import connections
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))  # gateway_helpers
 
+from browser_helpers import TIMEOUT_MS
 from gateway_helpers import DEVICE_SECRET, Running, start_gateway
 
 from doorkeep.gateway.services import set_device_secret
@@ -44,7 +45,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TIMEOUT_MS = 10_000  # for any one step; Playwright's default is 30 s
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -79,7 +79,9 @@ def browser_page(
             f"Chromium is not installed at {CHROMIUM}: "
             "`apt-get install chromium` (.ci/run does it) to run the browser tests"
         )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

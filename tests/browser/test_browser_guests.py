@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from browser_helpers import (
+    TIMEOUT_MS,
     confirm_email,
     link_in,
     sign_in,
@@ -29,7 +30,6 @@ from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_ke
 PASSWORD = "correct horse battery staple"  # the world's (tests/conftest.py)
 GUEST = "gwen.guest@example.com"
 GUEST_PASSWORD = "a sturdy guest passphrase"
-TIMEOUT_MS = 10_000  # for any one step, as on ``browser_page``
 
 
 def new_page(page: Any, url: str) -> Any:

@@ -14,6 +14,12 @@ from doorkeep.gateway.simulator import SimulatedLock
 T = TypeVar("T")
 DEVICE_SECRET = "dks_test-device-secret"
 
+# How long a test waits for what the gateway does in well under a second (a
+# push after a change, a close after a new secret). Generous, so that a busy
+# machine does not fail the suite, and far below the watch round the tests
+# that tell the two apart slow down to (60 s). How fast it is, bench/ measures.
+PROMPTLY = 10.0
+
 
 class Running:
     def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop) -> None:
@@ -52,7 +58,7 @@ def start_gateway(**kwargs: Any) -> tuple[Running, Callable[[], None]]:
     return running, stop
 
 
-def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
+def eventually(check: Callable[[], bool], timeout: float = PROMPTLY) -> None:
     """Wait until ``check()`` holds (the other side works in its own time)."""
     import time
 

@@ -5,7 +5,7 @@ connected lock hears of it within a second."""
 from __future__ import annotations
 
 import pytest
-from gateway_helpers import give, version
+from gateway_helpers import PROMPTLY, give, version
 
 from doorkeep.accounts.models import Organization, Role
 from doorkeep.keys.models import Credential
@@ -50,14 +50,14 @@ def test_a_tag_switched_off_in_the_admin_leaves_the_lock_at_once(world, gateway,
 
     assert response.status_code == 302, response.content[:2000]
     assert version(world) == before + 1
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("tag", "04A22B1C").reason == "unknown_credential"
     assert device.decide("pin", "2580").granted
 
     operator.post(url, change_form(tag))  # switched on again
 
     assert version(world) == before + 2
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("tag", "04A22B1C").granted
 
 
@@ -83,6 +83,6 @@ def test_a_credential_deleted_in_the_admin_leaves_the_lock_at_once(
 
     assert response.status_code == 302
     assert version(world) == before + 1
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("tag", "04A22B1C").reason == "unknown_credential"
     assert device.decide("pin", "2580").granted

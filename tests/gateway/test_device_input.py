@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from gateway_helpers import DEVICE_SECRET, eventually, give
+from gateway_helpers import DEVICE_SECRET, PROMPTLY, eventually, give
 from test_protocol import hello_of, online, receive, refused_with, until_closed
 from websockets.asyncio.client import connect
 
@@ -163,7 +163,7 @@ def test_remote_unlock_reaches_a_lock_whose_clock_is_60_days_ahead(world, gatewa
     skewed = gateway.lock(world.lock.serial, clock_skew=60 * 86400.0)
     gateway.run(skewed.connect())
 
-    result = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    result = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
 
     assert skewed.opened == [result.request_id]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from gateway_helpers import DEVICE_SECRET, eventually
+from gateway_helpers import DEVICE_SECRET, PROMPTLY, eventually
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -37,11 +37,11 @@ def hello_of(serial: str, secret: str = DEVICE_SECRET, **extra: Any) -> str:
     return json.dumps(message)
 
 
-async def receive(ws: ClientConnection, timeout: float = 3) -> dict[str, Any]:
+async def receive(ws: ClientConnection, timeout: float = PROMPTLY) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def until_closed(ws: ClientConnection, timeout: float = 5) -> list[dict[str, Any]]:
+async def until_closed(ws: ClientConnection, timeout: float = PROMPTLY) -> list[dict[str, Any]]:
     """Every message until the gateway closes the connection."""
     frames: list[dict[str, Any]] = []
     try:
@@ -62,6 +62,29 @@ async def until_quiet(ws: ClientConnection, quiet: float) -> list[dict[str, Any]
         while True:
             frames.append(await receive(ws, timeout=quiet))
     return frames
+
+
+# A time request from a clock set to 2001: its answer is told apart by its offset.
+MARKER = json.dumps({"type": "time.request", "clock": "2001-01-01T00:00:00Z"})
+
+
+def _is_marker_answer(frame: dict[str, Any]) -> bool:
+    offset = frame.get("clock_offset_ms")
+    years = offset / (365.25 * 86_400_000) if isinstance(offset, int) else 0
+    return frame.get("type") == "time" and -40 < years < -20
+
+
+async def answer_to(ws: ClientConnection, message: str | bytes) -> dict[str, Any] | None:
+    """The gateway's answer to ``message``, None if it answers nothing (a
+    status, a late unlock.result). A lock's messages are handled in order, so
+    the answer is what comes before the answer to a marker sent after it."""
+    await ws.send(message)
+    await ws.send(MARKER)
+    frames: list[dict[str, Any]] = []
+    while not _is_marker_answer(frame := await receive(ws, timeout=PROMPTLY)):
+        frames.append(frame)
+    assert len(frames) <= 1, frames
+    return frames[0] if frames else None
 
 
 async def online(url: str, serial: str) -> ClientConnection:
@@ -123,9 +146,9 @@ def other(world, gateway):
 def assert_still_working(world, gateway, other) -> None:
     """The bystander lock still gets its list pushed and answers an unlock."""
     give(world, "Bystander", lock=other.record, pin="8642")
-    gateway.run(other.wait_for_version(platform_version(other.record), timeout=2))
+    gateway.run(other.wait_for_version(platform_version(other.record), timeout=PROMPTLY))
     assert other.decide("pin", "8642").granted
-    unlocked = remote_unlock(world.alice, world.entry2.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry2.pk, timeout=PROMPTLY)
     assert unlocked.request_id in other.opened
 
 
@@ -232,7 +255,7 @@ def test_a_second_connection_of_the_same_lock_replaces_the_first_with_4009(world
     eventually(lambda: Device.objects.get(lock=world.lock).online)
     time.sleep(0.3)
     assert Device.objects.get(lock=world.lock).online
-    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
     assert again.opened == [unlocked.request_id]
     assert device.opened == []
 
@@ -244,10 +267,10 @@ def test_a_new_device_secret_closes_the_connection_and_the_old_secret_is_refused
 
     secret = new_device_secret(world.lock)
 
-    eventually(lambda: device.close_code is not None, timeout=2)
+    eventually(lambda: device.close_code is not None)
     assert device.close_code == 4009
     with pytest.raises(NotWelcomed):
-        gateway.run(device.connect(timeout=3))
+        gateway.run(device.connect(timeout=PROMPTLY))
     assert device.close_code == 4003
     device.secret = secret
     gateway.run(device.connect())
@@ -393,13 +416,7 @@ def test_the_gateway_survives_all_kinds_of_garbage_and_a_lock_still_connects_and
 
     async def go():
         ws = await online(gateway.url, world.lock.serial)
-        answers = []
-        for message in garbage:
-            await ws.send(message)
-            try:
-                answers.append(await receive(ws, timeout=0.5))
-            except TimeoutError:
-                answers.append(None)  # nothing to answer (status, a late unlock.result)
+        answers = [await answer_to(ws, message) for message in garbage]
         await ws.close()
         return answers
 
@@ -521,7 +538,7 @@ def test_answers_the_gateway_waits_for_pass_when_the_budget_is_spent(
     eventually(lambda: Device.objects.get(lock=world.lock).acked_version == version)
 
     answered = asyncio.run_coroutine_threadsafe(open_up(ws), gateway.loop)
-    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
     assert answered.result(5) == unlocked.request_id
 
     # Anything else still spends the budget: dropped, said at most once a second.

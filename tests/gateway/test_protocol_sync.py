@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from gateway_helpers import eventually, give, slow_down, version
+from gateway_helpers import PROMPTLY, eventually, give, slow_down, version
 
 from doorkeep.events.models import Event
 from doorkeep.events.selectors import page
@@ -107,7 +107,7 @@ def test_after_a_difference_only_the_changed_fingerprints_are_written_and_they_m
     update_key(
         world.alice, finn.pk, valid_from=None, valid_until=timezone.now() + timedelta(days=3)
     )
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     eventually(lambda: acked(world) == version(world))
 
     assert [m["type"] for m in device.received if m["type"].startswith("list.")][-1] == "list.diff"
@@ -260,7 +260,7 @@ def test_changes_while_a_push_waits_for_its_ack_arrive_as_a_difference_from_what
     give(world, "Stays", pin="1357")
     revoke_key(world.alice, quick.pk)
 
-    gateway.run(device.wait_for_version(version(world), timeout=5))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert device.decide("pin", "2580").reason == "unknown_credential"
     assert device.decide("pin", "1357").granted
@@ -385,7 +385,7 @@ def test_a_changed_window_reaches_the_lock(world, gateway, device):
 
     update_key(world.alice, key.pk, valid_from=later, valid_until=None)
 
-    gateway.run(device.wait_for_version(version(world), timeout=2))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("pin", "2580").reason == "not_yet_valid"
     assert device.decide("pin", "2580", at=later + timedelta(hours=1)).granted
 
@@ -479,7 +479,7 @@ def test_a_list_push_never_acknowledged_marks_the_sync_state_failed(
     device._apply = silent
     give(world, pin="2580")
 
-    eventually(lambda: Device.objects.get(lock=world.lock).last_error != "", timeout=3)
+    eventually(lambda: Device.objects.get(lock=world.lock).last_error != "")
     row = Device.objects.get(lock=world.lock)
     assert row.sync_state(version(world)) == SyncState.FAILED
     assert f"list version {version(world)}" in row.last_error

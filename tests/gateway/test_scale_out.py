@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from gateway_helpers import eventually, spy_on_reads
+from gateway_helpers import PROMPTLY, eventually, spy_on_reads
 
 from doorkeep.gateway import routing
 from doorkeep.gateway.models import Device
@@ -73,7 +73,7 @@ def test_a_lock_on_gateway_b_is_unlocked_through_redis(
     key = f"{routing._prefix()}:lock:{alice_lock.pk}"
     assert redis_routing.get(key) == b.gateway.id.encode()
 
-    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
 
     assert device.opened == [unlocked.request_id]
     # Gateway A, which does not hold the lock, forwards through Redis too.
@@ -92,12 +92,10 @@ def test_a_key_issued_reaches_the_lock_on_b_through_the_redis_notice(
     # Slow the gateways' own polling right down: only the notice can be in time.
     a.gateway.poll_interval = b.gateway.poll_interval = 60
     time.sleep(0.3)
-    started = time.monotonic()
 
     give(world, "Dana", pin="2580")
 
-    b.run(device.wait_for_version(version(world), timeout=1))
-    assert time.monotonic() - started < 1
+    b.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("pin", "2580").granted
 
 
@@ -113,15 +111,15 @@ def test_an_offline_lock_is_reported_offline_at_once(
 
     started = time.monotonic()
     with pytest.raises(LockOffline):
-        remote_unlock(world.alice, world.entry.pk, timeout=5)
-    assert time.monotonic() - started < 1
+        remote_unlock(world.alice, world.entry.pk, timeout=3 * PROMPTLY)
+    assert time.monotonic() - started < PROMPTLY  # not after the time limit
 
     # Registered by a gateway that is gone (it crashed): nobody listens there.
     redis_routing.set(key, "gw-that-crashed", ex=60)
     started = time.monotonic()
     with pytest.raises(LockOffline):
-        remote_unlock(world.alice, world.entry.pk, timeout=5)
-    assert time.monotonic() - started < 1
+        remote_unlock(world.alice, world.entry.pk, timeout=3 * PROMPTLY)
+    assert time.monotonic() - started < PROMPTLY  # not after the time limit
 
 
 def test_a_lock_that_reconnects_to_the_other_gateway_is_dropped_by_the_first(
@@ -139,7 +137,7 @@ def test_a_lock_that_reconnects_to_the_other_gateway_is_dropped_by_the_first(
     key = f"{routing._prefix()}:lock:{alice_lock.pk}"
     assert redis_routing.get(key) == b.gateway.id.encode()
     assert Device.objects.get(lock=alice_lock).gateway == b.gateway.id
-    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
     assert again.opened == [unlocked.request_id]
 
 
@@ -165,7 +163,7 @@ def test_without_redis_a_gateway_forwards_an_unlock_to_the_gateway_holding_the_l
     b.run(device.connect())
 
     result = a.run(a.gateway.unlock(alice_lock.pk, "via-gateway-a", 3))
-    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=3)
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
 
     assert result["ok"] is True
     assert device.opened == ["via-gateway-a", unlocked.request_id]
@@ -207,7 +205,7 @@ def test_the_redis_notice_carries_the_keys_and_the_lock_reads_only_them(
 
     dana = give(world, "Dana", pin="2580")
 
-    b.run(device.wait_for_version(version(world), timeout=1))
+    b.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert reads == [((dana.pk,), 1)]  # Erin's row is not read again
     assert device.decide("pin", "2580").granted
     assert device.entries == {e["id"]: e for e in lists.build(alice_lock.pk).entries}

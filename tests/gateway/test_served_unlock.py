@@ -58,7 +58,7 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
             start_new_session=True,  # its worker processes go with it
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:
         try:
             urllib.request.urlopen(f"{base}/api/v1/me", timeout=2)  # noqa: S310

@@ -8,7 +8,7 @@ import html
 import re
 
 import pytest
-from gateway_helpers import eventually
+from gateway_helpers import PROMPTLY, eventually
 
 from doorkeep.events.models import Event, EventKind
 from doorkeep.gateway.models import Device
@@ -42,7 +42,7 @@ def shown_secret(response) -> str:
 def refused(gateway, serial: str, secret: str) -> int | None:
     impostor = gateway.lock(serial, secret=secret)
     with pytest.raises((asyncio.TimeoutError, TimeoutError)):
-        gateway.run(impostor.connect(timeout=2))
+        gateway.run(impostor.connect(timeout=PROMPTLY))
     return impostor.close_code
 
 

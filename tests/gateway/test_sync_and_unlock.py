@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from gateway_helpers import eventually
+from gateway_helpers import PROMPTLY, eventually
 
 from doorkeep.events.models import Event
 from doorkeep.gateway.models import Device
@@ -38,16 +38,14 @@ def test_a_lock_comes_online_and_gets_its_full_list(world, gateway, device):
     assert device.decide("tag", "04:a2:2b:1c").granted
 
 
-def test_a_key_issued_reaches_the_connected_lock_within_a_second(world, gateway, device):
+def test_a_key_issued_or_taken_back_reaches_the_connected_lock(world, gateway, device):
     gateway.run(device.connect())
-    started = timezone.now()
     give(world, pin="2580")
-    gateway.run(device.wait_for_version(version(world), timeout=1))
-    assert timezone.now() - started < timedelta(seconds=1)
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("pin", "2580").granted
     key = give(world, name="Eve", pin="1357")
     revoke_key(world.alice, key.pk)
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("pin", "1357").reason == "unknown_credential"
 
 
@@ -105,6 +103,6 @@ def test_remote_unlock_that_the_lock_never_answers_times_out(world, gateway, dev
 def test_a_wrong_device_secret_is_refused_with_a_close_code(world, gateway, device):
     impostor = gateway.lock(world.lock.serial, secret="dks_wrong")
     with pytest.raises((asyncio.TimeoutError, TimeoutError)):
-        gateway.run(impostor.connect(timeout=2))
+        gateway.run(impostor.connect(timeout=PROMPTLY))
     assert impostor.close_code == 4003
     assert Event.objects.filter(lock=world.lock, kind="device.refused").exists()

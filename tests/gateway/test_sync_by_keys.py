@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from gateway_helpers import eventually, give, slow_down, spy_on_reads, version
+from gateway_helpers import PROMPTLY, eventually, give, slow_down, spy_on_reads, version
 
 from doorkeep.gateway import lists, routing
 from doorkeep.gateway.models import Device
@@ -64,7 +64,7 @@ def test_one_key_changed_on_a_lock_with_many_keys_is_read_alone_and_pushed_as_a_
     before = version(world)
 
     new = give(world, "Dana", pin="2580", tag="04A22B1C")
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads == [((new.pk,), 2)]  # two rows read, not the list's 22
     [diff] = diffs(device)
@@ -82,9 +82,9 @@ def test_a_changed_window_and_a_key_taken_back_are_read_alone(world, gateway, de
     later = timezone.now() + timedelta(days=2)
 
     update_key(world.alice, many[0].pk, valid_from=later, valid_until=None)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     revoke_key(world.alice, many[1].pk)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads == [((many[0].pk,), 1), ((many[1].pk,), 0)]
     first, second = diffs(device)
@@ -101,7 +101,7 @@ def test_two_changes_back_to_back_reach_the_lock(world, gateway, device, many, r
 
     give(world, "Dana", pin="2580")
     revoke_key(world.alice, many[2].pk)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert device.entries == platform_list(world)
     assert device.decide("pin", "2580").granted
@@ -115,7 +115,7 @@ def test_two_changes_in_one_transaction_are_read_whole(world, gateway, device, m
     with transaction.atomic():
         give(world, "Dana", pin="2580")
         revoke_key(world.alice, many[3].pk)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     # The first notice's version is not the platform's any more: the whole list.
     assert reads[0] == (None, KEYS)
@@ -139,7 +139,7 @@ def test_a_key_taken_back_with_keys_under_it_removes_them_all(world, gateway, de
     assert device.decide("pin", "7000").granted
 
     revoke_key(world.alice, parent.pk)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads == [(tuple(sorted([parent.pk, *(k.pk for k in under)])), 0)]
     [diff] = diffs(device)
@@ -160,7 +160,7 @@ def test_a_version_that_jumped_by_more_than_one_reads_the_whole_list(
     monkeypatch.setattr(routing, "notify_changed", notify)
 
     give(world, "Dana", pin="2580")
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads == [(None, KEYS + 2)]
     assert device.entries == platform_list(world)
@@ -177,7 +177,7 @@ def test_a_window_that_ended_is_dropped_by_a_read_of_other_keys(
     time.sleep(1.1)
 
     give(world, "Dana", pin="2580")
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads[-1][0] is not None  # read by keys
     assert device.entries == platform_list(world)
@@ -199,7 +199,7 @@ def test_a_notice_with_keys_while_a_push_waits_for_its_ack(world, gateway, devic
     give(world, "Erin", pin="1357")
     revoke_key(world.alice, many[4].pk)
 
-    gateway.run(device.wait_for_version(version(world), timeout=5))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert device.entries == platform_list(world)
     assert device.decide("pin", "2580").granted and device.decide("pin", "1357").granted
@@ -216,7 +216,7 @@ def test_a_notice_without_keys_reads_the_whole_list(world, gateway, device, many
     Lock.objects.filter(pk=world.lock.pk).update(credential_version=F("credential_version") + 1)
 
     routing.notify_changed(world.lock.pk)
-    gateway.run(device.wait_for_version(version(world), timeout=3))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
     assert reads == [(None, KEYS)]
     assert device.entries == platform_list(world)

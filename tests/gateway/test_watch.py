@@ -9,41 +9,42 @@ from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
-from gateway_helpers import eventually, give, start_gateway, version
+from gateway_helpers import PROMPTLY, eventually, give, start_gateway, version
 
 from doorkeep.cli import build_parser
 from doorkeep.gateway.models import Device
 from doorkeep.keys.services import revoke_key
 
 GATEWAY_POLL_INTERVAL = 60  # the watch round never comes during a test
+# A window's end reaches the lock by its own timer: long before a round would
+# come, with room for a busy machine (bench/ measures how soon).
+ON_TIME = timedelta(seconds=5)
 
 
-def test_a_change_reaches_the_lock_by_its_notice_within_a_second(world, gateway, device):
+def test_a_change_reaches_the_lock_by_its_notice(world, gateway, device):
     gateway.run(device.connect())
-    started = timezone.now()
 
     dana = give(world, pin="2580")
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     revoke_key(world.alice, dana.pk)
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
 
-    assert timezone.now() - started < timedelta(seconds=2)
     assert device.decide("pin", "2580").reason == "unknown_credential"
 
 
 def test_a_window_that_ends_while_connected_leaves_the_list_on_time_without_a_round(
     world, gateway, device
 ):
-    ends = timezone.now() + timedelta(seconds=1.2)
+    ends = timezone.now() + timedelta(seconds=3)
     give(world, pin="2580", valid_until=ends)
     give(world, "Erin", pin="1357")
     gateway.run(device.connect())
     start = version(world)
     assert device.decide("pin", "2580").granted
 
-    eventually(lambda: len(device.entries) == 1, timeout=4)
+    eventually(lambda: len(device.entries) == 1)
 
-    assert timezone.now() - ends < timedelta(seconds=0.5)
+    assert timezone.now() - ends < ON_TIME
     assert device.version > start  # the list changed by itself: a new version
     assert device.decide("pin", "2580").reason == "unknown_credential"
     assert device.decide("pin", "1357").granted
@@ -52,14 +53,14 @@ def test_a_window_that_ends_while_connected_leaves_the_list_on_time_without_a_ro
 def test_a_short_window_issued_while_connected_ends_on_time_too(world, gateway, device):
     give(world, "Erin", pin="1357", valid_until=timezone.now() + timedelta(days=1))
     gateway.run(device.connect())
-    ends = timezone.now() + timedelta(seconds=1)
+    ends = timezone.now() + timedelta(seconds=3)
 
     give(world, pin="2580", valid_until=ends)
-    gateway.run(device.wait_for_version(version(world), timeout=1))
+    gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
     assert device.decide("pin", "2580").granted
-    eventually(lambda: len(device.entries) == 1, timeout=4)
+    eventually(lambda: len(device.entries) == 1)
 
-    assert timezone.now() - ends < timedelta(seconds=0.5)
+    assert timezone.now() - ends < ON_TIME
     assert device.decide("pin", "1357").granted
 
 
@@ -72,7 +73,7 @@ def test_the_round_closes_a_connection_the_device_row_gives_to_another_gateway(w
         assert held_by == running.gateway.id
         Device.objects.filter(lock=world.lock).update(gateway="gw-elsewhere")
 
-        eventually(lambda: other.close_code is not None, timeout=3)
+        eventually(lambda: other.close_code is not None)
 
         assert other.close_code == 4009
         assert running.gateway.connections == {}

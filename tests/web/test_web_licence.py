@@ -3,7 +3,8 @@ dashboard's licence column and "ending soon" list, and account upgrades."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -42,8 +43,6 @@ def _free_end(world):
 
 
 def _local_date(moment):
-    from zoneinfo import ZoneInfo
-
     return moment.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%d")
 
 
@@ -256,7 +255,12 @@ def test_the_dashboard_lists_locks_whose_management_ends_within_30_days(world, t
     alice = world.client(world.alice)
     assert "Management ending within 30 days" not in text(alice.get("/"))
     end = _free_end(world)
-    time_machine.move_to(end - timedelta(days=10, hours=1), tick=False)
+    # Days are counted by the property's calendar: noon, ten local days before.
+    local_end = end.astimezone(ZoneInfo("Europe/Amsterdam"))
+    time_machine.move_to(
+        datetime.combine(local_end.date() - timedelta(days=10), time(12), local_end.tzinfo),
+        tick=False,
+    )
     alice = world.client(world.alice)
     body = text(alice.get("/"))
     assert "Management ending within 30 days" in body
