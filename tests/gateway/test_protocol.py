@@ -204,10 +204,14 @@ def test_an_unsupported_protocol_version_gets_an_error_frame_and_close_4005(worl
     assert code == 4005
     assert reason == "unsupported_protocol"
     assert frames[0]["code"] == "unsupported_protocol"
-    assert "protocol 1" in frames[0]["message"]
-    # true is not 1
-    _frames, code, _reason = refused_with(gateway, hello_of(world.lock.serial, protocol=True))
+    assert frames[0]["message"] == "this gateway speaks protocol 1 (a number), not 2"
+    # true is not 1, nor is "1"
+    frames, code, _reason = refused_with(gateway, hello_of(world.lock.serial, protocol=True))
     assert code == 4005
+    assert frames[0]["message"].endswith("not true")
+    frames, code, _reason = refused_with(gateway, hello_of(world.lock.serial, protocol="1"))
+    assert code == 4005
+    assert frames[0]["message"] == 'this gateway speaks protocol 1 (a number), not "1"'
 
 
 def test_an_unknown_serial_and_a_wrong_secret_are_refused_alike_with_4003_and_logged(

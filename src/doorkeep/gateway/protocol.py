@@ -129,7 +129,9 @@ def hello(message: dict[str, Any]) -> tuple[str, str, int]:
     if not is_int(message.get("protocol")) or message["protocol"] != VERSION:
         raise ProtocolError(
             "unsupported_protocol",
-            f"this gateway speaks protocol {VERSION}, not {str(message.get('protocol'))[:20]}",
+            # As JSON: the string "1" reads "1", not 1.
+            f"this gateway speaks protocol {VERSION} (a number), "
+            f"not {json.dumps(message.get('protocol'))[:20]}",
         )
     serial, secret = message.get("serial"), message.get("secret")
     if not isinstance(serial, str) or not isinstance(secret, str) or not serial or not secret:
