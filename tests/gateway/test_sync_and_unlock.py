@@ -8,7 +8,7 @@ from gateway_helpers import PROMPTLY, eventually
 from doorkeep.events.models import Event
 from doorkeep.gateway.models import Device
 from doorkeep.gateway.remote import remote_unlock
-from doorkeep.gateway.routing import LockOffline, LockTimeout
+from doorkeep.gateway.routing import LockOffline, LockRefused, LockTimeout
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
 from doorkeep.locks.models import Lock
 
@@ -98,6 +98,22 @@ def test_remote_unlock_that_the_lock_never_answers_times_out(world, gateway, dev
     device._on_message = deaf
     with pytest.raises(LockTimeout):
         remote_unlock(world.alice, world.entry.pk, timeout=0.5)
+
+
+def test_a_lock_whose_clock_jumped_ahead_refuses_the_unlock_as_expired_and_says_so(
+    world, gateway, device
+):
+    give(world, name="Alice", phone="")
+    said: list[str] = []
+    device.on_event = said.append
+    gateway.run(device.connect())
+    device.clock_skew = 3600.0  # an hour ahead since the gateway measured its offset
+
+    with pytest.raises(LockRefused):
+        remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
+
+    assert device.opened == []
+    assert said[-1] == "DENY  remote unlock: expired"
 
 
 def test_a_wrong_device_secret_is_refused_with_a_close_code(world, gateway, device):

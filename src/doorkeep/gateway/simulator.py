@@ -246,6 +246,8 @@ class SimulatedLock:
         if ok:
             self.opened.append(message["request_id"])
             self._say("OPEN  (remote unlock)")
+        else:
+            self._say(f"DENY  remote unlock: {reason}")
         await self._send(
             {
                 "type": "unlock.result",
