@@ -65,6 +65,19 @@ def test_the_sign_in_page_uses_the_doorkeep_layout(db):
     assert 'action="/i18n/setlang/"' in body
 
 
+def test_the_site_icon_is_linked_and_answers_at_favicon_ico_too(db):
+    page = text(Client().get("/accounts/login/"))
+    link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert link is not None
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == link.group(1)
+    icon = Client().get(link.group(1))
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in b"".join(icon.streaming_content)
+
+
 def test_the_sign_up_and_password_reset_pages_use_the_doorkeep_layout(db):
     for url in ("/accounts/signup/", "/accounts/password/reset/"):
         response = Client().get(url)
