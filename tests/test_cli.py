@@ -128,11 +128,11 @@ def _free_port() -> int:
 
 def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
     port = _free_port()
-    env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path), "PORT": str(port)}
-    env.pop("DATABASE_URL", None)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path)}
+    for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PORT", "GATEWAY_PORT", "SITE_URL"):
+        env.pop(name, None)
     proc = subprocess.Popen(
-        [DOORKEEP, "serve", "--demo", "--workers", "1"],
+        [DOORKEEP, "serve", "--demo", "--workers", "1", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -155,9 +155,13 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
             assert b"/api/v1/locks" in r.read()
         assert (tmp_path / "doorkeep.sqlite3").exists()
         assert (tmp_path / "secret_key").exists()
+        # The gateway listens on the next port (not a fixed 8001).
+        with socket.create_connection(("127.0.0.1", port + 1), timeout=5):
+            pass
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        output, _ = proc.communicate(timeout=20)
+    assert f"Device gateway on ws://127.0.0.1:{port + 1}" in output
 
 
 @pytest.mark.django_db

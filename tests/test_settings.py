@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -101,6 +104,39 @@ def test_a_bad_setting_stops_the_command_with_a_message(tmp_path):
     assert result.returncode == 2
     assert "configuration error: DEBUG='perhaps' is not a boolean" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _settings_of(tmp_path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``doorkeep manage shell`` printing SITE_URL and GATEWAY_PORT, in a fresh
+    process with only ``environ`` set."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "doorkeep.cli",
+            "manage",
+            "shell",
+            "--verbosity=0",
+            "-c",
+            "from django.conf import settings; print(settings.SITE_URL, settings.GATEWAY_PORT)",
+        ],
+        env={"PATH": "/usr/bin:/bin", "DOORKEEP_DATA_DIR": str(tmp_path), "PYTHONPATH": "src"}
+        | environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_site_address_and_the_gateway_port_follow_port_unless_set(tmp_path):
+    assert _settings_of(tmp_path).stdout.split() == ["http://127.0.0.1:8000", "8001"]
+    assert _settings_of(tmp_path, PORT="9123").stdout.split() == ["http://127.0.0.1:9123", "9124"]
+    given = _settings_of(tmp_path, PORT="9123", SITE_URL="https://doors.example/", GATEWAY_PORT="7")
+    assert given.stdout.split() == ["https://doors.example", "7"]
+    wrong = _settings_of(tmp_path, PORT="65535")
+    assert wrong.returncode == 2
+    assert "configuration error: PORT=65535 is above the maximum of 65534" in wrong.stderr
 
 
 def test_it_generates_and_keeps_a_development_vapid_key_pair(monkeypatch, tmp_path):

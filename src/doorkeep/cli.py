@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if load_demo(only_if_empty=True):
             print("Demo data loaded; sign in as owner@demo.doorkeep.test / doorkeep-demo")
     granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
-    port = str(args.port)
+    port = str(settings.PORT)
     print(f"Doorkeep on http://{args.host}:{port}  (data in {settings.DATA_DIR})", flush=True)
     argv = [
         granian,
@@ -351,10 +351,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     from doorkeep.gateway.server import run
 
-    print(f"Doorkeep gateway on ws://{args.host}:{args.port}", flush=True)
+    port = settings.GATEWAY_PORT if args.port is None else args.port
+    print(f"Doorkeep gateway on ws://{args.host}:{port}", flush=True)
     run(
         args.host,
-        args.port,
+        port,
         gateway_id=args.id,
         public_url=args.internal_url or settings.GATEWAY_PUBLIC_URL or None,
         db_threads=args.db_threads,
@@ -365,9 +366,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_simulate_lock(args: argparse.Namespace) -> int:
     import asyncio
 
+    from django.conf import settings
+
     from doorkeep.gateway.simulator import SimulatedLock, interactive
 
-    lock = SimulatedLock(args.url, args.serial.upper(), args.secret, on_event=print)
+    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    lock = SimulatedLock(url, args.serial.upper(), args.secret, on_event=print)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -381,7 +385,7 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     except (OSError, TimeoutError) as exc:
-        return _fail(f"cannot reach the gateway at {args.url}: {exc}")
+        return _fail(f"cannot reach the gateway at {url}: {exc}")
     except KeyboardInterrupt:
         pass
     if lock.close_code and lock.close_code >= 4000:
@@ -452,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "Migrate the database and serve the web UI and API.")
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.add_argument("--port", type=int, help="default: PORT, else 8000")
     p.add_argument(
         "--workers",
         type=int,
@@ -575,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the device gateway: the locks' WebSocket connections (serve starts one too).",
     )
     p.add_argument("--host", default=os.environ.get("GATEWAY_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8001")))
+    p.add_argument("--port", type=int, help="default: GATEWAY_PORT, else the web port + 1")
     p.add_argument("--id", help="a name for this gateway (default: host, pid and a random tag)")
     p.add_argument("--internal-url", help="the URL web workers use to reach this gateway")
     p.add_argument(
@@ -597,8 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--secret", required=True, help="the lock's device secret")
     q.add_argument(
         "--url",
-        default=os.environ.get("GATEWAY_URL", "ws://127.0.0.1:8001"),
-        help="the gateway (default ws://127.0.0.1:8001)",
+        help="the gateway (default: GATEWAY_URL, else ws://127.0.0.1:GATEWAY_PORT, 8001)",
     )
     q.set_defaults(func=cmd_simulate_lock)
     q = sim_sub.add_parser(
@@ -627,6 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is cmd_serve and args.port is not None:
+        # Before the settings are read: SITE_URL and GATEWAY_PORT follow it,
+        # here and in the processes serve starts.
+        os.environ["PORT"] = str(args.port)
     try:
         _setup()
     except Exception as exc:  # a bad setting: say which, not a traceback

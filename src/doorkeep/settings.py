@@ -36,7 +36,10 @@ ALLOWED_HOSTS = env_list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production (comma-separated hosts)")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The web server's port (`doorkeep serve --port` sets it too); the site's
+# address and the gateway's port follow it unless they are set themselves.
+PORT = env_int("PORT", 8000, minimum=1, maximum=65534)
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -209,7 +212,7 @@ NINJA_PAGINATION_MAX_LIMIT = 500
 
 # The device gateway: where it listens, and how web workers reach it.
 GATEWAY_HOST = env_str("GATEWAY_HOST", "127.0.0.1")
-GATEWAY_PORT = env_int("GATEWAY_PORT", 8001, minimum=0)
+GATEWAY_PORT = env_int("GATEWAY_PORT", PORT + 1, minimum=0, maximum=65535)
 GATEWAY_PUBLIC_URL = env_str(
     "GATEWAY_URL", ""
 )  # what devices and web workers dial, if not host:port

@@ -237,13 +237,23 @@ def test_the_new_device_secret_button_shows_a_secret_the_lock_connects_with(worl
 
     assert response.status_code == 200
     secret = shown_secret(response)
-    assert f"doorkeep simulate lock {world.lock.serial} --secret {secret}" in text(response)
+    assert f"doorkeep simulate lock {world.lock.serial} --secret {secret}</code>" in text(response)
     assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
     assert refused(gateway, world.lock.serial, device.secret) == CLOSE_REFUSED
     renewed = gateway.lock(world.lock.serial, secret=secret)
     gateway.run(renewed.connect())
     assert renewed.online
     gateway.run(renewed.go_offline())
+
+
+def test_the_simulator_command_names_the_gateway_when_it_is_not_on_8001(world, settings):
+    settings.GATEWAY_PORT = 9001
+    response = world.client(world.alice).post(f"/locks/{world.lock.pk}/device-secret/")
+    secret = shown_secret(response)
+    command = (
+        f"doorkeep simulate lock {world.lock.serial} --secret {secret} --url ws://127.0.0.1:9001"
+    )
+    assert f"{command}</code>" in text(response)
 
 
 def test_registering_through_the_dashboard_shows_the_secret_the_lock_connects_with(world, gateway):

@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -199,7 +200,16 @@ def _device_secret_page(
     response = render(
         request,
         "web/device_secret.html",
-        {"nav": "locks", "lock": lock, "secret": secret, "registered": registered},
+        {
+            "nav": "locks",
+            "lock": lock,
+            "secret": secret,
+            "registered": registered,
+            # The simulator's default is this machine's gateway on GATEWAY_PORT, 8001.
+            "gateway_url": ""
+            if settings.GATEWAY_PORT == 8001
+            else f"ws://127.0.0.1:{settings.GATEWAY_PORT}",
+        },
     )
     add_never_cache_headers(response)  # the page shows a secret
     return response
