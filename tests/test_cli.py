@@ -194,3 +194,52 @@ def test_outbox_delivers_what_is_due(capsys, world):
 
     assert "Attempted 1 message(s)." in capsys.readouterr().out
     assert OutboxMessage.objects.get().attempts == 1
+
+
+def _processes_with(tmp_path: Path) -> list[int]:
+    """The processes whose environment names ``tmp_path`` as the data directory."""
+    marker = f"DOORKEEP_DATA_DIR={tmp_path}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_serve_whose_gateway_cannot_listen_stops_and_leaves_no_web_worker_behind(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path)}
+    for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PORT", "GATEWAY_PORT", "SITE_URL"):
+        env.pop(name, None)
+    log = tmp_path / "serve.log"
+    with socket.socket() as taken, log.open("w") as out:
+        taken.bind(("127.0.0.1", port + 1))  # the gateway's port is in use
+        taken.listen()
+        proc = subprocess.Popen(
+            [DOORKEEP, "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            proc.wait(timeout=240)
+        finally:
+            proc.kill()
+    try:
+        assert proc.returncode != 0
+        assert "address already in use" in log.read_text().lower()
+        deadline = time.monotonic() + 20
+        while (left := _processes_with(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert left == [], f"processes left behind: {left}"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        for pid in _processes_with(tmp_path):
+            os.kill(pid, 9)

@@ -13,6 +13,10 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 def _setup() -> None:
@@ -107,14 +111,22 @@ def _supervise(
     from doorkeep.notify.outbox import deliver_due
 
     log = logging.getLogger("doorkeep.serve")
-    children = [subprocess.Popen(argv) for argv in commands]  # noqa: S603 - our own programs
+    # Each child leads its own process group, so that stopping it stops what it
+    # started too: granian stopped while it starts its workers leaves them
+    # running otherwise (and serving, on the port).
+    children = [
+        subprocess.Popen(argv, start_new_session=True)  # noqa: S603 - our own programs
+        for argv in commands
+    ]
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    # The children are in their own sessions: a terminal's Ctrl-C or hang-up
+    # reaches this process only, which stops them.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     next_run = next_delivery = time.monotonic()
     try:
         while not stop.is_set():
@@ -143,15 +155,39 @@ def _supervise(
                 next_delivery = time.monotonic() + outbox_interval
             stop.wait(1.0)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_groups(children, grace=15.0)
     return 0
+
+
+def _stop_groups(children: list[subprocess.Popen[bytes]], *, grace: float) -> None:
+    """SIGTERM to each child's process group; SIGKILL to whatever of a group
+    is still there after ``grace`` seconds (a worker whose server has gone)."""
+    import signal
+    import time
+
+    def group_alive(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def signal_group(child: subprocess.Popen[bytes], signum: int) -> bool:
+        try:
+            os.killpg(child.pid, signum)  # the group's id is its leader's pid
+        except ProcessLookupError:
+            return False  # nobody left in the group
+        return True
+
+    for child in children:
+        signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        # The leader may be gone (poll reaps it) while its workers still stop.
+        while time.monotonic() < deadline and (child.poll() is None or group_alive(child.pid)):
+            time.sleep(0.1)
+        if signal_group(child, signal.SIGKILL):
+            child.wait()
 
 
 def cmd_createuser(args: argparse.Namespace) -> int:
