@@ -3,7 +3,7 @@ and the licence reminders."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -11,7 +11,7 @@ from django.core import mail
 from doorkeep.accounts.models import Organization, Role
 from doorkeep.cli import main
 from doorkeep.licensing import codes
-from doorkeep.licensing.models import PrepaidCode, Reminder
+from doorkeep.licensing.models import Period, PeriodKind, PrepaidCode, Reminder
 from doorkeep.licensing.services import redeem_for_lock, send_reminders
 from doorkeep.licensing.state import licence_of
 
@@ -99,6 +99,19 @@ def test_reminders_go_out_28_7_and_1_days_before_the_end_once_each(world, time_m
     assert Reminder.objects.count() == 3
     time_machine.move_to(end + timedelta(hours=1), tick=False)
     assert send_reminders() == 0  # ended: nothing more to remind of
+
+
+def test_a_reminder_gives_the_end_in_the_time_zone_of_the_lock_s_property(world, time_machine):
+    # 23:30 UTC on 20 January is 00:30 on the 21st in Amsterdam (the property's zone).
+    end = datetime(2031, 1, 20, 23, 30, tzinfo=UTC)
+    Period.objects.filter(lock=world.lock, kind=PeriodKind.FREE).update(ends_at=end)
+    time_machine.move_to(end - timedelta(days=6), tick=False)
+
+    assert send_reminders() == 1
+
+    (message,) = mail.outbox
+    assert message.subject.endswith("ends on 2031-01-21")
+    assert "ends on 2031-01-21 00:30 (Europe/Amsterdam)." in message.body
 
 
 def test_a_late_first_run_sends_only_the_most_urgent_reminder(world, time_machine):

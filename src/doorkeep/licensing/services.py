@@ -31,6 +31,7 @@ from doorkeep.licensing.models import (
 )
 from doorkeep.licensing.state import ACTIVE, add_months, add_years, licence_of
 from doorkeep.locks.models import Lock
+from doorkeep.properties.models import zone_of
 
 REMINDER_DAYS = (28, 7, 1)
 
@@ -372,7 +373,8 @@ def send_reminders(now: datetime | None = None) -> int:
         ).values_list("lock_id", flat=True)
     )
     sent = 0
-    for lock in Lock.objects.filter(pk__in=lock_ids).select_related("organization"):
+    locks = Lock.objects.filter(pk__in=lock_ids).select_related("organization", "entry__property")
+    for lock in locks:
         state = licence_of(lock.pk, now)
         if state.full_until is None or state.full_until > horizon:
             continue
@@ -409,6 +411,9 @@ def send_reminders(now: datetime | None = None) -> int:
 
 def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bool) -> None:
     link = f"{settings.SITE_URL}/locks/{lock.pk}/licence/"
+    # In the time zone of the lock's property, as the web UI shows it.
+    zone = zone_of(lock.entry.property if lock.entry else None)
+    ends_at = ends_at.astimezone(zone)
     kind = _("free period") if free else _("management period")
     subject = _("Management of %(lock)s ends on %(date)s") % {
         "lock": lock.name or lock.serial,
@@ -423,7 +428,7 @@ def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bo
         "kind": kind,
         "lock": lock.name or lock.serial,
         "serial": lock.serial,
-        "date": f"{ends_at:%Y-%m-%d %H:%M} UTC",
+        "date": f"{ends_at:%Y-%m-%d %H:%M} ({zone.key})",
         "link": link,
     }
     send_mail(subject, body, None, owners)

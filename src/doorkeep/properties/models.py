@@ -9,6 +9,19 @@ from django.utils.translation import gettext_lazy as _
 
 from doorkeep.accounts.models import Organization
 
+UTC_ZONE = zoneinfo.ZoneInfo("UTC")
+
+
+def zone_of(prop: Property | None) -> zoneinfo.ZoneInfo:
+    """The time zone dates of this property are read and shown in (UTC without
+    a property, or for a name this machine does not know)."""
+    if prop is None:
+        return UTC_ZONE
+    try:
+        return zoneinfo.ZoneInfo(prop.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -21,18 +20,7 @@ from doorkeep.licensing.models import KeyAllotment, Period
 from doorkeep.licensing.state import LicenceState
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry, Property
-
-UTC_ZONE = ZoneInfo("UTC")
-
-
-def zone_of(prop: Property | None) -> ZoneInfo:
-    """The time zone dates of this property are read and shown in."""
-    if prop is None:
-        return UTC_ZONE
-    try:
-        return ZoneInfo(prop.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE
+from doorkeep.properties.models import zone_of as zone_of  # for the views
 
 
 def organizations_for(user: User, action: policy.Action) -> list[Organization]:
