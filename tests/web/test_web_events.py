@@ -59,6 +59,24 @@ def test_the_event_log_shows_times_in_the_property_time_zone_newest_first(world,
     assert "Key issued" in body
 
 
+def test_a_remote_unlock_is_told_apart_from_a_phone_at_the_door(world, alice):
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Alice", email="alice@example.com"),
+            credentials=[CredentialSpec("phone", "")],
+        ),
+    )
+    access.decide(world.lock, "phone", world.alice, source="remote", actor=world.alice)
+    body = text(alice.get(events_url(world)))
+    assert "Phone · opened remotely" in body
+    access.decide(world.lock, "phone", world.alice, source="lock")
+    body = text(alice.get(events_url(world)))
+    assert body.count("Phone · opened remotely") == 1
+    assert body.count('<br><span class="muted small">Phone</span>') == 1
+
+
 def test_it_filters_by_outcome_and_kind(world, alice, log):
     body = text(alice.get(events_url(world, "?outcome=denied")))
     assert "2030-02-03 09:00:00" in body

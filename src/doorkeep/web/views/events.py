@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from doorkeep.core.errors import DomainError
@@ -46,10 +47,19 @@ def _event_rows(events: list[Event]) -> list[EventRow]:
             str(kinds.get(e.kind, e.kind)),
             outcomes[e.granted],
             str(reasons.get(e.reason, e.reason)),
-            str(credentials.get(e.credential_kind, e.credential_kind)),
+            _credential(e, credentials),
         )
         for e in events
     ]
+
+
+def _credential(event: Event, names: dict[str, Any]) -> str:
+    """The credential's kind in words; a phone key used through the platform
+    (remote unlock: the app, the web UI, the API) says so."""
+    name = str(names.get(event.credential_kind, event.credential_kind))
+    if name and isinstance(event.data, dict) and event.data.get("source") == "remote":
+        return _("%(credential)s · opened remotely") % {"credential": name}
+    return name
 
 
 def _events_page(
