@@ -8,13 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from doorkeep.accounts.models import User
 from doorkeep.accounts.services import user_for_token
 from doorkeep.core.errors import DomainError
+from doorkeep.core.text import storable
+
+UNSTORABLE_MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
 
 
 class TokenAuth(HttpBearer):
@@ -47,6 +52,26 @@ class SessionAuth(APIKeyCookie):
         return None
 
 
+class StorableTextParser(Parser):
+    """JSON bodies and query strings whose text the database can store: a NUL
+    (\\u0000, %00) or half a surrogate pair is refused with a 422 instead of
+    failing on PostgreSQL (or being stored on SQLite)."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if b"\\u" in request.body and not storable(data):
+            raise ValidationError([{"loc": ("body",), "msg": UNSTORABLE_MESSAGE}])
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        result = super().parse_querydict(data, list_fields, request)
+        if not storable(result):
+            raise ValidationError([{"loc": ("query",), "msg": UNSTORABLE_MESSAGE}])
+        return result
+
+
 api = NinjaAPI(
     title="Doorkeep API",
     version="1",
@@ -57,6 +82,7 @@ api = NinjaAPI(
     ),
     auth=[TokenAuth(), SessionAuth()],
     urls_namespace="api",
+    parser=StorableTextParser(),
 )
 
 
@@ -116,6 +142,10 @@ def _id_too_large(request: HttpRequest, exc: OverflowError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ValidationError):
+        # Ninja turns whatever the body's parser raises into "Cannot parse
+        # request body" (400); StorableTextParser's refusal is a 422.
+        return _validation_error(request, exc.__cause__)
     return error(request, exc.status_code, "http_error", str(exc))
 
 

@@ -7,9 +7,10 @@ raises ProtocolError, which the gateway answers with an ``error`` frame."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
+
+from doorkeep.core.text import storable
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024  # larger messages get an error frame ("too_large")
@@ -64,29 +65,6 @@ def parse_time(value: Any, field: str, ref: Any = None) -> datetime:
     return moment
 
 
-# Characters JSON can carry (as \u escapes) that no text column stores: NUL
-# (PostgreSQL refuses it) and halves of a surrogate pair without the other
-# half (not encodable as UTF-8). A whole pair decodes to one character
-# outside this range.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _storable(message: Any) -> bool:
-    """No unstorable character in any string of ``message``, keys included."""
-    stack = [message]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _UNSTORABLE.search(item):
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
-
-
 def decode(raw: str | bytes, *, first: bool = False) -> dict[str, Any]:
     """One message from a device: a JSON object with a known ``type`` (with
     ``first``, the connection's first message, which must be a hello)."""
@@ -106,7 +84,7 @@ def decode(raw: str | bytes, *, first: bool = False) -> dict[str, Any]:
         raise ProtocolError("bad_message", "a message is a JSON object")
     # Only a \u escape makes one (a raw NUL is not valid JSON; the frame's
     # text is valid UTF-8), so most messages skip the walk.
-    if "\\u" in raw and not _storable(message):
+    if "\\u" in raw and not storable(message):
         raise ProtocolError(
             "bad_message", "text in a message may not contain NUL or unpaired surrogates"
         )
