@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest install bench messages clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -36,6 +36,14 @@ pytest: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# After changing a message in the code or a template: refresh the catalogues
+# (new messages arrive untranslated; `make test` says which), translate, run
+# it again to compile. Needs GNU gettext (apt-get install gettext).
+messages: install
+	cd src/doorkeep && ../../$(BIN)/doorkeep manage makemessages --add-location=file \
+		--no-obsolete -l fr -l nl -l it -l de
+	cd src/doorkeep && ../../$(BIN)/doorkeep manage compilemessages
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache
