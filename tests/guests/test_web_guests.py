@@ -95,6 +95,32 @@ def test_a_resident_invites_resends_and_revokes(gw: GuestWorld, smtp: Any) -> No
     )
 
 
+def test_a_form_shown_again_after_an_error_offers_only_the_entries_one_may_share(
+    gw: GuestWorld,
+) -> None:
+    open_policy(gw.w, shareable_entry_ids=[gw.w.entry.pk])
+    rita = gw.w.client(gw.rita)
+    offered = 'name="entries" value="{}"'
+    assert offered.format(gw.w.entry2.pk) not in text(rita.get("/guests/"))
+
+    again = rita.post(
+        f"/guests/{gw.w.prop.pk}/invite/",
+        {"email": "gina@example.com", "entries": [str(gw.w.entry.pk)], "ends_on": "2026-02-30"},
+    )
+
+    assert again.status_code == 400
+    assert offered.format(gw.w.entry.pk) in text(again)
+    assert offered.format(gw.w.entry2.pk) not in text(again)
+    # Asked for by hand all the same: refused, with the reason on the form.
+    refused = rita.post(
+        f"/guests/{gw.w.prop.pk}/invite/",
+        {"email": "gina@example.com", "entries": [str(gw.w.entry2.pk)]},
+    )
+    assert refused.status_code == 400
+    assert "not one of the available choices" in text(refused)
+    assert not Invitation.objects.exists()
+
+
 def test_the_invitation_link_for_each_kind_of_visitor(gw: GuestWorld, smtp: Any) -> None:
     gw.invite()
     token = token_of(smtp, "gina@example.com")

@@ -273,7 +273,9 @@ def invite(request: HttpRequest, property_id: int) -> HttpResponse:
         or services.is_guest_at(user, prop.pk)
     ):
         raise NotFound(_("Property not found."))  # before looking at the form: no oracle
-    form = InviteForm(request.POST, entries=list(prop.entries.all()))
+    # The entries this resident may share, as on the page: a form shown again
+    # after an error must not offer the others.
+    form = InviteForm(request.POST, entries=_shareable_for(user, prop))
     if not form.is_valid():
         return _residents_page(request, status=400, failed=(prop.pk, form))
     ends_on = form.cleaned_data["ends_on"]
