@@ -188,6 +188,9 @@ def test_an_endpoint_is_created_with_its_secret_shown_once(world, alice_api):
         ({"url": "ftp://crm.example.com/hooks"}, "invalid_url", 400),
         ({"url": "file:///etc/passwd"}, "invalid_url", 400),
         ({"url": "crm.example.com/hooks"}, "invalid_url", 400),
+        ({"url": "https://crm.example.com:99999/hooks"}, "invalid_url", 400),
+        ({"url": "https://\U0001f600.example.com/hooks"}, "invalid_url", 400),
+        ({"url": "https://user:secret@crm.example.com/hooks"}, "invalid_url", 400),
         (
             {"url": "https://crm.example.com", "event_types": ["guest.vanished"]},
             "unknown_event_type",

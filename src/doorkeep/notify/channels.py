@@ -135,6 +135,18 @@ def check_webhook_url(url: str) -> str:
         )
     if len(url) > 500:
         raise InvalidInput(_("A webhook URL is at most 500 characters."), code="invalid_url")
+    if "@" in parts.netloc:  # it would be shown in the list of endpoints, and is not needed
+        raise InvalidInput(
+            _("A webhook URL may not hold a user name or password: deliveries are signed."),
+            code="invalid_url",
+        )
+    try:  # read as deliveries will read it: host names in IDNA, ports up to 65535
+        requests.models.PreparedRequest().prepare_url(url, None)
+    except (requests.exceptions.InvalidURL, ValueError):
+        raise InvalidInput(
+            _("This webhook URL cannot be reached: check its host name and port."),
+            code="invalid_url",
+        ) from None
     address = outbound.literal_address(parts.hostname)
     if address is not None and not outbound.private_allowed() and not outbound.is_public(address):
         raise InvalidInput(
