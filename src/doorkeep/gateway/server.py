@@ -32,6 +32,7 @@ from django.db import close_old_connections
 from django.db import connections as db_connections
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from doorkeep.core import memory
 from doorkeep.gateway import internal, lists, protocol, services, syncing
@@ -392,7 +393,12 @@ class Gateway:
 
     async def on_message(self, conn: Connection, raw: str | bytes) -> None:
         if conn.closing:
-            return  # keep reading, so that the lock's close frame gets through
+            # Keep reading, so that the lock's close frame gets through; an
+            # unlock's result is still its answer (the lock may have opened).
+            answer = _answer(conn, raw)
+            if answer is not None and answer["type"] == "unlock.result":
+                self.on_unlock_result(conn, answer)
+            return
         answer = None
         if not conn.allow():
             answer = _answer(conn, raw)
@@ -560,9 +566,11 @@ class Gateway:
     ) -> dict[str, Any]:
         """Have the lock open and wait for its answer: {"ok": true} or
         {"ok": false, "error": "offline" | "timeout" | "refused"}. A lock held
-        by another gateway is reached through it (unless ``forward`` is off)."""
+        by another gateway is reached through it (unless ``forward`` is off).
+        A connection being closed (the lock went, or connected again
+        elsewhere) is not asked: offline at once."""
         conn = self.connections.get(lock_id)
-        if conn is None:
+        if conn is None or conn.closing or conn.ws.state is not State.OPEN:
             if forward:
                 return dict(await self.router.forward_unlock(lock_id, request_id, timeout))
             return {"ok": False, "error": "offline"}
