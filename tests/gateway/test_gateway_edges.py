@@ -1,13 +1,19 @@
-"""Edges of a lock's connection: unlocks sent while it closes."""
+"""Edges of a lock's connection: unlocks sent while it closes, and a lock
+that stops reading what the gateway sends."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
-from gateway_helpers import PROMPTLY, eventually
-from test_protocol import online, receive
+from gateway_helpers import DEVICE_SECRET, PROMPTLY, eventually
+from test_protocol import hello_of, online, receive
+from websockets.asyncio.client import ClientConnection, connect
+
+from doorkeep.gateway import server
+from doorkeep.gateway.models import Device
 
 GATEWAY_POLL_INTERVAL = 60  # the watch round never comes: only what is tested acts
 
@@ -54,3 +60,61 @@ def test_an_answer_that_comes_while_the_connection_closes_is_still_the_answer(
         return answer
 
     assert gateway.run(go()) == {"ok": True, "error": "", "reason": ""}
+
+
+# --- a lock that stops reading ----------------------------------------------------------------
+
+
+async def stuck_lock(gateway, lock) -> tuple[ClientConnection, server.Connection]:
+    """A lock past its handshake that then stops reading: small socket
+    buffers on both ends (a slow link), and what the gateway sends piles up
+    until the gateway's writes wait (as when a lock's TCP window is full)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", gateway.gateway.port))
+    ws = await connect(gateway.url, sock=sock, max_size=None, ping_interval=None, open_timeout=5)
+    await ws.send(hello_of(lock.serial, DEVICE_SECRET))
+    assert (await receive(ws))["type"] == "welcome"
+    listed = await receive(ws)
+    await ws.send(json.dumps({"type": "list.ack", "version": listed["version"]}))
+    conn = gateway.gateway.connections[lock.pk]
+    conn.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws.transport.pause_reading()
+    # Each batch is acknowledged with its 500 sequence numbers (~10 kB).
+    start = 2**62
+    batch = [
+        {"seq": start + n, "at": "2026-01-01T00:00:00Z", "outcome": "denied"} for n in range(500)
+    ]
+    message = json.dumps({"type": "events", "events": batch})
+    for _ in range(12):
+        try:
+            await asyncio.wait_for(ws.send(message), 1)
+        except TimeoutError:
+            break  # the gateway stopped reading too: it waits to write
+    return ws, conn
+
+
+def test_an_unlock_for_a_lock_that_stopped_reading_ends_within_its_time_limit(
+    world, gateway, alice_lock
+):
+    gw = gateway.gateway
+    ws, conn = gateway.run(stuck_lock(gateway, world.lock))
+    try:
+        eventually(lambda: conn.ws.transport.get_write_buffer_size() > 2**15)
+
+        result = gateway.run(asyncio.wait_for(gw.unlock(world.lock.pk, "stuck", 1.0), PROMPTLY))
+
+        assert result == {"ok": False, "error": "timeout"}
+    finally:
+        ws.transport.abort()
+
+
+def test_a_lock_that_stopped_reading_is_disconnected(world, gateway, alice_lock, monkeypatch):
+    monkeypatch.setattr(server, "SEND_TIMEOUT", 1.0, raising=False)
+    gw = gateway.gateway
+    ws, _ = gateway.run(stuck_lock(gateway, world.lock))
+    try:
+        eventually(lambda: world.lock.pk not in gw.connections)
+        eventually(lambda: not Device.objects.get(lock=world.lock).online)
+    finally:
+        ws.transport.abort()

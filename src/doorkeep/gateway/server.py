@@ -55,6 +55,9 @@ POLL_INTERVAL = 2.0  # seconds between watch rounds (changes come by notice; thi
 DB_THREADS = 4  # threads for the database work
 SQLITE_CACHE_KIB = 8192  # page cache of each database thread's SQLite connection
 WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list again
+# Seconds a frame may wait for the lock to read what was sent before it (its
+# TCP window full) before the connection is cut: pings wait behind it too.
+SEND_TIMEOUT = 2.0 * PING_INTERVAL
 
 
 @dataclass
@@ -88,8 +91,26 @@ class Connection:
     welcomed: bool = False  # no list before the welcome: the first sync follows it
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(protocol.encode(message))
+
+    async def send_text(self, text: str) -> None:
+        """Send one frame. A lock that stops reading (its TCP window full)
+        would hold this, and the keepalive's ping, forever: after
+        SEND_TIMEOUT the connection is cut (ConnectionClosed)."""
         async with self.send_lock:
-            await self.ws.send(protocol.encode(message))
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self.ws.send(text)
+            except TimeoutError:
+                log.warning(
+                    "cutting lock %s from %s: it read nothing for %g s",
+                    self.session.serial,
+                    self.peer,
+                    SEND_TIMEOUT,
+                )
+                self.ws.transport.abort()
+                await self.ws.wait_closed()
+                raise self.ws.protocol.close_exc from None
 
     def allow(self) -> bool:
         now = time.monotonic()
@@ -539,8 +560,7 @@ class Gateway:
             prepared.push.sent_wall = datetime.now(UTC)
             conn.inflight = prepared.push
             conn.dirty = False
-            async with conn.send_lock:
-                await conn.ws.send(prepared.text)
+            await conn.send_text(prepared.text)
 
     # --- changes and commands --------------------------------------------------------
 
@@ -568,7 +588,8 @@ class Gateway:
         {"ok": false, "error": "offline" | "timeout" | "refused"}. A lock held
         by another gateway is reached through it (unless ``forward`` is off).
         A connection being closed (the lock went, or connected again
-        elsewhere) is not asked: offline at once."""
+        elsewhere) is not asked: offline at once. The answer comes within
+        ``timeout``, sending included (a lock that stopped reading holds a send)."""
         conn = self.connections.get(lock_id)
         if conn is None or conn.closing or conn.ws.state is not State.OPEN:
             if forward:
@@ -577,16 +598,17 @@ class Gateway:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         conn.pending[request_id] = future
         try:
-            await conn.send(
-                {
-                    "type": "unlock",
-                    "request_id": request_id,
-                    "expires": (datetime.now(UTC) + timedelta(seconds=timeout))
-                    .isoformat(timespec="milliseconds")
-                    .replace("+00:00", "Z"),
-                }
-            )
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                await conn.send(
+                    {
+                        "type": "unlock",
+                        "request_id": request_id,
+                        "expires": (datetime.now(UTC) + timedelta(seconds=timeout))
+                        .isoformat(timespec="milliseconds")
+                        .replace("+00:00", "Z"),
+                    }
+                )
+                return await future
         except TimeoutError:
             return {"ok": False, "error": "timeout"}
         except ConnectionClosed:
