@@ -1,5 +1,6 @@
-"""Edges of a lock's connection: unlocks sent while it closes, and a lock
-that stops reading what the gateway sends."""
+"""Edges of a lock's connection: unlocks sent while it closes, a lock that
+stops reading what the gateway sends, and a lock that moves between gateways
+whose clocks disagree."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import socket
 import time
+from datetime import timedelta
 
 from gateway_helpers import DEVICE_SECRET, PROMPTLY, eventually
 from test_protocol import hello_of, online, receive
@@ -118,3 +120,29 @@ def test_a_lock_that_stopped_reading_is_disconnected(world, gateway, alice_lock,
         eventually(lambda: not Device.objects.get(lock=world.lock).online)
     finally:
         ws.transport.abort()
+
+
+# --- two gateways whose clocks disagree --------------------------------------------------------
+
+
+def test_a_lock_that_reconnects_elsewhere_is_dropped_by_a_gateway_whose_clock_is_ahead(
+    world, transactional_db, two_gateways, alice_lock
+):
+    a, b = two_gateways
+    first = a.lock(alice_lock.serial)
+    a.run(first.connect())
+    # A's clock is a minute ahead of B's: the connection it holds, and the
+    # Device row it wrote, say the lock connected a minute from now.
+    conn = a.gateway.connections[alice_lock.pk]
+    conn.opened_at += 60
+    Device.objects.filter(lock=alice_lock).update(
+        connected_at=Device.objects.get(lock=alice_lock).connected_at + timedelta(seconds=60)
+    )
+    again = b.lock(alice_lock.serial)
+
+    b.run(again.connect())
+
+    eventually(lambda: first.close_code == 4009)
+    eventually(lambda: alice_lock.pk not in a.gateway.connections)
+    row = Device.objects.get(lock=alice_lock)
+    assert row.online and row.gateway == b.gateway.id

@@ -538,7 +538,8 @@ class DirectSide:
 
     async def replaced(self, lock_id: int, holder: Holder, before: float) -> None:
         """The lock connected here while ``holder`` still thinks it holds it:
-        tell that gateway to close its (dead or duplicate) connection."""
+        tell that gateway to close its (dead or duplicate) connection, if
+        opened before ``before`` (epoch seconds, on that gateway's clock)."""
         if holder.url:
             await ask_async(holder.url, {"op": "drop", "lock": lock_id, "before": before}, 5)
 

@@ -334,7 +334,7 @@ class Gateway:
             conn.registered = True
             await self._register(session.lock_id)
             if holder is not None:
-                self.spawn(self._replaced(session.lock_id, holder, conn.opened_at))
+                self.spawn(self._replaced(session.lock_id, holder))
             await conn.send(
                 {
                     "type": "welcome",
@@ -362,7 +362,17 @@ class Gateway:
         except Exception as exc:  # the lock still works; commands cannot find it
             log.warning("could not register lock %s for routing: %s", lock_id, exc)
 
-    async def _replaced(self, lock_id: int, holder: services.Holder, before: float) -> None:
+    async def _replaced(self, lock_id: int, holder: services.Holder) -> None:
+        """Tell ``holder`` to close its connection of the lock: the one it
+        recorded on the Device row, or an older one. The moment is the
+        holder's own (``connected_at``, written from its clock), so no two
+        machines' clocks are compared: a holder whose clock is ahead still
+        closes the old connection, one whose clock is behind never closes a
+        newer one."""
+        if holder.connected_at is None:  # nothing recorded: as of our clock
+            before = time.time()
+        else:  # just after it: a float need not give back the exact microsecond
+            before = holder.connected_at.timestamp() + 1e-6
         try:
             await self.router.replaced(lock_id, holder, before)
         except Exception as exc:
@@ -404,8 +414,9 @@ class Gateway:
         self.spawn(_close(conn.ws, code, reason))
 
     async def drop(self, lock_id: int, *, before: float) -> bool:
-        """Another gateway got the lock's connection at ``before`` (epoch
-        seconds): close ours if it is older."""
+        """Another gateway got the lock's connection: close ours if it was
+        opened before ``before`` (epoch seconds, on this gateway's clock: just
+        after the moment this gateway recorded for the connection it replaces)."""
         conn = self.connections.get(lock_id)
         if conn is None or conn.opened_at >= before:
             return False

@@ -152,6 +152,7 @@ class Holder:
 
     gateway: str
     url: str
+    connected_at: datetime | None = None  # recorded by that gateway, from its own clock
 
 
 def connected(
@@ -171,7 +172,7 @@ def connected(
     before = (
         Device.objects.filter(pk=session.device_id, online=True)
         .exclude(gateway__in=["", gateway])
-        .values_list("gateway", "gateway_url")
+        .values_list("gateway", "gateway_url", "connected_at")
         .first()
     )
     Device.objects.filter(pk=session.device_id).update(
