@@ -1,6 +1,6 @@
 """Edges of a lock's connection: unlocks sent while it closes, a lock that
-stops reading what the gateway sends, and a lock that moves between gateways
-whose clocks disagree."""
+stops reading what the gateway sends, a lock that moves between gateways
+whose clocks disagree, and a lock that numbers its events from 1 again."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import json
 import socket
 import time
 from datetime import timedelta
+from typing import Any
 
 from gateway_helpers import DEVICE_SECRET, PROMPTLY, eventually
+from test_device_input import send_events
 from test_protocol import hello_of, online, receive
 from websockets.asyncio.client import ClientConnection, connect
 
+from doorkeep.events.models import Event
 from doorkeep.gateway import server
 from doorkeep.gateway.models import Device
 
@@ -146,3 +149,30 @@ def test_a_lock_that_reconnects_elsewhere_is_dropped_by_a_gateway_whose_clock_is
     eventually(lambda: alice_lock.pk not in a.gateway.connections)
     row = Device.objects.get(lock=alice_lock)
     assert row.online and row.gateway == b.gateway.id
+
+
+# --- a lock that numbers its events again from 1 -----------------------------------------------
+
+
+def test_events_under_numbers_used_again_are_stored_and_a_resend_is_stored_once(
+    world, gateway, alice_lock
+):
+    def event(seq: int, at: str) -> dict[str, Any]:
+        return {"seq": seq, "at": at, "outcome": "denied", "reason": "unknown_credential"}
+
+    before = [event(n, f"2026-01-0{n}T10:00:00Z") for n in (1, 2, 3)]
+    assert send_events(gateway, world.lock.serial, before)["seqs"] == [1, 2, 3]
+    # The lock lost its counter and, against the protocol, numbers from 1 again:
+    # 1 and 2 are new events; 3 is the one stored before, sent again (its time
+    # written with another zone).
+    after = [event(1, "2026-02-01T10:00:00Z"), event(2, "2026-02-02T10:00:00Z")]
+    after.append(event(3, "2026-01-03T11:00:00+01:00"))
+
+    for _ in range(2):  # the second time: an acknowledgement got lost
+        assert send_events(gateway, world.lock.serial, after)["seqs"] == [1, 2, 3]
+
+    uploaded = Event.objects.filter(lock=world.lock, data__source="lock")
+    assert uploaded.count() == 5
+    assert sorted(e.occurred_at.month for e in uploaded) == [1, 1, 1, 2, 2]
+    again = uploaded.filter(device_seq__isnull=True)
+    assert sorted(e.data["seq"] for e in again) == [1, 2]

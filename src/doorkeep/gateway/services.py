@@ -24,7 +24,7 @@ from doorkeep.core.errors import NotFound
 from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.events.services import record
 from doorkeep.gateway.models import Device
-from doorkeep.gateway.protocol import is_int
+from doorkeep.gateway.protocol import ProtocolError, is_int, parse_time
 from doorkeep.keys.models import CredentialKind, KeyCredential
 from doorkeep.locks.models import Lock
 
@@ -330,8 +330,12 @@ def push_failed(session: Session, error: str, *, sent_at: datetime | None = None
 
 def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     """Store access events a lock decided by itself. Each event is stored once,
-    however often it is sent (the lock's own sequence number is unique per
-    lock). Returns the sequence numbers now safely stored, to acknowledge."""
+    however often it is sent: an event is its sequence number and its time by
+    the lock's clock. A number stored with another time is another event,
+    from a lock that lost its counter and numbers again from 1: it is stored
+    too, without ``device_seq`` (unique per lock), its number kept in
+    ``data["seq"]``. Returns the sequence numbers now safely stored, to
+    acknowledge."""
     now = timezone.now()
     lock = Lock.objects.select_related("entry").get(pk=session.lock_id)
     property_id = lock.entry.property_id if lock.entry else None
@@ -345,8 +349,21 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
             pk__in=ids, lock_id=lock.pk, key__lock_owner_id=session.organization_id
         ).select_related("key")
     }
+    mine = Event.objects.filter(lock_id=lock.pk)
+    stored = _events_of(mine.filter(device_seq__in={item["seq"] for item in batch}), "device_seq")
+    taken = {seq for seq, _ in stored}
+    reused = {e["seq"] for e in batch if e["seq"] in taken and (e["seq"], e["at"]) not in stored}
+    if reused:
+        log.warning("lock %s numbers events again: %s", session.serial, sorted(reused)[:10])
+        stored |= _events_of(
+            mine.filter(device_seq__isnull=True, data__seq__in=reused), "data__seq"
+        )
     rows = []
     for item in batch:
+        seq = item["seq"]
+        if (seq, item["at"]) in stored:
+            continue  # sent again: stored already
+        stored.add((seq, item["at"]))
         entry_id = item.get("entry")
         kc = matched.get(entry_id) if isinstance(entry_id, int) else None
         granted = item["outcome"] == "granted"
@@ -369,8 +386,9 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
                 if item.get("kind") in CredentialKind.values
                 else "",
                 summary=kc.key.holder_name if kc else "",
-                data={"source": "lock", "device_clock": item["device_clock"]},
-                device_seq=item["seq"],
+                data={"source": "lock", "device_clock": item["device_clock"]}
+                | ({"seq": seq} if seq in taken else {}),
+                device_seq=None if seq in taken else seq,
             )
         )
     try:
@@ -382,6 +400,17 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     Device.objects.filter(pk=session.device_id, last_device_seq__lt=top).update(last_device_seq=top)
     Device.objects.filter(pk=session.device_id).update(last_seen_at=now)
     return sorted(item["seq"] for item in batch)
+
+
+def _events_of(events: Any, seq_field: str) -> set[tuple[int, datetime]]:
+    """(sequence number, time by the lock's clock) of uploaded ``events``."""
+    found = set()
+    for seq, clock in events.values_list(seq_field, "data__device_clock"):
+        try:
+            found.add((int(seq), parse_time(clock, "at")))
+        except (ProtocolError, TypeError, ValueError):
+            continue  # not a time: matches no event sent
+    return found
 
 
 @dataclass(frozen=True)
