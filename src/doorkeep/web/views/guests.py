@@ -274,8 +274,10 @@ def invite(request: HttpRequest, property_id: int) -> HttpResponse:
     ):
         raise NotFound(_("Property not found."))  # before looking at the form: no oracle
     # The entries this resident may share, as on the page: a form shown again
-    # after an error must not offer the others.
-    form = InviteForm(request.POST, entries=_shareable_for(user, prop))
+    # after an error must not offer the others. With none (a guest, sharing
+    # off), the invitation service says why it cannot be.
+    shareable = _shareable_for(user, prop)
+    form = InviteForm(request.POST, entries=shareable or list(prop.entries.all()))
     if not form.is_valid():
         return _residents_page(request, status=400, failed=(prop.pk, form))
     ends_on = form.cleaned_data["ends_on"]
