@@ -165,14 +165,8 @@ def _stop_groups(children: list[subprocess.Popen[bytes]], *, grace: float) -> No
     import signal
     import time
 
-    def group_alive(pgid: int) -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     def signal_group(child: subprocess.Popen[bytes], signum: int) -> bool:
+        """Signal the group (0: only ask whether anybody is left in it)."""
         try:
             os.killpg(child.pid, signum)  # the group's id is its leader's pid
         except ProcessLookupError:
@@ -184,7 +178,7 @@ def _stop_groups(children: list[subprocess.Popen[bytes]], *, grace: float) -> No
     deadline = time.monotonic() + grace
     for child in children:
         # The leader may be gone (poll reaps it) while its workers still stop.
-        while time.monotonic() < deadline and (child.poll() is None or group_alive(child.pid)):
+        while time.monotonic() < deadline and (child.poll() is None or signal_group(child, 0)):
             time.sleep(0.1)
         if signal_group(child, signal.SIGKILL):
             child.wait()
