@@ -32,6 +32,9 @@ class Action(StrEnum):
     VIEW_EVENTS = "view_events"  # read and export the event log
     BUY_LICENCES = "buy_licences"  # enter prepaid codes, upgrade the account
     MANAGE_WEBHOOKS = "manage_webhooks"  # add, change and remove webhook endpoints
+    MANAGE_RESIDENTS = "manage_residents"  # units, parking spaces, residents, billing mode
+    MANAGE_BADGES = "manage_badges"  # register existing badges, report badges lost
+    REACTIVATE_BADGES = "reactivate_badges"  # switch a found badge on again
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -45,6 +48,9 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_EVENTS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.BUY_LICENCES: frozenset({Role.LOCK_OWNER}),
     Action.MANAGE_WEBHOOKS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.MANAGE_RESIDENTS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.MANAGE_BADGES: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.REACTIVATE_BADGES: frozenset({Role.LOCK_OWNER}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -56,6 +62,13 @@ _DENIED_MESSAGE: dict[Action, str] = {
     Action.VIEW_EVENTS: N_("Only lock owners and building managers can read the event log."),
     Action.BUY_LICENCES: N_("Only lock owners can enter prepaid codes and upgrade the account."),
     Action.MANAGE_WEBHOOKS: N_("Only lock owners and building managers can manage webhooks."),
+    Action.MANAGE_RESIDENTS: N_(
+        "Only lock owners and building managers can change units, residents and billing."
+    ),
+    Action.MANAGE_BADGES: N_("Only lock owners and building managers can manage badges."),
+    Action.REACTIVATE_BADGES: N_(
+        "Only the owner or the platform operator can switch a found badge on again."
+    ),
 }
 
 

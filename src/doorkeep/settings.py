@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "doorkeep.gateway",
     "doorkeep.guests",
     "doorkeep.notify",
+    "doorkeep.residents",
+    "doorkeep.badges",
 ]
 
 MIDDLEWARE = [

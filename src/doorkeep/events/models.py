@@ -40,6 +40,21 @@ class EventKind(models.TextChoices):
     PRESENCE_REFUSED = "presence.refused", _("Guest presence not verified")
     PANEL_ADDED = "panel.added", _("Entry panel added")
     PANEL_REMOVED = "panel.removed", _("Entry panel removed")
+    UNIT_ADDED = "unit.added", _("Unit added")
+    PARKING_SPACE_ADDED = "parking_space.added", _("Parking space added")
+    RESIDENT_ADDED = "resident.added", _("Resident added")
+    RESIDENT_CHANGED = "resident.changed", _("Resident changed")
+    RESIDENTS_IMPORTED = "residents.imported", _("Residents imported")
+    BILLING_MODE_CHANGED = "site.billing_mode_changed", _("Billing mode changed")
+    BADGE_REQUESTED = "badge.requested", _("Badge requested")
+    BADGE_REQUEST_APPROVED = "badge.approved", _("Badge request approved")
+    BADGE_REQUEST_REFUSED = "badge.refused", _("Badge request refused")
+    BADGE_ASSIGNED = "badge.assigned", _("Badge assigned")
+    BADGE_SENT = "badge.sent", _("Badge sent")
+    BADGE_ACTIVATED = "badge.activated", _("Badge active")
+    BADGE_REGISTERED = "badge.registered", _("Existing badge registered")
+    BADGE_LOST = "badge.lost", _("Badge reported lost")
+    BADGE_REACTIVATED = "badge.reactivated", _("Badge found and switched on again")
 
 
 class DenyReason(models.TextChoices):
@@ -50,6 +65,10 @@ class DenyReason(models.TextChoices):
     EXPIRED = "expired", _("After the key's validity window")
     OUTSIDE_SCHEDULE = "outside_schedule", _("Outside the key's weekly schedule")
     MALFORMED_CREDENTIAL = "malformed_credential", _("Malformed credential")
+    BADGE_LOST = "badge_lost", _("Badge reported lost")
+    NOT_A_RESIDENT = "not_a_resident", _("Not a resident of the site")
+    PLATFORM_BADGES_ONLY = "platform_badges_only", _("Only the platform's badges work here")
+    NOT_THEIR_SPACE = "not_their_space", _("Private station of another parking space")
 
 
 class EventQuerySet(models.QuerySet["Event"]):

@@ -46,7 +46,7 @@ class Decision:
 # key). Written out by hand because the ORM spends more time building this
 # query than the database spends answering it; see bench/access_decisions.py.
 _MATCH_SQL = """
-SELECT kc.id, kc.active, c.deactivated_at,
+SELECT kc.id, kc.active, c.deactivated_at, c.deactivated_reason,
        k.id, k.person_id, k.holder_organization_id, k.organization_id, k.lock_owner_id,
        k.valid_from, k.valid_until, k.schedule, k.revoked_at, k.issued_at, k.note,
        p.name, p.email, p.user_id, o.name,
@@ -74,6 +74,7 @@ _MATCH_VALUE_SQL = _MATCH_SQL.format(lookups="%s")
 class _Match:
     active: bool
     deactivated_at: datetime | None
+    deactivated_reason: str
     key: Key
 
 
@@ -101,6 +102,7 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
         _kc_id,
         active,
         deactivated_at,
+        deactivated_reason,
         key_id,
         person_id,
         holder_org_id,
@@ -157,7 +159,7 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
             revoked_at=aware(parent_revoked),
         )
         key.parent._state.adding = False
-    return _Match(bool(active), aware(deactivated_at), key)
+    return _Match(bool(active), aware(deactivated_at), deactivated_reason or "", key)
 
 
 def decide(
@@ -212,6 +214,8 @@ def _zone(name: str) -> ZoneInfo:
 def _reason(matched: _Match | None, moment: datetime, tz: ZoneInfo) -> str:
     if matched is None:
         return DenyReason.UNKNOWN_CREDENTIAL
+    if matched.deactivated_at is not None and matched.deactivated_reason == DenyReason.BADGE_LOST:
+        return DenyReason.BADGE_LOST  # first: someone may be holding a lost badge
     key = matched.key
     status = key.status_at(moment)
     if key.parent is not None and status == KeyStatus.ACTIVE:

@@ -65,6 +65,12 @@ class Credential(models.Model):
     display = models.CharField(max_length=64, help_text=_("What the UI shows; never a PIN."))
     created_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_reason = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="Why it was switched off, as a DenyReason value (badge_lost for a lost badge)",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["kind", "lookup"], name="credential_kind_lookup")]

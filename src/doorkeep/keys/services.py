@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from doorkeep.events.models import EventKind
+from doorkeep.events.models import DenyReason, EventKind
 from doorkeep.events.services import record
 from doorkeep.keys import schedule as schedules
 from doorkeep.keys.credentials import Presented, device_lookup, presented
@@ -112,7 +112,9 @@ def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
     return lock
 
 
-def _holder(org_id: int, spec: HolderSpec) -> Person:
+def person_for(org_id: int, spec: HolderSpec) -> Person:
+    """The organization's person ``spec`` names: by id, or by email address
+    (added, and linked to the account with that address, when new)."""
     if spec.person_id is not None:
         person = Person.objects.filter(pk=spec.person_id, organization_id=org_id).first()
         if person is None:
@@ -210,7 +212,7 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | 
                 from doorkeep.keys.sharing import within_parent
 
                 valid_from, valid_until = within_parent(grant.parent, valid_from, valid_until)
-            person = _holder(grant.organization_id, spec.holder)
+            person = person_for(grant.organization_id, spec.holder)
             raw = {c.kind: c.value for c in spec.credentials}
             key = create_key(
                 actor,
@@ -295,6 +297,19 @@ def create_key(
             lock=lock, kind=item.kind, lookup=lookup, active=True
         ).exists():
             raise Conflict(str(_IN_USE[item.kind]), code="credential_in_use")
+        if (
+            item.kind == CredentialKind.TAG
+            and Credential.objects.filter(
+                kind=CredentialKind.TAG,
+                lookup=lookup,
+                deactivated_reason=DenyReason.BADGE_LOST,
+                person__organization_id=person.organization_id,
+            ).exists()
+        ):
+            raise Conflict(
+                _("This tag is a badge reported lost; it can only be switched on again."),
+                code="badge_lost",
+            )
         credential = Credential.objects.filter(
             person=person, kind=item.kind, lookup=lookup, deactivated_at__isnull=True
         ).first()
@@ -313,6 +328,11 @@ def create_key(
             if item.kind == CredentialKind.PHONE
             else device_lookup(item.kind, raw, lock.serial),
         )
+    # The person's active badges open every door they hold a key for (R48).
+    for badge in Credential.objects.filter(
+        person=person, kind=CredentialKind.TAG, deactivated_at__isnull=True, badge__isnull=False
+    ):
+        add_credential_to_key(key, badge)
     bump_version(lock.pk, [key.pk])
     kinds = sorted(item.kind for item, _raw in credentials)
     via = parent.holder_name if parent else ""
@@ -334,6 +354,25 @@ def create_key(
         data={"credentials": kinds, **({"via": via} if via else {})},
     )
     return key
+
+
+def add_credential_to_key(key: Key, credential: Credential) -> bool:
+    """Let ``credential`` (a tag or remote of the key's holder) open the key's
+    lock too, unless the key has it already or the lock has it under another
+    key. The caller raises the lock's version. Returns whether it was added."""
+    if KeyCredential.objects.filter(
+        lock_id=key.lock_id, kind=credential.kind, lookup=credential.lookup, active=True
+    ).exists():
+        return False
+    KeyCredential.objects.create(
+        key=key,
+        credential=credential,
+        lock_id=key.lock_id,
+        kind=credential.kind,
+        lookup=credential.lookup,
+        device_lookup=credential.lookup,
+    )
+    return True
 
 
 def _managed_key(actor: User, key_id: int) -> tuple[Key, Lock]:

@@ -24,6 +24,7 @@ class NotificationKind(models.TextChoices):
 
     GUEST_UNLOCK = "guest_unlock", _("A guest opened a door you shared")
     INVITATION_ANSWERED = "invitation_answered", _("A guest answered, or an invitation expired")
+    BADGE = "badge", _("Your badge or badge request changed")
     TEST = "test", _("A test notification")
 
 
@@ -37,6 +38,10 @@ class WebhookEvent(models.TextChoices):
     INVITATION_DECLINED = "invitation.declined", _("A guest declined an invitation")
     INVITATION_REVOKED = "invitation.revoked", _("An invitation was revoked")
     INVITATION_EXPIRED = "invitation.expired", _("An invitation expired unanswered")
+    BADGE_REQUESTED = "badge.requested", _("A resident asked for a badge")
+    BADGE_ASSIGNED = "badge.assigned", _("A badge was assigned to a resident")
+    BADGE_LOST = "badge.lost", _("A badge was reported lost and switched off")
+    BADGE_REACTIVATED = "badge.reactivated", _("A lost badge was found and switched on again")
     TEST = "webhook.test", _("A test event, sent from the webhooks page or the API")
 
 

@@ -28,8 +28,22 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("%(value)s is not a known time zone"), params={"value": value})
 
 
+class BillingMode(models.TextChoices):
+    """Who bills the use of a site's shared equipment (R47)."""
+
+    BILLING_AND_PAYMENTS = "billing_and_payments", _("Billing and payments")
+    INDIVIDUAL_STATEMENTS = "individual_statements", _("Individual statements")
+
+
+class Currency(models.TextChoices):
+    CHF = "CHF", "CHF"
+    EUR = "EUR", "EUR"
+
+
 class Property(models.Model):
-    """A site or building with entries (doors) and, later, shared equipment."""
+    """A site or building with entries (doors), units, parking spaces and
+    shared equipment. The billing mode decides who bills the equipment's use
+    and which badges may run it (R47); doors are not governed by it."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="properties"
@@ -40,6 +54,20 @@ class Property(models.Model):
         _("time zone"), max_length=64, default="Europe/Amsterdam", validators=[validate_timezone]
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
+    billing_mode = models.CharField(
+        _("billing mode"),
+        max_length=24,
+        choices=BillingMode.choices,
+        default=BillingMode.INDIVIDUAL_STATEMENTS,
+    )
+    currency = models.CharField(
+        _("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR
+    )
+    extra_badge_price_minor = models.PositiveIntegerField(
+        _("price of an extra badge"),
+        default=0,
+        help_text=_("In minor units (cents) of the site's currency (R44)."),
+    )
 
     class Meta:
         verbose_name_plural = "properties"

@@ -1,0 +1,666 @@
+"""Badges: requests worked by the platform operator, existing badges
+registered by owners, lost badges switched off everywhere at once.
+
+An active badge is one credential (``keys.Credential``, kind tag) of its
+person: it is added to every live key that person holds, so it opens the
+same doors as their other credentials; equipment access is read from the
+badge and the residency (``badges.access``). Reporting it lost switches that
+credential off, drops it from every lock's list (each lock's version raised
+in the same transaction, the gateway pushes the change) and makes the access
+decision answer "badge reported lost"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from doorkeep import policy
+from doorkeep.accounts.models import User
+from doorkeep.badges import hooks
+from doorkeep.badges.models import (
+    HOLDS_UID,
+    Badge,
+    BadgeRequest,
+    BadgeSource,
+    BadgeStatus,
+    Delivery,
+    RequestStatus,
+)
+from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from doorkeep.events.models import DenyReason, EventKind
+from doorkeep.events.services import record
+from doorkeep.keys.cards import judge_card
+from doorkeep.keys.credentials import normalize_tag
+from doorkeep.keys.models import Credential, CredentialKind, Key, KeyCredential, Person
+from doorkeep.keys.services import add_credential_to_key, bump_version
+from doorkeep.properties.models import BillingMode, Property
+from doorkeep.properties.services import get_property
+from doorkeep.residents.models import ParkingSpace, Residency
+from doorkeep.residents.services import site_today
+
+
+def _uid(value: str) -> str:
+    try:
+        return normalize_tag(value)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, code="invalid_uid", field="uid") from None
+
+
+def _uid_free(organization_id: int, uid: str, *, person: Person) -> None:
+    holder = (
+        Badge.objects.filter(organization_id=organization_id, uid=uid, status__in=HOLDS_UID)
+        .select_related("person")
+        .first()
+    )
+    if holder is None:
+        return
+    if holder.person_id == person.pk:
+        raise Conflict(
+            _("%(name)s already has this badge.") % {"name": person.name}, code="badge_exists"
+        )
+    raise Conflict(
+        _("This badge already belongs to someone else; two people never share a badge."),
+        code="badge_taken",
+    )
+
+
+def _affected_keys(credential: Credential) -> dict[int, list[int]]:
+    """Lock id → ids of the keys under which the credential opens it."""
+    found: dict[int, list[int]] = {}
+    for lock_id, key_id in KeyCredential.objects.filter(
+        credential=credential, active=True
+    ).values_list("lock_id", "key_id"):
+        found.setdefault(lock_id, []).append(key_id)
+    return found
+
+
+def _switch_on(badge: Badge) -> int:
+    """Make the badge its person's active tag credential, on every live key
+    they hold. Returns the number of locks whose list changed."""
+    credential = badge.credential
+    if credential is None:
+        credential = Credential.objects.create(
+            person=badge.person, kind=CredentialKind.TAG, lookup=badge.uid, display=badge.uid
+        )
+        badge.credential = credential
+    else:
+        credential.deactivated_at, credential.deactivated_reason = None, ""
+        credential.save(update_fields=["deactivated_at", "deactivated_reason"])
+    now = timezone.now()
+    badge.status = BadgeStatus.ACTIVE
+    badge.activated_at = badge.activated_at or now
+    badge.lost_at, badge.lost_reported_by = None, None
+    badge.save(
+        update_fields=["credential", "status", "activated_at", "lost_at", "lost_reported_by"]
+    )
+    live = Key.objects.filter(person=badge.person, revoked_at__isnull=True).filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gt=now)
+    )
+    changed = 0
+    for key in live.select_related("lock"):
+        if key.lock.organization_id != key.lock_owner_id:
+            continue  # the lock changed hands: the key is history
+        if add_credential_to_key(key, credential):
+            bump_version(key.lock_id, [key.pk])
+            changed += 1
+    return changed
+
+
+def _switch_off(badge: Badge, reason: str) -> int:
+    """Take the badge's credential off every lock, in this transaction.
+    Returns the number of locks whose list changed."""
+    credential = badge.credential
+    if credential is None:
+        return 0
+    affected = _affected_keys(credential)
+    KeyCredential.objects.filter(credential=credential, active=True).update(active=False)
+    credential.deactivated_at, credential.deactivated_reason = timezone.now(), reason
+    credential.save(update_fields=["deactivated_at", "deactivated_reason"])
+    for lock_id, key_ids in sorted(affected.items()):
+        bump_version(lock_id, key_ids)
+    return len(affected)
+
+
+# --- reading one badge or request, with the right to act on it ----------------------------
+
+
+def get_badge(actor: User, badge_id: int) -> Badge:
+    """A badge its holder, the owner's managers or the operator may see."""
+    badge = Badge.objects.select_related("person").filter(pk=badge_id).first()
+    if badge is None or not (
+        _is_holder(actor, badge.person)
+        or policy.can(actor, policy.Action.VIEW, badge.organization_id)
+        or policy.is_platform_operator(actor)
+    ):
+        raise NotFound(_("Badge not found."), code="badge_not_found")
+    return badge
+
+
+def _is_holder(actor: User, person: Person) -> bool:
+    return actor.is_authenticated and person.user_id == actor.pk
+
+
+def get_request(actor: User, request_id: int) -> BadgeRequest:
+    found = (
+        BadgeRequest.objects.select_related("person", "property", "badge", "parking_space")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None or not (
+        _is_holder(actor, found.person)
+        or policy.can(actor, policy.Action.VIEW, found.organization_id)
+        or policy.is_platform_operator(actor)
+    ):
+        raise NotFound(_("Badge request not found."), code="badge_request_not_found")
+    return found
+
+
+# --- a resident asks ---------------------------------------------------------------------
+
+
+@dataclass
+class RequestSpec:
+    property_id: int
+    accept_price_minor: int | None = None  # the extra badge's price, as shown and confirmed
+    parking_space: str = ""  # for a private charging station: the space's number
+    station_serial: str = ""  # or the station's serial number
+    note: str = ""
+
+
+def resident_person(actor: User, prop: Property) -> Person:
+    """The person the account is at this site, if they live there today;
+    otherwise the site does not exist for them."""
+    day = site_today(prop)
+    residency = (
+        Residency.objects.on(day)
+        .filter(unit__property=prop, person__user=actor)
+        .select_related("person")
+        .first()
+    )
+    if residency is None:
+        raise NotFound(_("Site not found."), code="site_not_found")
+    return residency.person
+
+
+def _space(prop: Property, number: str, serial: str) -> ParkingSpace | None:
+    number, serial = number.strip(), serial.strip().upper()
+    if not number and not serial:
+        return None
+    spaces = ParkingSpace.objects.filter(property=prop)
+    space = spaces.filter(number=number).first() if number else None
+    if number and space is None:
+        raise InvalidInput(
+            _("Parking space %(number)s is not a space of this site.") % {"number": number},
+            code="parking_space_not_found",
+            field="parking_space",
+        )
+    if serial:
+        by_serial = spaces.filter(station_serial=serial).first()
+        if by_serial is None:
+            raise InvalidInput(
+                _("No charging station with serial %(serial)s is known at this site.")
+                % {"serial": serial},
+                code="station_not_found",
+                field="station_serial",
+            )
+        if space is not None and by_serial.pk != space.pk:
+            raise InvalidInput(
+                _("Station %(serial)s is not at parking space %(number)s.")
+                % {"serial": serial, "number": number},
+                code="station_not_at_space",
+                field="station_serial",
+            )
+        space = by_serial
+    return space
+
+
+def _price_of(prop: Property, extra: bool, accept: int | None) -> int:
+    if not extra or prop.extra_badge_price_minor == 0:
+        return 0
+    price = prop.extra_badge_price_minor
+    if accept != price:
+        raise Conflict(
+            _("An extra badge costs %(price)s here, billed to you; confirm the price to ask.")
+            % {"price": money(price, prop.currency)},
+            code="price_not_confirmed",
+            price_minor=price,
+            currency=prop.currency,
+        )
+    return price
+
+
+def money(minor: int, currency: str) -> str:
+    return f"{currency} {minor // 100:,}.{minor % 100:02d}"
+
+
+def request_badge(actor: User, spec: RequestSpec, *, replaces: Badge | None = None) -> BadgeRequest:
+    """A resident asks for a badge (R43). The first one is included; an
+    extra one costs the site's price, which the request must confirm (R44)."""
+    prop = Property.objects.filter(pk=spec.property_id).first()
+    if prop is None:
+        raise NotFound(_("Site not found."), code="site_not_found")
+    with transaction.atomic():
+        person = resident_person(actor, prop)
+        Person.objects.select_for_update().filter(pk=person.pk).first()  # one request at a time
+        if (
+            BadgeRequest.objects.filter(person=person, property=prop)
+            .exclude(status__in=(RequestStatus.ACTIVE, RequestStatus.REFUSED))
+            .exists()
+        ):
+            raise Conflict(
+                _("You already have a badge request open at this site; follow it in your portal."),
+                code="request_open",
+            )
+        space = _space(prop, spec.parking_space, spec.station_serial)
+        extra = replaces is not None or Badge.objects.filter(person=person).exists()
+        price = _price_of(prop, extra, spec.accept_price_minor)
+        return _create_request(actor, prop, person, extra, price, space, spec, replaces)
+
+
+def _create_request(
+    actor: User,
+    prop: Property,
+    person: Person,
+    extra: bool,
+    price: int,
+    space: ParkingSpace | None,
+    spec: RequestSpec,
+    replaces: Badge | None,
+) -> BadgeRequest:
+    request = BadgeRequest.objects.create(
+        organization_id=prop.organization_id,
+        property=prop,
+        person=person,
+        requested_by=actor,
+        extra=extra,
+        price_minor=price,
+        currency=prop.currency,
+        parking_space=space,
+        station_serial=space.station_serial if space else "",
+        note=spec.note.strip()[:300],
+        replaces=replaces,
+    )
+    record(
+        EventKind.BADGE_REQUESTED,
+        organization_id=prop.organization_id,
+        property_id=prop.pk,
+        person=person,
+        actor=actor,
+        summary=_("%(name)s asked for a badge") % {"name": person.name}
+        + (f" ({money(price, prop.currency)})" if price else ""),
+        data={"request_id": request.pk, "extra": extra, "price_minor": price},
+    )
+    hooks.requested(request)
+    return request
+
+
+# --- the operator's queue ----------------------------------------------------------------
+
+
+def _queued(actor: User, request_id: int) -> BadgeRequest:
+    policy.require_platform_operator(actor)
+    found = (
+        BadgeRequest.objects.select_for_update(of=("self",))
+        .select_related("person", "property")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(_("Badge request not found."), code="badge_request_not_found")
+    return found
+
+
+def _step(request: BadgeRequest, allowed: tuple[str, ...], doing: str) -> None:
+    if request.status not in allowed:
+        raise Conflict(
+            _("This request is %(status)s; it cannot be %(doing)s now.")
+            % {"status": RequestStatus(request.status).label.lower(), "doing": doing},
+            code="wrong_step",
+        )
+
+
+def _log_step(actor: User | None, request: BadgeRequest, kind: str, summary: str) -> None:
+    record(
+        kind,
+        organization_id=request.organization_id,
+        property_id=request.property_id,
+        person=request.person,
+        actor=actor,
+        summary=summary,
+        data={"request_id": request.pk},
+    )
+
+
+def approve_request(actor: User, request_id: int) -> BadgeRequest:
+    with transaction.atomic():
+        request = _queued(actor, request_id)
+        _step(request, (RequestStatus.REQUESTED,), _("approved"))
+        request.status, request.approved_at, request.handled_by = (
+            RequestStatus.APPROVED,
+            timezone.now(),
+            actor,
+        )
+        request.save(update_fields=["status", "approved_at", "handled_by"])
+        _log_step(
+            actor,
+            request,
+            EventKind.BADGE_REQUEST_APPROVED,
+            _("Badge request of %(name)s approved") % {"name": request.person.name},
+        )
+        hooks.request_changed(request)
+    return request
+
+
+def refuse_request(actor: User, request_id: int, reason: str) -> BadgeRequest:
+    reason = " ".join(reason.split())[:300]
+    if not reason:
+        raise InvalidInput(_("Say why the request is refused."), code="reason_required")
+    with transaction.atomic():
+        request = _queued(actor, request_id)
+        _step(request, (RequestStatus.REQUESTED, RequestStatus.APPROVED), _("refused"))
+        request.status, request.refused_at = RequestStatus.REFUSED, timezone.now()
+        request.refusal_reason, request.handled_by = reason, actor
+        request.save(update_fields=["status", "refused_at", "refusal_reason", "handled_by"])
+        _log_step(
+            actor,
+            request,
+            EventKind.BADGE_REQUEST_REFUSED,
+            _("Badge request of %(name)s refused: %(reason)s")
+            % {"name": request.person.name, "reason": reason},
+        )
+        hooks.request_changed(request)
+    return request
+
+
+def assign_badge(actor: User, request_id: int, uid: str) -> BadgeRequest:
+    """Give an approved (or still requested) request its badge: the UID of a
+    platform badge, typed or read by a desktop reader."""
+    clean = _uid(uid)
+    try:
+        with transaction.atomic():
+            request = _queued(actor, request_id)
+            _step(request, (RequestStatus.REQUESTED, RequestStatus.APPROVED), _("assigned"))
+            _uid_free(request.organization_id, clean, person=request.person)
+            now = timezone.now()
+            badge = Badge.objects.create(
+                organization_id=request.organization_id,
+                person=request.person,
+                uid=clean,
+                source=BadgeSource.PLATFORM,
+                status=BadgeStatus.PENDING,
+                created_by=actor,
+            )
+            request.badge, request.status = badge, RequestStatus.ASSIGNED
+            request.approved_at = request.approved_at or now
+            request.assigned_at, request.handled_by = now, actor
+            request.save(
+                update_fields=["badge", "status", "approved_at", "assigned_at", "handled_by"]
+            )
+            _log_step(
+                actor,
+                request,
+                EventKind.BADGE_ASSIGNED,
+                _("Badge %(uid)s assigned to %(name)s")
+                % {"uid": clean, "name": request.person.name},
+            )
+            hooks.assigned(request)
+    except IntegrityError:
+        raise Conflict(
+            _("This badge already belongs to someone else; two people never share a badge."),
+            code="badge_taken",
+        ) from None
+    return request
+
+
+def deliver_badge(actor: User, request_id: int, delivery: str) -> BadgeRequest:
+    """The badge was handed over (active at once) or sent by post (active
+    when the resident says it arrived, or the operator does)."""
+    if delivery not in Delivery.values:
+        raise InvalidInput(
+            _("The delivery is handed_over or sent."), code="invalid_delivery", field="delivery"
+        )
+    with transaction.atomic():
+        request = _queued(actor, request_id)
+        _step(request, (RequestStatus.ASSIGNED,), _("delivered"))
+        request.delivery, request.sent_at = delivery, timezone.now()
+        if delivery == Delivery.SENT:
+            request.status = RequestStatus.SENT
+            request.save(update_fields=["delivery", "sent_at", "status"])
+            _log_step(
+                actor,
+                request,
+                EventKind.BADGE_SENT,
+                _("Badge sent to %(name)s") % {"name": request.person.name},
+            )
+            hooks.request_changed(request)
+            return request
+        request.save(update_fields=["delivery", "sent_at"])
+        _activate(actor, request)
+    return request
+
+
+def confirm_received(actor: User, request_id: int) -> BadgeRequest:
+    """The resident (or the operator) says the sent badge arrived: it is active."""
+    with transaction.atomic():
+        found = BadgeRequest.objects.select_related("person").filter(pk=request_id).first()
+        if found is None:
+            raise NotFound(_("Badge request not found."), code="badge_request_not_found")
+        if not (_is_holder(actor, found.person) or policy.is_platform_operator(actor)):
+            raise NotFound(_("Badge request not found."), code="badge_request_not_found")
+        request = (
+            BadgeRequest.objects.select_for_update(of=("self",))
+            .select_related("person", "property")
+            .get(pk=request_id)
+        )
+        _step(request, (RequestStatus.SENT,), _("confirmed"))
+        _activate(actor, request)
+    return request
+
+
+def _activate(actor: User, request: BadgeRequest) -> None:
+    assert request.badge_id is not None  # an assigned request has its badge
+    badge = Badge.objects.select_for_update().select_related("person").get(pk=request.badge_id)
+    _switch_on(badge)
+    request.status, request.activated_at = RequestStatus.ACTIVE, timezone.now()
+    request.save(update_fields=["status", "activated_at"])
+    _log_step(
+        actor,
+        request,
+        EventKind.BADGE_ACTIVATED,
+        _("Badge %(uid)s of %(name)s is active") % {"uid": badge.uid, "name": badge.person.name},
+    )
+    hooks.request_changed(request)
+
+
+# --- existing badges, registered by the owner (R46, R47) ---------------------------------
+
+
+def register_existing_badge(
+    actor: User, property_id: int, person_id: int, *, uid: str, atqa: str, sak: str
+) -> Badge:
+    """Register a resident's existing badge (individual-statements sites
+    only), after checking from the reader's values that it is a MIFARE
+    Classic card. Active at once."""
+    prop = get_property(actor, property_id, policy.Action.MANAGE_BADGES)
+    reading, verdict = judge_card(uid, atqa, sak)
+    if prop.billing_mode == BillingMode.BILLING_AND_PAYMENTS:
+        raise Conflict(
+            _(
+                "%(site)s uses the billing mode “%(mode)s”: only badges issued by the "
+                "platform can be used there, so existing badges cannot be registered."
+            )
+            % {"site": prop.name, "mode": BillingMode.BILLING_AND_PAYMENTS.label},
+            code="billing_mode_refuses_third_party",
+        )
+    if not verdict.compatible:
+        raise InvalidInput(
+            verdict.reason, code="incompatible_card", card_type=verdict.card_type, field="sak"
+        )
+    day = site_today(prop)
+    residency = (
+        Residency.objects.on(day)
+        .filter(person_id=person_id, unit__property=prop)
+        .select_related("person")
+        .first()
+    )
+    if residency is None:
+        raise NotFound(_("No resident of this site has that id."), code="resident_not_found")
+    person = residency.person
+    try:
+        with transaction.atomic():
+            _uid_free(prop.organization_id, reading.uid, person=person)
+            badge = Badge.objects.create(
+                organization_id=prop.organization_id,
+                person=person,
+                uid=reading.uid,
+                source=BadgeSource.THIRD_PARTY,
+                card_type=verdict.card_type,
+                atqa=reading.atqa,
+                sak=reading.sak,
+                status=BadgeStatus.PENDING,
+                created_by=actor,
+            )
+            _switch_on(badge)
+            record(
+                EventKind.BADGE_REGISTERED,
+                organization_id=prop.organization_id,
+                property_id=prop.pk,
+                person=person,
+                actor=actor,
+                summary=_("Existing badge %(uid)s (%(card)s) registered for %(name)s")
+                % {"uid": reading.uid, "card": verdict.label, "name": person.name},
+                data={"badge_id": badge.pk, "card_type": verdict.card_type},
+            )
+    except IntegrityError:
+        raise Conflict(
+            _("This badge already belongs to someone else; two people never share a badge."),
+            code="badge_taken",
+        ) from None
+    return badge
+
+
+# --- lost and found (R45, R48) -----------------------------------------------------------
+
+
+def _may_report(actor: User, badge: Badge) -> bool:
+    return (
+        _is_holder(actor, badge.person)
+        or policy.can(actor, policy.Action.MANAGE_BADGES, badge.organization_id)
+        or policy.is_platform_operator(actor)
+    )
+
+
+@dataclass
+class LostReport:
+    badge: Badge
+    changed: bool  # False when it was already reported lost
+    locks: int  # locks whose list dropped it
+    replacement: BadgeRequest | None
+
+
+def report_lost(
+    actor: User,
+    badge_id: int,
+    *,
+    replacement: bool = False,
+    property_id: int | None = None,
+    accept_price_minor: int | None = None,
+) -> LostReport:
+    """Switch a lost badge off everywhere, at once (R45, R48); with
+    ``replacement``, ask for a new one in the same step (at the site
+    ``property_id``, where its holder lives). Reporting it twice changes
+    nothing the second time."""
+    with transaction.atomic():
+        badge = get_badge(actor, badge_id)
+        if not _may_report(actor, badge):
+            raise PermissionDenied(
+                _("Only its holder, the owner's managers and the operator can report a badge lost.")
+            )
+        badge = Badge.objects.select_for_update().select_related("person").get(pk=badge.pk)
+        if badge.status == BadgeStatus.LOST:
+            return LostReport(badge, False, 0, None)
+        if badge.status != BadgeStatus.ACTIVE and badge.status != BadgeStatus.PENDING:
+            raise Conflict(_("This badge is switched off already."), code="badge_deactivated")
+        locks = _switch_off(badge, DenyReason.BADGE_LOST)
+        badge.status, badge.lost_at, badge.lost_reported_by = (
+            BadgeStatus.LOST,
+            timezone.now(),
+            actor,
+        )
+        badge.save(update_fields=["status", "lost_at", "lost_reported_by"])
+        record(
+            EventKind.BADGE_LOST,
+            organization_id=badge.organization_id,
+            person=badge.person,
+            actor=actor,
+            credential_kind=CredentialKind.TAG,
+            summary=_("Badge %(uid)s of %(name)s reported lost; switched off on %(n)d locks")
+            % {"uid": badge.uid, "name": badge.person.name, "n": locks},
+            data={"badge_id": badge.pk, "locks": locks},
+        )
+        hooks.lost(badge)
+        new_request = None
+        if replacement:
+            new_request = _replacement(actor, badge, property_id, accept_price_minor)
+    return LostReport(badge, True, locks, new_request)
+
+
+def _replacement(
+    actor: User, badge: Badge, property_id: int | None, accept: int | None
+) -> BadgeRequest:
+    day_rows = Residency.objects.filter(person=badge.person).select_related("unit__property")
+    sites = [r.unit.property for r in day_rows if r.includes(site_today(r.unit.property))]
+    prop = next((s for s in sites if property_id in (None, s.pk)), None)
+    if prop is None:
+        raise InvalidInput(
+            _("A replacement is sent to a site where the badge's holder lives; they live at none."),
+            code="not_a_resident",
+        )
+    holder_asks = _is_holder(actor, badge.person)
+    # Only the resident can agree to pay: a replacement asked by the owner, a
+    # manager or the operator is recorded at no charge to the resident.
+    price = _price_of(prop, True, accept) if holder_asks else 0
+    spec = RequestSpec(
+        property_id=prop.pk, note=_("Replacement of lost badge %(uid)s") % {"uid": badge.uid}
+    )
+    return _create_request(actor, prop, badge.person, True, price, None, spec, badge)
+
+
+def reactivate(actor: User, badge_id: int) -> Badge:
+    """A lost badge was found: only the owner or the operator can switch it
+    on again (R45), and that is logged."""
+    with transaction.atomic():
+        badge = get_badge(actor, badge_id)
+        if not (
+            policy.can(actor, policy.Action.REACTIVATE_BADGES, badge.organization_id)
+            or policy.is_platform_operator(actor)
+        ):
+            raise PermissionDenied(
+                _("Only the owner or the platform operator can switch a found badge on again.")
+            )
+        badge = (
+            Badge.objects.select_for_update()
+            .select_related("person", "credential")
+            .get(pk=badge.pk)
+        )
+        if badge.status != BadgeStatus.LOST:
+            raise Conflict(
+                _("Only a badge reported lost can be switched on again."), code="not_lost"
+            )
+        locks = _switch_on(badge)
+        record(
+            EventKind.BADGE_REACTIVATED,
+            organization_id=badge.organization_id,
+            person=badge.person,
+            actor=actor,
+            credential_kind=CredentialKind.TAG,
+            summary=_("Badge %(uid)s of %(name)s found and switched on again (%(n)d locks)")
+            % {"uid": badge.uid, "name": badge.person.name, "n": locks},
+            data={"badge_id": badge.pk, "locks": locks},
+        )
+        hooks.reactivated(badge)
+    return badge
