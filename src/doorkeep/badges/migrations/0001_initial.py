@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_organization_building_management_since_and_more"),
         ("keys", "0005_credential_deactivated_reason"),
-        ("properties", "0002_property_billing_mode_property_currency_and_more"),
+        ("properties", "0002_site_billing"),
         ("residents", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

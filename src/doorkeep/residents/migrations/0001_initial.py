@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("keys", "0005_credential_deactivated_reason"),
-        ("properties", "0002_property_billing_mode_property_currency_and_more"),
+        ("properties", "0002_site_billing"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
