@@ -17,7 +17,14 @@ from doorkeep.accounts.services import create_organization, create_user
 from doorkeep.gateway.services import set_device_secret
 from doorkeep.keys import access
 from doorkeep.keys.models import Key
-from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
+from doorkeep.keys.services import (
+    CredentialSpec,
+    HolderSpec,
+    KeySpec,
+    issue_key,
+    link_account,
+    revoke_key,
+)
 from doorkeep.keys.sharing import issue_key_to_organization
 from doorkeep.licensing import codes
 from doorkeep.licensing.services import generate_batch, redeem_for_lock, redeem_for_organization
@@ -118,6 +125,7 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
     with _travel(now - timedelta(days=15)):
         _canal_house(rng, owner, org, entries[:4])
     _guests(owner, entries[:4])
+    _sites(owner, entries)
     _batch_of_known_codes()
     with transaction.atomic():
         locks = list(
@@ -153,6 +161,99 @@ def _guests(owner: User, entries: list[Entry]) -> None:
     accepted = guests.invite(resident, main.property_id, GUEST, [main.pk, bikes.pk]).invitation
     guests.accept(guest, accepted.pk)
     guests.invite(resident, main.property_id, "friend@demo.doorkeep.test", [main.pk])
+
+
+def _sites(owner: User, entries: list[Entry]) -> None:
+    """Seed 002 at both properties. The Keizersgracht residence bills its
+    residents through the platform (billing and payments, EUR 15.00 for an
+    extra badge): Rosa (2A, a private parking space with a charging station)
+    has no badge yet, Sanne has one, Lucas reported his lost, Noah's request
+    waits in the operator's queue. The Oudegracht studios use individual
+    statements: Yara's existing MIFARE Classic badge is registered there."""
+    from doorkeep.badges import services as badges
+    from doorkeep.properties.models import BillingMode
+    from doorkeep.residents import services as residents
+
+    operator = User.objects.get(email=OPERATOR)
+    keizersgracht, studios = entries[0].property_id, entries[4].property_id
+    residents.set_billing_mode(owner, keizersgracht, BillingMode.BILLING_AND_PAYMENTS, confirm=True)
+    residents.set_badge_price(owner, keizersgracht, currency="EUR", price_minor=1500)
+    units = {
+        label: residents.add_unit(owner, keizersgracht, label)
+        for label in ("1A", "1B", "2A", "2B", "3A", "3B")
+    }
+    for number in ("P1", "P2", "P3", "P4"):
+        residents.add_parking_space(
+            owner,
+            keizersgracht,
+            number,
+            unit_id=units["2A"].pk if number == "P2" else None,
+            station_serial="EVB-KZG-0002" if number == "P2" else "",
+        )
+    today = residents.site_today(entries[0].property)
+    people = [
+        ("Rosa Resident", RESIDENT, "2A", None),
+        ("Sanne de Vries", _email("Sanne de Vries"), "1A", "Sanne"),
+        ("Lucas Janssen", _email("Lucas Janssen"), "1B", "Lucas"),
+        ("Noah Bakker", _email("Noah Bakker"), "3A", "Noah"),
+        ("Camille Dubois", _email("Camille Dubois"), "2B", None),
+        ("Giulia Romano", _email("Giulia Romano"), "3B", None),
+    ]
+    accounts: dict[str, User] = {}
+    for n, (name, email, unit, account) in enumerate(people):
+        if account:  # an account of their own, linked to the keys issued to them
+            accounts[account] = create_user(email, PASSWORD, name=name)
+            link_account(accounts[account])
+        residents.add_resident(
+            owner,
+            keizersgracht,
+            residents.ResidentSpec(
+                name=name,
+                email=email,
+                unit_id=units[unit].pk,
+                move_in=today - timedelta(days=400 - 30 * n),
+            ),
+        )
+
+    def handed_over(user: User, uid: str) -> int:
+        request = badges.request_badge(user, badges.RequestSpec(property_id=keizersgracht))
+        badges.approve_request(operator, request.pk)
+        badges.assign_badge(operator, request.pk, uid)
+        badges.deliver_badge(operator, request.pk, "handed_over")
+        request.refresh_from_db()
+        return request.badge_id or 0
+
+    handed_over(accounts["Sanne"], "04D3A5B7C9E1F2")
+    lost = handed_over(accounts["Lucas"], "04E7E7E7123456")
+    badges.report_lost(accounts["Lucas"], lost)
+    badges.request_badge(
+        accounts["Noah"], badges.RequestSpec(property_id=keizersgracht, note="For the laundry")
+    )
+
+    studio_units = [residents.add_unit(owner, studios, label) for label in ("S1", "S2")]
+    yara = residents.add_resident(
+        owner,
+        studios,
+        residents.ResidentSpec(
+            name="Yara Haddad",
+            email="yara.haddad@example.com",
+            unit_id=studio_units[0].pk,
+            move_in=today - timedelta(days=200),
+        ),
+    )
+    residents.add_resident(
+        owner,
+        studios,
+        residents.ResidentSpec(
+            name="Tom Willems",
+            email="tom.willems@example.com",
+            unit_id=studio_units[1].pk,
+            move_in=today - timedelta(days=90),
+        ),
+    )
+    badges.register_existing_badge(
+        owner, studios, yara.person_id, uid="5A3C19E2", atqa="0004", sak="08"
+    )
 
 
 def _batch_of_known_codes() -> None:
