@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "doorkeep.notify",
     "doorkeep.residents",
     "doorkeep.badges",
+    "doorkeep.installations",
 ]
 
 MIDDLEWARE = [

@@ -55,6 +55,17 @@ class EventKind(models.TextChoices):
     BADGE_REGISTERED = "badge.registered", _("Existing badge registered")
     BADGE_LOST = "badge.lost", _("Badge reported lost")
     BADGE_REACTIVATED = "badge.reactivated", _("Badge found and switched on again")
+    INSTALLATION_REQUESTED = "installation.requested", _("Charging station requested")
+    INSTALLATION_APPROVED = "installation.approved", _("Charging station approved")
+    INSTALLATION_DECLINED = "installation.declined", _("Charging station declined")
+    INSTALLATION_ORGANIZING = "installation.organizing", _("Installation handed to the platform")
+    INSTALLATION_COORDINATING = (
+        "installation.coordinating",
+        _("Installation coordinated with the owner's electrician"),
+    )
+    INSTALLATION_SCHEDULED = "installation.scheduled", _("Installation scheduled")
+    INSTALLATION_INSTALLED = "installation.installed", _("Charging station installed")
+    INSTALLATION_CANCELLED = "installation.cancelled", _("Installation cancelled")
 
 
 class DenyReason(models.TextChoices):

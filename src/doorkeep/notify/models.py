@@ -25,6 +25,7 @@ class NotificationKind(models.TextChoices):
     GUEST_UNLOCK = "guest_unlock", _("A guest opened a door you shared")
     INVITATION_ANSWERED = "invitation_answered", _("A guest answered, or an invitation expired")
     BADGE = "badge", _("Your badge or badge request changed")
+    INSTALLATION = "installation", _("A charging-station installation moved on")
     TEST = "test", _("A test notification")
 
 
@@ -42,6 +43,26 @@ class WebhookEvent(models.TextChoices):
     BADGE_ASSIGNED = "badge.assigned", _("A badge was assigned to a resident")
     BADGE_LOST = "badge.lost", _("A badge was reported lost and switched off")
     BADGE_REACTIVATED = "badge.reactivated", _("A lost badge was found and switched on again")
+    INSTALLATION_REQUESTED = "installation.requested", _("A resident asked for a charging station")
+    INSTALLATION_APPROVED = "installation.approved", _("The owner approved a charging station")
+    INSTALLATION_DECLINED = "installation.declined", _("The owner declined a charging station")
+    INSTALLATION_ORGANIZING = (
+        "installation.organizing",
+        _("The platform organizes a charging-station installation"),
+    )
+    INSTALLATION_COORDINATING = (
+        "installation.coordinating",
+        _("The platform coordinates an installation with the owner's electrician"),
+    )
+    INSTALLATION_SCHEDULED = (
+        "installation.scheduled",
+        _("An installation is scheduled"),
+    )
+    INSTALLATION_INSTALLED = "installation.installed", _("A charging station was installed")
+    INSTALLATION_CANCELLED = (
+        "installation.cancelled",
+        _("An installation was cancelled"),
+    )
     TEST = "webhook.test", _("A test event, sent from the webhooks page or the API")
 
 
@@ -85,6 +106,8 @@ class NotificationPreference(models.Model):
 
 # Which preference field turns email on for a notification kind.
 EMAIL_PREFERENCE: dict[str, str] = {NotificationKind.GUEST_UNLOCK: "email_guest_unlock"}
+# Kinds that are always emailed too: steps a person waits for (R43, R49).
+ALWAYS_EMAILED = frozenset({NotificationKind.BADGE, NotificationKind.INSTALLATION})
 
 
 class PushSubscription(models.Model):

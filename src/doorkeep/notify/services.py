@@ -28,6 +28,7 @@ from doorkeep.core.errors import Conflict, InvalidInput, NotFound
 from doorkeep.notify import outbox
 from doorkeep.notify.channels import check_webhook_url
 from doorkeep.notify.models import (
+    ALWAYS_EMAILED,
     EMAIL_PREFERENCE,
     Channel,
     Notification,
@@ -107,19 +108,23 @@ def notify_users(
         for sub in PushSubscription.objects.filter(user_id__in=ids)
     ]
     field = EMAIL_PREFERENCE.get(kind)
-    if field:
-        emailed = NotificationPreference.objects.filter(user_id__in=ids, **{field: True})
-        messages += [
-            OutboxMessage(
-                channel=Channel.EMAIL,
-                user_id=user_id,
-                notification=by_user[user_id],
-                payload={"subject": title, "body": body, "url": link},
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for user_id in emailed.values_list("user_id", flat=True)
-        ]
+    emailed: list[int] = []
+    if kind in ALWAYS_EMAILED:
+        emailed = ids
+    elif field:
+        chose = NotificationPreference.objects.filter(user_id__in=ids, **{field: True})
+        emailed = list(chose.values_list("user_id", flat=True))
+    messages += [
+        OutboxMessage(
+            channel=Channel.EMAIL,
+            user_id=user_id,
+            notification=by_user[user_id],
+            payload={"subject": title, "body": body, "url": link},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for user_id in emailed
+    ]
     _enqueue(messages)
     return notifications
 
