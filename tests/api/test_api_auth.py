@@ -247,6 +247,10 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         panel_id=1,
         notification_id=1,
         webhook_id=1,
+        residency_id=1,
+        badge_id=1,
+        request_id=1,
+        installation_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

@@ -6,13 +6,17 @@ A plain member (Bob) may look but gets 403, with a reason, for every change
 and for the event log.
 
 Alice's organization also holds a key to Dora's lock (shared management): the
-endpoints about shared keys are walked with that key."""
+endpoints about shared keys are walked with that key. Her Canal House has a
+unit where Dana and Alice live, a parking space, an existing badge of Dana's
+and a badge request of Alice's; only the platform operator works the badge
+queue, so to everyone else those endpoints answer 404."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -22,11 +26,15 @@ from django.utils import timezone
 from doorkeep.accounts.models import ApiToken, Organization
 from doorkeep.accounts.services import create_organization, create_token, create_user
 from doorkeep.api import api
+from doorkeep.badges.models import Badge, BadgeRequest
+from doorkeep.badges.services import RequestSpec, register_existing_badge, request_badge
 from doorkeep.events.models import Event
 from doorkeep.gateway.models import Device
 from doorkeep.guests.models import GuestPolicy, Invitation, Panel
 from doorkeep.guests.presence import add_panel
 from doorkeep.guests.services import PolicySpec, invite, set_policy
+from doorkeep.installations.models import Installation
+from doorkeep.installations.services import request_installation
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.keys.sharing import issue_key_to_organization
@@ -38,6 +46,13 @@ from doorkeep.notify.models import Notification, OutboxMessage, PushSubscription
 from doorkeep.notify.services import create_endpoint, notify_users, subscribe_push
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.services import add_entry, create_property
+from doorkeep.residents.models import ParkingSpace, Residency, Unit
+from doorkeep.residents.services import (
+    ResidentSpec,
+    add_parking_space,
+    add_resident,
+    add_unit,
+)
 
 SECRET = "ABCD-EFGH-JKLM-NPQR"
 ALICE_SECRETS = (
@@ -54,6 +69,9 @@ ALICE_SECRETS = (
     "hooks.alice.example",
     "Gina opened",
     "push.alice.example",
+    "Attic 7",
+    "04C0FFEE",
+    "EVB-CANAL-01",
 )
 ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
@@ -73,6 +91,12 @@ class Ids:
     panel_id: int  # a panel at that entry
     notification_id: int  # one of Alice's notifications
     webhook_id: int  # a webhook endpoint of Alice's organization
+    unit_id: int  # a unit of the Canal House, where Dana and Alice live
+    residency_id: int  # Dana's residency there
+    person_id: int  # Dana, a resident
+    badge_id: int  # Dana's existing badge, active
+    request_id: int  # Alice's request for a badge, waiting for the operator
+    installation_id: int  # Alice's request for a charging station at P10, her space
 
 
 def _code(sku: str) -> str:
@@ -134,6 +158,28 @@ def alices(world) -> Ids:
     )
     invitation = invite(world.alice, world.prop.pk, "gina@example.com", [world.entry.pk])
     panel, _secret = add_panel(world.alice, world.entry.pk, "Lobby")
+    unit = add_unit(world.alice, world.prop.pk, "Attic 7")
+    add_parking_space(
+        world.alice, world.prop.pk, "P9", unit_id=unit.pk, station_serial="EVB-CANAL-01"
+    )
+    dana_home = add_resident(
+        world.alice,
+        world.prop.pk,
+        ResidentSpec("Dana Holder", "dana@example.com", date(2024, 1, 1), unit_id=unit.pk),
+    )
+    add_resident(
+        world.alice,
+        world.prop.pk,
+        ResidentSpec("Alice", "alice@example.com", date(2024, 1, 1), unit_id=unit.pk),
+    )
+    badge = register_existing_badge(
+        world.alice, world.prop.pk, dana_home.person_id, uid="04C0FFEE", atqa="0004", sak="08"
+    )
+    badge_request = request_badge(world.alice, RequestSpec(property_id=world.prop.pk))
+    add_parking_space(world.alice, world.prop.pk, "P10", unit_id=unit.pk)
+    installation = request_installation(
+        world.alice, world.prop.pk, parking_space="P10", wished_power_kw=11
+    )
     return Ids(
         world.lock.pk,
         world.prop.pk,
@@ -148,6 +194,12 @@ def alices(world) -> Ids:
         panel.pk,
         notification.pk,
         hook.pk,
+        unit.pk,
+        dana_home.pk,
+        dana_home.person_id,
+        badge.pk,
+        badge_request.pk,
+        installation.pk,
     )
 
 
@@ -213,6 +265,58 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
             "active": False
         },
         ("POST", "/api/v1/organizations/{organization_id}/webhooks/{webhook_id}/test"): {},
+        ("POST", "/api/v1/properties/{property_id}/units"): {"label": "Mine now"},
+        ("POST", "/api/v1/properties/{property_id}/parking-spaces"): {
+            "number": "P66",
+            "unit_id": ids.unit_id if ids else None,
+        },
+        ("POST", "/api/v1/properties/{property_id}/residents"): {
+            "name": "Intruder",
+            "email": "intruder@example.com",
+            "unit": "Attic 7",
+            "move_in": "2024-01-01",
+        },
+        ("PATCH", "/api/v1/residents/{residency_id}"): {"move_out": "2024-12-31"},
+        ("POST", "/api/v1/properties/{property_id}/residents/import"): {
+            "csv": "Intruder,intruder@example.com,Attic 7,2024-01-01",
+            "add_missing_units": True,
+        },
+        ("PUT", "/api/v1/properties/{property_id}/billing"): {
+            "billing_mode": "billing_and_payments",
+            "confirm": True,
+            "extra_badge_price_minor": 999,
+        },
+        ("POST", "/api/v1/badge-requests"): {"property_id": world.prop.pk},
+        ("POST", "/api/v1/badge-requests/{request_id}/received"): {},
+        ("POST", "/api/v1/badges/{badge_id}/lost"): {"replacement": False},
+        ("POST", "/api/v1/badges/{badge_id}/reactivate"): {},
+        ("POST", "/api/v1/properties/{property_id}/badges"): {
+            "person_id": ids.person_id if ids else 1,
+            "uid": "04BADBAD",
+            "atqa": "0004",
+            "sak": "08",
+        },
+        ("POST", "/api/v1/properties/{property_id}/badges/import"): {
+            "csv": "04BADBAD,0004,08,dana@example.com"
+        },
+        ("POST", "/api/v1/operator/badge-requests/{request_id}/approve"): {},
+        ("POST", "/api/v1/operator/badge-requests/{request_id}/refuse"): {"reason": "Mine now"},
+        ("POST", "/api/v1/operator/badge-requests/{request_id}/assign"): {"uid": "04BADBAD"},
+        ("POST", "/api/v1/operator/badge-requests/{request_id}/deliver"): {
+            "delivery": "handed_over"
+        },
+        ("POST", "/api/v1/installations"): {
+            "property_id": world.prop.pk,
+            "parking_space": "P10",
+            "wished_power_kw": 11,
+        },
+        ("POST", "/api/v1/installations/{installation_id}/decision"): {"approve": True},
+        ("POST", "/api/v1/installations/{installation_id}/hand-over"): {},
+        ("POST", "/api/v1/installations/{installation_id}/schedule"): {"day": "2030-01-01"},
+        ("POST", "/api/v1/installations/{installation_id}/installed"): {
+            "station_serial": "EVB-MINE-NOW"
+        },
+        ("POST", "/api/v1/installations/{installation_id}/cancel"): {},
     }
 
 
@@ -236,6 +340,18 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/push/vapid-public-key"),
     ("POST", "/api/v1/push/subscriptions"),
     ("GET", "/api/v1/webhook-event-types"),
+    ("GET", "/api/v1/me/badges"),
+    ("GET", "/api/v1/me/badge-requests"),
+    ("GET", "/api/v1/installations"),
+}
+
+# The platform operator's badge queue: to everyone else, Alice too, it does not exist.
+OPERATOR_ONLY = {
+    ("GET", "/api/v1/operator/badge-requests"),
+    ("POST", "/api/v1/operator/badge-requests/{request_id}/approve"),
+    ("POST", "/api/v1/operator/badge-requests/{request_id}/refuse"),
+    ("POST", "/api/v1/operator/badge-requests/{request_id}/assign"),
+    ("POST", "/api/v1/operator/badge-requests/{request_id}/deliver"),
 }
 
 # The directory of organizations that can receive keys (R11) names them to every
@@ -258,7 +374,11 @@ def snapshot() -> tuple[Any, ...]:
         ),
         list(Key.objects.order_by("pk").values_list("pk", "revoked_at")),
         list(Person.objects.order_by("pk").values_list("pk", "name")),
-        list(Property.objects.order_by("pk").values_list("pk", "name")),
+        list(
+            Property.objects.order_by("pk").values_list(
+                "pk", "name", "billing_mode", "currency", "extra_badge_price_minor"
+            )
+        ),
         list(Entry.objects.order_by("pk").values_list("pk", "name")),
         list(
             ApiToken.objects.filter(user__email="alice@example.com")
@@ -281,6 +401,24 @@ def snapshot() -> tuple[Any, ...]:
         list(Notification.objects.order_by("pk").values_list("pk", "user_id", "read_at")),
         list(PushSubscription.objects.filter(endpoint=ALICE_PUSH).values_list("pk", "user_id")),
         list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active")),
+        list(Unit.objects.order_by("pk").values_list("pk", "property_id", "label")),
+        list(Installation.objects.order_by("pk").values_list("pk", "status", "station_serial")),
+        list(
+            ParkingSpace.objects.order_by("pk").values_list(
+                "pk", "number", "unit_id", "station_serial"
+            )
+        ),
+        list(
+            Residency.objects.order_by("pk").values_list(
+                "pk", "unit_id", "person_id", "move_in", "move_out"
+            )
+        ),
+        list(Badge.objects.order_by("pk").values_list("pk", "person_id", "uid", "status")),
+        list(
+            BadgeRequest.objects.order_by("pk").values_list(
+                "pk", "status", "badge_id", "refusal_reason"
+            )
+        ),
         OutboxMessage.objects.count(),
     )
 
@@ -298,7 +436,7 @@ def call(client, method, path, ids: Ids, world):
 
 
 def test_every_operation_in_the_schema_is_covered_here(world):
-    covered = set(bodies(world)) | NOT_ABOUT_ALICE
+    covered = set(bodies(world)) | NOT_ABOUT_ALICE | OPERATOR_ONLY
     for method, path in operations():
         assert (method, path) in covered or "{" in path, (method, path)
         if method in ("POST", "PATCH", "PUT") and (method, path) not in NOT_ABOUT_ALICE:
@@ -356,6 +494,8 @@ def test_an_outsiders_lists_hold_nothing_of_alices(world, alices, charlie_api):
     assert [o["name"] for o in charlie_api.get("/api/v1/organizations").json()] == ["Charlie Locks"]
     assert charlie_api.get("/api/v1/shared-keys").json() == []
     assert charlie_api.get("/api/v1/licences/ending-soon?days=365").json() == []
+    assert charlie_api.get("/api/v1/me/badges").json() == []
+    assert charlie_api.get("/api/v1/me/badge-requests").json() == []
 
 
 def test_an_outsider_gets_the_same_404_for_alices_lock_as_for_a_lock_that_does_not_exist(
@@ -456,6 +596,26 @@ MEMBER_REFUSED = [
         "can manage webhooks",
     ),
     ("GET", "/api/v1/organizations/{organization_id}/webhook-deliveries", "can manage webhooks"),
+    *[
+        (method, path, "can change units, residents and billing")
+        for method, path in [
+            ("GET", "/api/v1/properties/{property_id}/units"),
+            ("POST", "/api/v1/properties/{property_id}/units"),
+            ("GET", "/api/v1/properties/{property_id}/parking-spaces"),
+            ("POST", "/api/v1/properties/{property_id}/parking-spaces"),
+            ("GET", "/api/v1/properties/{property_id}/residents"),
+            ("POST", "/api/v1/properties/{property_id}/residents"),
+            ("PATCH", "/api/v1/residents/{residency_id}"),
+            ("POST", "/api/v1/properties/{property_id}/residents/import"),
+            ("GET", "/api/v1/properties/{property_id}/billing"),
+            ("PUT", "/api/v1/properties/{property_id}/billing"),
+        ]
+    ],
+    ("GET", "/api/v1/properties/{property_id}/badges", "can manage badges"),
+    ("POST", "/api/v1/properties/{property_id}/badges", "can manage badges"),
+    ("POST", "/api/v1/properties/{property_id}/badges/import", "can manage badges"),
+    ("POST", "/api/v1/badges/{badge_id}/lost", "Only its holder, the owner's managers"),
+    ("POST", "/api/v1/badges/{badge_id}/reactivate", "Only the owner or the platform operator"),
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -475,10 +635,50 @@ MEMBER_NOT_FOUND = {
 }
 
 
+# A resident's side of badges: a member who does not live at the site cannot
+# ask for a badge there nor say that someone else's badge arrived.
+MEMBER_NOT_RESIDENT = {
+    ("POST", "/api/v1/badge-requests"),
+    ("POST", "/api/v1/badge-requests/{request_id}/received"),
+    # nor ask for a charging station there, nor see the installations of
+    # a site he does not manage
+    ("POST", "/api/v1/installations"),
+    ("GET", "/api/v1/installations/{installation_id}"),
+    ("POST", "/api/v1/installations/{installation_id}/decision"),
+    ("POST", "/api/v1/installations/{installation_id}/hand-over"),
+    ("POST", "/api/v1/installations/{installation_id}/schedule"),
+    ("POST", "/api/v1/installations/{installation_id}/installed"),
+    ("POST", "/api/v1/installations/{installation_id}/cancel"),
+}
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(MEMBER_NOT_FOUND))
 def test_a_member_gets_404_for_anothers_invitation(world, alices, bob_api, method, path):
     before = snapshot()
     error_of(call(bob_api, method, path, alices, world), 404)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MEMBER_NOT_RESIDENT))
+def test_a_member_who_does_not_live_there_gets_404_for_a_residents_badge_requests(
+    world, alices, bob_api, method, path
+):
+    before = snapshot()
+    error_of(call(bob_api, method, path, alices, world), 404)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(OPERATOR_ONLY))
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_the_owner_and_a_member_get_404_for_the_operators_badge_queue(
+    world, alices, who, method, path
+):
+    client = world.bearer(getattr(world, who))
+    before = snapshot()
+
+    body = error_of(call(client, method, path, alices, world), 404)
+
+    assert "Alice" not in body["message"]
     assert snapshot() == before
 
 
@@ -511,6 +711,8 @@ def test_every_operation_is_either_allowed_or_refused_to_a_member(world):
         }
         | (NOT_ABOUT_ALICE - refused)
         | MEMBER_NOT_FOUND
+        | MEMBER_NOT_RESIDENT
+        | OPERATOR_ONLY
     )
     assert set(operations()) == refused | allowed
 

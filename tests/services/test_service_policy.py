@@ -20,6 +20,8 @@ EXPECTED = {
         Action.VIEW_KEYS,
         Action.VIEW_EVENTS,
         Action.MANAGE_WEBHOOKS,
+        Action.MANAGE_RESIDENTS,
+        Action.MANAGE_BADGES,
     },
     Role.MEMBER: {Action.VIEW},
     Role.PLATFORM_OPERATOR: {Action.VIEW},
@@ -66,6 +68,9 @@ def test_require_answers_not_found_to_an_outsider_naming_the_object(world):
         (Action.VIEW_KEYS, "see the keys"),
         (Action.VIEW_EVENTS, "read the event log"),
         (Action.MANAGE_WEBHOOKS, "manage webhooks"),
+        (Action.MANAGE_RESIDENTS, "change units, residents and billing"),
+        (Action.MANAGE_BADGES, "manage badges"),
+        (Action.REACTIVATE_BADGES, "switch a found badge on again"),
     ],
 )
 def test_require_answers_permission_denied_with_the_reason_to_a_member(world, action, words):

@@ -151,14 +151,17 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
+    from doorkeep.badges.api import router as badges
     from doorkeep.events.api import router as events
     from doorkeep.gateway.api import router as gateway
     from doorkeep.guests.api import router as guests
+    from doorkeep.installations.api import router as installations
     from doorkeep.keys.api import router as keys
     from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
     from doorkeep.notify.api import router as notify
     from doorkeep.properties.api import router as properties
+    from doorkeep.residents.api import router as residents
 
     api.add_router("/v1/", accounts)
     api.add_router("/v1/", properties)
@@ -169,6 +172,9 @@ def _register_routers() -> None:
     api.add_router("/v1/", gateway)
     api.add_router("/v1/", guests)
     api.add_router("/v1/", notify)
+    api.add_router("/v1/", residents)
+    api.add_router("/v1/", badges)
+    api.add_router("/v1/", installations)
 
 
 _register_routers()

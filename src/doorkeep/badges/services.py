@@ -30,24 +30,35 @@ from doorkeep.badges.models import (
     Delivery,
     RequestStatus,
 )
-from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from doorkeep.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unprocessable,
+)
 from doorkeep.events.models import DenyReason, EventKind
 from doorkeep.events.services import record
-from doorkeep.keys.cards import judge_card
+from doorkeep.keys.cards import CardReading, CardVerdict, judge_card
 from doorkeep.keys.credentials import normalize_tag
 from doorkeep.keys.models import Credential, CredentialKind, Key, KeyCredential, Person
 from doorkeep.keys.services import add_credential_to_key, bump_version
 from doorkeep.properties.models import BillingMode, Property
 from doorkeep.properties.services import get_property
 from doorkeep.residents.models import ParkingSpace, Residency
-from doorkeep.residents.services import site_today
+from doorkeep.residents.services import (
+    MAX_IMPORT_LINES,
+    csv_rows,
+    describe_errors,
+    site_today,
+)
 
 
 def _uid(value: str) -> str:
     try:
         return normalize_tag(value)
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, code="invalid_uid", field="uid") from None
+        raise Unprocessable(exc.message, code="invalid_uid", field="uid") from None
 
 
 def _uid_free(organization_id: int, uid: str, *, person: Person) -> None:
@@ -487,17 +498,9 @@ def register_existing_badge(
     Classic card. Active at once."""
     prop = get_property(actor, property_id, policy.Action.MANAGE_BADGES)
     reading, verdict = judge_card(uid, atqa, sak)
-    if prop.billing_mode == BillingMode.BILLING_AND_PAYMENTS:
-        raise Conflict(
-            _(
-                "%(site)s uses the billing mode “%(mode)s”: only badges issued by the "
-                "platform can be used there, so existing badges cannot be registered."
-            )
-            % {"site": prop.name, "mode": BillingMode.BILLING_AND_PAYMENTS.label},
-            code="billing_mode_refuses_third_party",
-        )
+    _takes_existing_badges(prop)
     if not verdict.compatible:
-        raise InvalidInput(
+        raise Unprocessable(
             verdict.reason, code="incompatible_card", card_type=verdict.card_type, field="sak"
         )
     day = site_today(prop)
@@ -513,33 +516,53 @@ def register_existing_badge(
     try:
         with transaction.atomic():
             _uid_free(prop.organization_id, reading.uid, person=person)
-            badge = Badge.objects.create(
-                organization_id=prop.organization_id,
-                person=person,
-                uid=reading.uid,
-                source=BadgeSource.THIRD_PARTY,
-                card_type=verdict.card_type,
-                atqa=reading.atqa,
-                sak=reading.sak,
-                status=BadgeStatus.PENDING,
-                created_by=actor,
-            )
-            _switch_on(badge)
-            record(
-                EventKind.BADGE_REGISTERED,
-                organization_id=prop.organization_id,
-                property_id=prop.pk,
-                person=person,
-                actor=actor,
-                summary=_("Existing badge %(uid)s (%(card)s) registered for %(name)s")
-                % {"uid": reading.uid, "card": verdict.label, "name": person.name},
-                data={"badge_id": badge.pk, "card_type": verdict.card_type},
-            )
+            badge = _store_existing(actor, prop, person, reading, verdict)
     except IntegrityError:
         raise Conflict(
             _("This badge already belongs to someone else; two people never share a badge."),
             code="badge_taken",
         ) from None
+    return badge
+
+
+def _takes_existing_badges(prop: Property) -> None:
+    if prop.billing_mode == BillingMode.BILLING_AND_PAYMENTS:
+        raise Conflict(
+            _(
+                "%(site)s uses the billing mode “%(mode)s”: only badges issued by the "
+                "platform can be used there, so existing badges cannot be registered."
+            )
+            % {"site": prop.name, "mode": BillingMode.BILLING_AND_PAYMENTS.label},
+            code="billing_mode_refuses_third_party",
+        )
+
+
+def _store_existing(
+    actor: User, prop: Property, person: Person, reading: CardReading, verdict: CardVerdict
+) -> Badge:
+    """The checked existing badge, active at once (inside the caller's transaction)."""
+    badge = Badge.objects.create(
+        organization_id=prop.organization_id,
+        person=person,
+        uid=reading.uid,
+        source=BadgeSource.THIRD_PARTY,
+        card_type=verdict.card_type,
+        atqa=reading.atqa,
+        sak=reading.sak,
+        status=BadgeStatus.PENDING,
+        created_by=actor,
+    )
+    _switch_on(badge)
+    record(
+        EventKind.BADGE_REGISTERED,
+        organization_id=prop.organization_id,
+        property_id=prop.pk,
+        person=person,
+        actor=actor,
+        summary=_("Existing badge %(uid)s (%(card)s) registered for %(name)s")
+        % {"uid": reading.uid, "card": verdict.label, "name": person.name},
+        data={"badge_id": badge.pk, "card_type": verdict.card_type},
+    )
     return badge
 
 
@@ -664,3 +687,102 @@ def reactivate(actor: User, badge_id: int) -> Badge:
         )
         hooks.reactivated(badge)
     return badge
+
+
+# --- existing badges from a file -----------------------------------------------------------
+
+IMPORT_COLUMNS = ("uid", "atqa", "sak", "email")
+
+
+@dataclass
+class _Line:
+    number: int
+    person: Person
+    reading: CardReading
+    verdict: CardVerdict
+
+
+def import_existing_badges(actor: User, property_id: int, text: str) -> list[Badge]:
+    """Register residents' existing badges from CSV lines ``uid, atqa, sak,
+    email`` (the resident's email address; a header line with those names is
+    skipped; comma, semicolon or tab). Each line is checked as
+    register_existing_badge checks one badge: a MIFARE Classic card, a
+    resident of the site today, a UID nobody else holds. When one line is
+    wrong nothing is imported and the error names each wrong line."""
+    prop = get_property(actor, property_id, policy.Action.MANAGE_BADGES)
+    _takes_existing_badges(prop)
+    lines = csv_rows(text.lstrip("\ufeff"), IMPORT_COLUMNS)
+    if not lines:
+        raise InvalidInput(_("The file has no badges in it."), code="empty_import")
+    if len(lines) > MAX_IMPORT_LINES:
+        raise InvalidInput(
+            _("At most %(n)d lines can be imported at once.") % {"n": MAX_IMPORT_LINES},
+            code="import_too_large",
+        )
+    residents = {
+        r.person.email: r.person
+        for r in Residency.objects.on(site_today(prop))
+        .filter(unit__property=prop)
+        .exclude(person__email="")
+        .select_related("person")
+    }
+    errors: list[dict[str, object]] = []
+    ready: list[_Line] = []
+    seen: set[str] = set()
+    for number, cells in lines:
+        problem = ""
+        if len(cells) < 4:
+            problem = _("expected 4 columns (UID, ATQA, SAK, email), found %(n)d") % {
+                "n": len(cells)
+            }
+        else:
+            uid, atqa, sak, email = cells[:4]
+            try:
+                reading, verdict = judge_card(uid, atqa, sak)
+            except InvalidInput as exc:
+                problem = exc.message
+            else:
+                person = residents.get(email.lower())
+                if not verdict.compatible:
+                    problem = verdict.reason
+                elif person is None:
+                    problem = _("%(email)s is not a resident of this site") % {
+                        "email": email or "''"
+                    }
+                elif reading.uid in seen:
+                    problem = _("the badge %(uid)s is listed twice") % {"uid": reading.uid}
+                else:
+                    seen.add(reading.uid)
+                    ready.append(_Line(number, person, reading, verdict))
+        if problem:
+            errors.append({"line": number, "message": problem})
+    holders = dict(
+        Badge.objects.filter(
+            organization_id=prop.organization_id, uid__in=seen, status__in=HOLDS_UID
+        ).values_list("uid", "person_id")
+    )
+    for line in ready:
+        holder = holders.get(line.reading.uid)
+        if holder is not None:
+            message = (
+                _("%(name)s already has this badge.") % {"name": line.person.name}
+                if holder == line.person.pk
+                else _(
+                    "This badge already belongs to someone else; two people never share a badge."
+                )
+            )
+            errors.append({"line": line.number, "message": message})
+    if errors:
+        errors.sort(key=lambda e: int(str(e["line"])))
+        raise InvalidInput(describe_errors(errors), code="import_refused", errors=errors)
+    try:
+        with transaction.atomic():
+            return [
+                _store_existing(actor, prop, line.person, line.reading, line.verdict)
+                for line in ready
+            ]
+    except IntegrityError:  # taken meanwhile
+        raise Conflict(
+            _("This badge already belongs to someone else; two people never share a badge."),
+            code="badge_taken",
+        ) from None

@@ -27,6 +27,14 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class Unprocessable(InvalidInput):
+    """A value whose shape is wrong (a malformed UID, ATQA or SAK) or that
+    cannot be accepted as what it claims to be (an incompatible card): HTTP
+    422 in the API, naming the field in ``details``."""
+
+    status = 422
+
+
 class NotFound(DomainError):
     """Also what another tenant's objects answer: they do not exist for the caller."""
 

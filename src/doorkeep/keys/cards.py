@@ -32,7 +32,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from doorkeep.core.errors import InvalidInput
+from doorkeep.core.errors import InvalidInput, Unprocessable
 from doorkeep.keys.credentials import normalize_tag
 
 _SEPARATORS = re.compile(r"[\s:\-.,]+")
@@ -136,14 +136,15 @@ def _hex_digits(value: str) -> str:
 
 
 def read_card(uid: str, atqa: str, sak: str) -> CardReading:
-    """Normalise a reading; raise InvalidInput (code invalid_uid/_atqa/_sak, field)."""
+    """Normalise a reading; raise Unprocessable (an InvalidInput answered 422;
+    code invalid_uid/_atqa/_sak, field)."""
     try:
         uid_hex = normalize_tag(uid)
     except InvalidInput as error:
-        raise InvalidInput(error.message, code="invalid_uid", field="uid") from error
+        raise Unprocessable(error.message, code="invalid_uid", field="uid") from error
     atqa_hex = _hex_digits(atqa)
     if len(atqa_hex) != 4:
-        raise InvalidInput(
+        raise Unprocessable(
             _(
                 "The ATQA is 2 bytes, written as 4 hexadecimal digits such as 0004, 0x0044 "
                 "or 00 44."
@@ -153,7 +154,7 @@ def read_card(uid: str, atqa: str, sak: str) -> CardReading:
         )
     sak_hex = _hex_digits(sak)
     if len(sak_hex) not in (1, 2):
-        raise InvalidInput(
+        raise Unprocessable(
             _("The SAK is 1 byte, written as 1 or 2 hexadecimal digits such as 08, 0x08 or 8."),
             code="invalid_sak",
             field="sak",

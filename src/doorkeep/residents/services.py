@@ -245,18 +245,30 @@ class ImportResult:
 COLUMNS = ("name", "email", "unit", "move_in")
 
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
+def csv_rows(text: str, columns: tuple[str, ...] = COLUMNS) -> list[tuple[int, list[str]]]:
+    """The non-empty lines of a CSV text (comma, semicolon or tab), numbered
+    from 1, their cells stripped; a first line naming ``columns`` is a header
+    and left out."""
     sample = text[:2048]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    lines = [
-        (number, [cell.strip() for cell in row])
-        for number, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
-        if any(cell.strip() for cell in row)
-    ]
-    if lines and [c.lower().replace("-", "_") for c in lines[0][1][:4]] == list(COLUMNS):
+    try:  # any line ending (a CR alone too: spreadsheets on a Mac)
+        lines = [
+            (number, [cell.strip() for cell in row])
+            for number, row in enumerate(
+                csv.reader(io.StringIO(text, newline=None), dialect), start=1
+            )
+            if any(cell.strip() for cell in row)
+        ]
+    except csv.Error:  # a field beyond the csv module's limit (128 KiB)
+        raise InvalidInput(
+            _("The text cannot be read as CSV lines; check that it is a CSV file."),
+            code="invalid_csv",
+        ) from None
+    width = len(columns)
+    if lines and [c.lower().replace("-", "_") for c in lines[0][1][:width]] == list(columns):
         lines = lines[1:]  # the header
     return lines
 
@@ -270,7 +282,7 @@ def import_residents(
     each wrong line. Units that do not exist are refused, or added with
     ``add_missing_units``."""
     prop = _site(actor, property_id)
-    lines = _rows(text.lstrip("\ufeff"))
+    lines = csv_rows(text.lstrip("\ufeff"))
     if not lines:
         raise InvalidInput(_("The file has no residents in it."), code="empty_import")
     if len(lines) > MAX_IMPORT_LINES:
@@ -290,7 +302,10 @@ def import_residents(
             }
         else:
             name, email, unit, moved = cells[:4]
-            day = parse_date(moved) if moved else None
+            try:
+                day = parse_date(moved) if moved else None
+            except ValueError:  # well formed but no such day (2026-02-30)
+                day = None
             email = email.lower()
             if not email or "@" not in email or len(email) > 254:
                 problem = _("%(email)s is not an email address") % {"email": email or "''"}
@@ -317,7 +332,7 @@ def import_residents(
         if problem:
             errors.append({"line": number, "message": problem})
     if errors:
-        raise InvalidInput(_describe(errors), code="import_refused", errors=errors)
+        raise InvalidInput(describe_errors(errors), code="import_refused", errors=errors)
     result = ImportResult()
     with transaction.atomic():
         for number, spec in specs:
@@ -333,7 +348,7 @@ def import_residents(
                 transaction.set_rollback(True)
                 errors = [{"line": number, "message": exc.message}]
                 raise InvalidInput(
-                    _describe(errors), code="import_refused", errors=errors
+                    describe_errors(errors), code="import_refused", errors=errors
                 ) from None
         record(
             EventKind.RESIDENTS_IMPORTED,
@@ -346,7 +361,8 @@ def import_residents(
     return result
 
 
-def _describe(errors: list[dict[str, object]]) -> str:
+def describe_errors(errors: list[dict[str, object]]) -> str:
+    """The message of an import refused for its wrong lines (the first ten named)."""
     shown = "; ".join(
         _("line %(line)s: %(message)s") % {"line": e["line"], "message": e["message"]}
         for e in errors[:10]

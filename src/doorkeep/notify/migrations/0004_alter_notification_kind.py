@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notify', '0003_alter_notification_kind'),
+        ("notify", "0003_alter_notification_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('guest_unlock', 'A guest opened a door you shared'), ('invitation_answered', 'A guest answered, or an invitation expired'), ('badge', 'Your badge or badge request changed'), ('installation', 'A charging-station installation moved on'), ('test', 'A test notification')], max_length=40),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("guest_unlock", "A guest opened a door you shared"),
+                    ("invitation_answered", "A guest answered, or an invitation expired"),
+                    ("badge", "Your badge or badge request changed"),
+                    ("installation", "A charging-station installation moved on"),
+                    ("test", "A test notification"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
