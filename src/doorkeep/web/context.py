@@ -4,6 +4,7 @@ already read."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 
 from django.db.models import Exists, F, OuterRef, Q
@@ -11,7 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from doorkeep import policy
-from doorkeep.accounts.models import User
+from doorkeep.accounts.models import Membership, Role, User
 
 
 class Roles:
@@ -25,8 +26,11 @@ class Roles:
 
     @cached_property
     def _keys_and_shares(self) -> dict[str, bool]:
+        """What the navigation shows beyond the organizations, in one query."""
+        from doorkeep.badges.models import HOLDS_UID, Badge
         from doorkeep.guests.models import Invitation, InvitationStatus
         from doorkeep.keys.models import Key
+        from doorkeep.residents.models import Residency
 
         own_keys = Key.objects.filter(
             person__user=OuterRef("pk"),
@@ -36,13 +40,28 @@ class Roles:
             guest_links__isnull=True,
         ).filter(Q(valid_until__isnull=True) | Q(valid_until__gt=timezone.now()))
         shares = Invitation.objects.filter(guest=OuterRef("pk"), status=InvitationStatus.ACCEPTED)
+        # A residency not ended (a day of slack: the sites' days are in their
+        # own time zones), or a badge: the resident portal has something for them.
+        since = (timezone.now() - timedelta(days=1)).date()
+        lives = Residency.objects.filter(person__user=OuterRef("pk")).filter(
+            Q(move_out__isnull=True) | Q(move_out__gte=since)
+        )
+        badges = Badge.objects.filter(person__user=OuterRef("pk"), status__in=HOLDS_UID)
+        operates = Membership.objects.filter(
+            user=OuterRef("pk"), role=Role.PLATFORM_OPERATOR, organization__is_platform=True
+        )
         row = (
             User.objects.filter(pk=self.user.pk)
-            .annotate(resident=Exists(own_keys), guest=Exists(shares))
-            .values("resident", "guest")
+            .annotate(
+                resident=Exists(own_keys),
+                guest=Exists(shares),
+                portal=Exists(lives) | Exists(badges),
+                operator=Exists(operates),
+            )
+            .values("resident", "guest", "portal", "operator")
             .first()
         )
-        return row or {"resident": False, "guest": False}
+        return row or {"resident": False, "guest": False, "portal": False, "operator": False}
 
     @property
     def resident(self) -> bool:
@@ -52,6 +71,16 @@ class Roles:
     @property
     def guest(self) -> bool:
         return self._keys_and_shares["guest"]
+
+    @property
+    def portal(self) -> bool:
+        """Lives at a site (or holds a badge): the resident portal."""
+        return self._keys_and_shares["portal"]
+
+    @property
+    def operator(self) -> bool:
+        """A platform operator: the badge queue."""
+        return self._keys_and_shares["operator"]
 
 
 def roles(request: HttpRequest) -> dict[str, object]:

@@ -5,13 +5,14 @@ already authorised; none of them changes anything."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from doorkeep import policy
 from doorkeep.accounts.models import ApiToken, Organization, User
+from doorkeep.badges.models import Badge, BadgeRequest, RequestStatus
 from doorkeep.events.models import Event
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.sharing import registered_organizations
@@ -21,6 +22,7 @@ from doorkeep.licensing.state import LicenceState
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.models import zone_of as zone_of  # for the views
+from doorkeep.residents.models import Residency
 
 
 def organizations_for(user: User, action: policy.Action) -> list[Organization]:
@@ -130,3 +132,68 @@ def organizations_to_receive_keys(exclude_id: int | None, limit: int) -> list[Or
     if exclude_id is not None:
         orgs = orgs.exclude(pk=exclude_id)
     return list(orgs[: limit + 1])
+
+
+# --- residents and badges ----------------------------------------------------------
+
+
+def residencies_from(prop: Property, day: date) -> list[Residency]:
+    """The site's residents on ``day`` and those who move in later: every
+    residency not ended by then. The caller got ``prop`` from get_property."""
+    return list(
+        Residency.objects.filter(unit__property=prop)
+        .filter(Q(move_out__isnull=True) | Q(move_out__gte=day))
+        .select_related("unit", "person")
+        .order_by("unit__label", "move_in", "id")
+    )
+
+
+def badges_of_user(user: User) -> list[Badge]:
+    """The badges of the people the account is (one per organization), newest first."""
+    return list(Badge.objects.filter(person__user=user).select_related("person"))
+
+
+def badge_requests_of_user(user: User) -> list[BadgeRequest]:
+    """The badge requests of the people the account is, newest first."""
+    return list(
+        BadgeRequest.objects.filter(person__user=user).select_related(
+            "property", "badge", "parking_space"
+        )
+    )
+
+
+def open_badge_requests(limit: int) -> list[BadgeRequest]:
+    """The platform operator's queue: the requests not active nor refused yet,
+    oldest first; at most ``limit``. Only for a platform operator (the caller
+    checked)."""
+    return list(
+        BadgeRequest.objects.exclude(status__in=(RequestStatus.ACTIVE, RequestStatus.REFUSED))
+        .select_related("person", "property", "parking_space", "badge", "replaces")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def units_of_requests(requests: Sequence[BadgeRequest]) -> dict[int, str]:
+    """Request id → the label of the unit its person lives in at its site (on
+    the site's day, or the latest residency there), in one query."""
+    if not requests:
+        return {}
+    rows: dict[tuple[int, int], list[Residency]] = {}
+    for residency in (
+        Residency.objects.filter(
+            person_id__in={r.person_id for r in requests},
+            unit__property_id__in={r.property_id for r in requests},
+        )
+        .select_related("unit")
+        .order_by("move_in", "id")
+    ):
+        rows.setdefault((residency.person_id, residency.unit.property_id), []).append(residency)
+    found: dict[int, str] = {}
+    for request in requests:
+        candidates = rows.get((request.person_id, request.property_id), [])
+        if not candidates:
+            continue
+        today = datetime.now(zone_of(request.property)).date()
+        current = [r for r in candidates if r.includes(today)]
+        found[request.pk] = (current or candidates)[-1].unit.label
+    return found

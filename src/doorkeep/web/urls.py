@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from doorkeep.web import views
-from doorkeep.web.views import guests
+from doorkeep.web.views import guests, operator, portal, residents
 
 app_name = "web"
 urlpatterns: list[URLPattern] = [
@@ -142,6 +142,74 @@ urlpatterns: list[URLPattern] = [
         "organizations/<int:org_id>/webhooks/<int:endpoint_id>/test/",
         views.test_webhook,
         name="test_webhook",
+    ),
+    # Residents and badges (a site's owner and managers; the resident portal; the operator)
+    path(
+        "properties/<int:property_id>/residents/",
+        residents.site_residents,
+        name="site_residents",
+    ),
+    path("properties/<int:property_id>/units/", residents.add_unit, name="add_unit"),
+    path(
+        "properties/<int:property_id>/parking-spaces/",
+        residents.add_parking_space,
+        name="add_parking_space",
+    ),
+    path(
+        "properties/<int:property_id>/residents/add/", residents.add_resident, name="add_resident"
+    ),
+    path(
+        "properties/<int:property_id>/residents/<int:residency_id>/move-out/",
+        residents.set_move_out,
+        name="set_move_out",
+    ),
+    path(
+        "properties/<int:property_id>/residents/import/",
+        residents.import_residents,
+        name="import_residents",
+    ),
+    path(
+        "properties/<int:property_id>/billing/mode/",
+        residents.set_billing_mode,
+        name="set_billing_mode",
+    ),
+    path(
+        "properties/<int:property_id>/billing/badge-price/",
+        residents.set_badge_price,
+        name="set_badge_price",
+    ),
+    path(
+        "properties/<int:property_id>/badges/register/",
+        residents.register_badge,
+        name="register_badge",
+    ),
+    path(
+        "properties/<int:property_id>/badges/<int:badge_id>/lost/",
+        residents.report_lost,
+        name="site_badge_lost",
+    ),
+    path(
+        "properties/<int:property_id>/badges/<int:badge_id>/reactivate/",
+        residents.reactivate_badge,
+        name="reactivate_badge",
+    ),
+    path("portal/", portal.portal, name="portal"),
+    path("portal/badges/ask/", portal.ask_for_badge, name="portal_ask"),
+    path("portal/badges/<int:badge_id>/lost/", portal.report_lost, name="portal_lost"),
+    path(
+        "portal/requests/<int:request_id>/received/",
+        portal.confirm_received,
+        name="portal_received",
+    ),
+    path("operator/badges/", operator.operator_badges, name="operator_badges"),
+    path("operator/badges/<int:request_id>/approve/", operator.approve, name="operator_approve"),
+    path("operator/badges/<int:request_id>/refuse/", operator.refuse, name="operator_refuse"),
+    path("operator/badges/<int:request_id>/assign/", operator.assign, name="operator_assign"),
+    path("operator/badges/<int:request_id>/deliver/", operator.deliver, name="operator_deliver"),
+    path(
+        "operator/badges/<int:request_id>/received/",
+        operator.received,
+        name="operator_received",
     ),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
