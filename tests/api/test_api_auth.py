@@ -227,8 +227,23 @@ def _operations() -> list[tuple[str, str]]:
         (method.upper(), path)
         for path, ops in schema["paths"].items()
         for method in ops
-        if not (path == TOKENS and method == "post")
+        if not (path == TOKENS and method == "post") and path not in PUBLIC
     ]
+
+
+# Asking for a portal login and confirming its address need no account (R40).
+PUBLIC = {"/api/v1/portal/login-requests", "/api/v1/portal/login-requests/confirm"}
+
+
+def test_only_the_portal_login_requests_are_public(world):
+    schema = api.get_openapi_schema()
+    open_paths = {
+        path
+        for path, ops in schema["paths"].items()
+        for op in ops.values()
+        if not op.get("security")
+    }
+    assert open_paths == PUBLIC | {TOKENS}
 
 
 @pytest.mark.parametrize(("method", "path"), _operations())
@@ -251,6 +266,7 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         badge_id=1,
         request_id=1,
         installation_id=1,
+        login_request_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

@@ -46,7 +46,8 @@ from doorkeep.notify.models import Notification, OutboxMessage, PushSubscription
 from doorkeep.notify.services import create_endpoint, notify_users, subscribe_push
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.services import add_entry, create_property
-from doorkeep.residents.models import ParkingSpace, Residency, Unit
+from doorkeep.residents.models import LoginRequest, ParkingSpace, Residency, Unit
+from doorkeep.residents.portal import ask_for_login, portal_code
 from doorkeep.residents.services import (
     ResidentSpec,
     add_parking_space,
@@ -97,6 +98,8 @@ class Ids:
     badge_id: int  # Dana's existing badge, active
     request_id: int  # Alice's request for a badge, waiting for the operator
     installation_id: int  # Alice's request for a charging station at P10, her space
+    login_request_id: int  # Eve's confirmed request for a portal login, for Attic 7
+    portal_code: str  # the code on the notice in Alice's Canal House
 
 
 def _code(sku: str) -> str:
@@ -180,6 +183,9 @@ def alices(world) -> Ids:
     installation = request_installation(
         world.alice, world.prop.pk, parking_space="P10", wished_power_kw=11
     )
+    code = portal_code(world.alice, world.prop.pk)
+    login = ask_for_login(code, name="Eve", email="eve@example.com", unit="Attic 7", client="")
+    LoginRequest.objects.filter(pk=login.pk).update(status="pending")
     return Ids(
         world.lock.pk,
         world.prop.pk,
@@ -200,6 +206,8 @@ def alices(world) -> Ids:
         badge.pk,
         badge_request.pk,
         installation.pk,
+        login.pk,
+        code,
     )
 
 
@@ -317,6 +325,15 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
             "station_serial": "EVB-MINE-NOW"
         },
         ("POST", "/api/v1/installations/{installation_id}/cancel"): {},
+        ("POST", "/api/v1/portal/login-requests"): {
+            "code": ids.portal_code if ids else "",
+            "name": "Curious",
+            "email": "curious@example.com",
+            "unit": "Attic 7",
+        },
+        ("POST", "/api/v1/portal/login-requests/confirm"): {"token": "not-a-token"},
+        ("POST", "/api/v1/login-requests/{login_request_id}/decision"): {"approve": True},
+        ("POST", "/api/v1/properties/{property_id}/residents/invite"): {},
     }
 
 
@@ -343,6 +360,8 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/me/badges"),
     ("GET", "/api/v1/me/badge-requests"),
     ("GET", "/api/v1/installations"),
+    # public: anyone with the notice's code may ask; the answer names nothing
+    ("POST", "/api/v1/portal/login-requests"),
 }
 
 # The platform operator's badge queue: to everyone else, Alice too, it does not exist.
@@ -402,6 +421,13 @@ def snapshot() -> tuple[Any, ...]:
         list(PushSubscription.objects.filter(endpoint=ALICE_PUSH).values_list("pk", "user_id")),
         list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "url", "active")),
         list(Unit.objects.order_by("pk").values_list("pk", "property_id", "label")),
+        # an unconfirmed login request is anyone's (the public may ask): it
+        # changes nothing of Alice's until its address is confirmed
+        list(
+            LoginRequest.objects.exclude(status="unconfirmed")
+            .order_by("pk")
+            .values_list("pk", "status")
+        ),
         list(Installation.objects.order_by("pk").values_list("pk", "status", "station_serial")),
         list(
             ParkingSpace.objects.order_by("pk").values_list(
@@ -609,6 +635,10 @@ MEMBER_REFUSED = [
             ("POST", "/api/v1/properties/{property_id}/residents/import"),
             ("GET", "/api/v1/properties/{property_id}/billing"),
             ("PUT", "/api/v1/properties/{property_id}/billing"),
+            ("GET", "/api/v1/properties/{property_id}/login-requests"),
+            ("POST", "/api/v1/login-requests/{login_request_id}/decision"),
+            ("GET", "/api/v1/properties/{property_id}/portal-code"),
+            ("POST", "/api/v1/properties/{property_id}/residents/invite"),
         ]
     ],
     ("GET", "/api/v1/properties/{property_id}/badges", "can manage badges"),
@@ -632,6 +662,7 @@ MEMBER_NOT_FOUND = {
     ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"),
     ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"),
     ("POST", "/api/v1/guest/entries/{entry_id}/verify"),
+    ("POST", "/api/v1/portal/login-requests/confirm"),
 }
 
 

@@ -162,6 +162,7 @@ def _register_routers() -> None:
     from doorkeep.notify.api import router as notify
     from doorkeep.properties.api import router as properties
     from doorkeep.residents.api import router as residents
+    from doorkeep.residents.portal_api import router as portal
 
     api.add_router("/v1/", accounts)
     api.add_router("/v1/", properties)
@@ -175,6 +176,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", residents)
     api.add_router("/v1/", badges)
     api.add_router("/v1/", installations)
+    api.add_router("/v1/", portal)
 
 
 _register_routers()

@@ -26,6 +26,7 @@ class NotificationKind(models.TextChoices):
     INVITATION_ANSWERED = "invitation_answered", _("A guest answered, or an invitation expired")
     BADGE = "badge", _("Your badge or badge request changed")
     INSTALLATION = "installation", _("A charging-station installation moved on")
+    PORTAL = "portal", _("Someone asks for a portal login")
     TEST = "test", _("A test notification")
 
 

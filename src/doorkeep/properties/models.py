@@ -68,6 +68,13 @@ class Property(models.Model):
         default=0,
         help_text=_("In minor units (cents) of the site's currency (R44)."),
     )
+    portal_code = models.CharField(
+        max_length=8,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("The code on the notice in the building, to ask for a portal login (R40)."),
+    )
 
     class Meta:
         verbose_name_plural = "properties"

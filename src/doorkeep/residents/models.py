@@ -97,3 +97,41 @@ class Residency(models.Model):
 
     def includes(self, day: date) -> bool:
         return self.move_in <= day and (self.move_out is None or day <= self.move_out)
+
+
+class LoginRequestStatus(models.TextChoices):
+    UNCONFIRMED = "unconfirmed", _("Email address not confirmed yet")
+    PENDING = "pending", _("Waiting for the site's manager")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+
+
+class LoginRequest(models.Model):
+    """Someone asked for a portal login from the notice in the building (R40).
+    The email address is confirmed first; then the site's manager approves,
+    or it is approved at once when the address is a resident's of that unit."""
+
+    property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="login_requests")
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="login_requests")
+    name = models.CharField(_("name"), max_length=150)
+    email = models.EmailField(_("email address"))
+    status = models.CharField(
+        max_length=12, choices=LoginRequestStatus.choices, default=LoginRequestStatus.UNCONFIRMED
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_as_resident = models.BooleanField(
+        default=False, help_text="Approved at once: the address is a resident's of that unit"
+    )
+    refusal_reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"login request of {self.email} ({self.status})"
