@@ -437,3 +437,18 @@ def test_equipment_refuses_former_residents_other_units_spaces_and_foreign_badge
         world.alice, site.residency.pk, move_out=site_today(world.prop) - timedelta(days=2)
     )
     assert decide_equipment(prop, "04A1B2C3").reason == DenyReason.NOT_A_RESIDENT
+
+
+def test_a_badge_lost_on_its_way_never_becomes_active(site):
+    req = services.request_badge(site.rosa, services.RequestSpec(property_id=site.world.prop.pk))
+    services.assign_badge(site.operator, req.pk, UID)
+    services.deliver_badge(site.operator, req.pk, "sent")
+    req.refresh_from_db()
+    assert req.badge is not None
+    services.report_lost(site.rosa, req.badge.pk)
+
+    with pytest.raises(Conflict) as refused:
+        services.confirm_received(site.rosa, req.pk)
+
+    assert refused.value.code == "badge_lost"
+    assert not decide(site.world.lock, "tag", UID).granted

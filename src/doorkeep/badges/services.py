@@ -475,6 +475,11 @@ def confirm_received(actor: User, request_id: int) -> BadgeRequest:
 def _activate(actor: User, request: BadgeRequest) -> None:
     assert request.badge_id is not None  # an assigned request has its badge
     badge = Badge.objects.select_for_update().select_related("person").get(pk=request.badge_id)
+    if badge.status != BadgeStatus.PENDING:  # reported lost before it arrived
+        raise Conflict(
+            _("This badge was reported lost before it was active; assign another one."),
+            code="badge_lost",
+        )
     _switch_on(badge)
     request.status, request.activated_at = RequestStatus.ACTIVE, timezone.now()
     request.save(update_fields=["status", "activated_at"])
