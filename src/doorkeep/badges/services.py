@@ -328,8 +328,8 @@ def _queued(actor: User, request_id: int) -> BadgeRequest:
 def _step(request: BadgeRequest, allowed: tuple[str, ...], doing: str) -> None:
     if request.status not in allowed:
         raise Conflict(
-            _("This request is %(status)s; it cannot be %(doing)s now.")
-            % {"status": RequestStatus(request.status).label.lower(), "doing": doing},
+            _("This request’s status is “%(status)s”; it cannot be %(doing)s now.")
+            % {"status": RequestStatus(request.status).label, "doing": doing},
             code="wrong_step",
         )
 
@@ -671,7 +671,7 @@ def reactivate(actor: User, badge_id: int) -> Badge:
                 _("Only the owner or the platform operator can switch a found badge on again.")
             )
         badge = (
-            Badge.objects.select_for_update()
+            Badge.objects.select_for_update(of=("self",))  # credential: a nullable outer join
             .select_related("person", "credential")
             .get(pk=badge.pk)
         )

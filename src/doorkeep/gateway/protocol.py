@@ -7,6 +7,7 @@ raises ProtocolError, which the gateway answers with an ``error`` frame."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -20,6 +21,11 @@ MAX_ID = 2**63 - 1  # sequence numbers and list entry ids are 64-bit
 # A clock offset within JSON's safe whole numbers (the whole range of times
 # is about 2**48 ms either way, so in practice it is never clamped).
 MAX_OFFSET_MS = 2**53 - 1
+
+# The UID a lock read from a tag that matched no entry (an event's "tag"):
+# upper-case hex, 4, 7 or 10 bytes. A tag's UID is not a secret; a PIN never
+# travels back.
+_TAG_UID = re.compile(r"[0-9A-F]{8}(?:[0-9A-F]{6}(?:[0-9A-F]{6})?)?")
 
 DEVICE_TYPES = frozenset({"hello", "list.ack", "events", "status", "unlock.result", "time.request"})
 
@@ -146,18 +152,40 @@ def events(message: dict[str, Any]) -> list[dict[str, Any]]:
         entry = item.get("entry")
         if entry is not None and (not is_int(entry) or not 0 < entry <= MAX_ID):
             raise ProtocolError("bad_message", "entry is the id of a list entry", ref=seq)
-        clean.append(
-            {
-                "seq": seq,
-                "at": parse_time(item.get("at"), "at", ref=seq),
-                "device_clock": item["at"],
-                "outcome": item["outcome"],
-                "reason": str(item.get("reason") or "")[:40],
-                "kind": str(item.get("kind") or "")[:10],
-                "entry": entry,
-            }
-        )
+        event = {
+            "seq": seq,
+            "at": parse_time(item.get("at"), "at", ref=seq),
+            "device_clock": item["at"],
+            "outcome": item["outcome"],
+            "reason": str(item.get("reason") or "")[:40],
+            "kind": str(item.get("kind") or "")[:10],
+            "entry": entry,
+        }
+        tag = unknown_tag(event, item.get("tag"))
+        if tag is not None:
+            event["tag"] = tag
+        clean.append(event)
     return clean
+
+
+def unknown_tag(event: dict[str, Any], value: Any) -> str | None:
+    """The optional ``tag`` of a denied tag event that matched no entry: the
+    UID the lock read, upper-case hex of 8, 14 or 20 digits (lower case is
+    taken too). Anything else is dropped, not refused: the event itself is
+    good and must be stored, and a lock whose reader garbles a UID would
+    otherwise never get its batch through. On any other event (granted, a
+    PIN, an entry that matched) the field is ignored."""
+    if (
+        value is None
+        or event["outcome"] != "denied"
+        or event["kind"] != "tag"
+        or event["entry"] is not None
+        or not isinstance(value, str)
+        or len(value) > 20
+    ):
+        return None
+    uid = value.upper()
+    return uid if _TAG_UID.fullmatch(uid) else None
 
 
 def clock_offset_ms(device_clock: Any, received: datetime) -> int | None:

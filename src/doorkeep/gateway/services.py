@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, JSONField
+from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,7 +25,7 @@ from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.events.services import record
 from doorkeep.gateway.models import Device
 from doorkeep.gateway.protocol import ProtocolError, is_int, parse_time
-from doorkeep.keys.models import CredentialKind, KeyCredential
+from doorkeep.keys.models import Credential, CredentialKind, KeyCredential
 from doorkeep.locks.models import Lock
 
 log = logging.getLogger("doorkeep.gateway")
@@ -349,6 +349,7 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
             pk__in=ids, lock_id=lock.pk, key__lock_owner_id=session.organization_id
         ).select_related("key")
     }
+    lost = _lost_badges(session, lock.pk, batch)
     mine = Event.objects.filter(lock_id=lock.pk)
     stored = _events_of(mine.filter(device_seq__in={item["seq"] for item in batch}), "device_seq")
     taken = {seq for seq, _ in stored}
@@ -368,6 +369,14 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
         kc = matched.get(entry_id) if isinstance(entry_id, int) else None
         granted = item["outcome"] == "granted"
         reason = "" if granted else str(item.get("reason") or DenyReason.UNKNOWN_CREDENTIAL)[:40]
+        person_id, key_id, summary = None, None, ""
+        if kc is not None:
+            person_id, key_id, summary = kc.key.person_id, kc.key_id, kc.key.holder_name
+        badge = lost.get(item["tag"]) if "tag" in item else None
+        if badge is not None and reason == DenyReason.UNKNOWN_CREDENTIAL:
+            # The lock no longer holds it because it was reported lost: say so.
+            reason = DenyReason.BADGE_LOST
+            person_id, key_id, summary = badge.person_id, badge.key_id, badge.name
         occurred = item["at"]
         if abs(occurred - now) > MAX_CLOCK_SKEW:  # a lock with a broken clock
             occurred = now
@@ -380,13 +389,14 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
                 received_at=now,
                 property_id=property_id,
                 lock_id=lock.pk,
-                person_id=kc.key.person_id if kc else None,
-                key_id=kc.key_id if kc else None,
+                person_id=person_id,
+                key_id=key_id,
                 credential_kind=item.get("kind", "")
                 if item.get("kind") in CredentialKind.values
                 else "",
-                summary=kc.key.holder_name if kc else "",
+                summary=summary,
                 data={"source": "lock", "device_clock": item["device_clock"]}
+                | ({"tag": item["tag"]} if "tag" in item else {})
                 | ({"seq": seq} if seq in taken else {}),
                 device_seq=None if seq in taken else seq,
             )
@@ -400,6 +410,59 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
     Device.objects.filter(pk=session.device_id, last_device_seq__lt=top).update(last_device_seq=top)
     Device.objects.filter(pk=session.device_id).update(last_seen_at=now)
     return sorted(item["seq"] for item in batch)
+
+
+@dataclass(frozen=True)
+class LostBadge:
+    """Whose lost badge a tag the lock did not know is."""
+
+    person_id: int
+    name: str
+    key_id: int | None  # their key on this lock under which the badge opened it, if any
+
+
+def _lost_badges(
+    session: Session, lock_id: int, batch: list[dict[str, Any]]
+) -> dict[str, LostBadge]:
+    """For the denied tag events of ``batch`` that matched no entry and carry
+    the UID read (``tag``): the UIDs that are a badge reported lost, by UID,
+    in one query for the whole batch.
+
+    A UID is looked up among the tag credentials of the owner's people and
+    those with a key credential on this lock under the current owner (a key
+    issued under an organization's key belongs to a person of that
+    organization). The credential that opened this lock comes first (as the
+    platform's own decision finds it), then the newest; it is a lost badge
+    when it was switched off as one (``deactivated_reason`` badge_lost)."""
+    tags = {item["tag"] for item in batch if "tag" in item}
+    if not tags:
+        return {}
+    org = session.organization_id
+    here = KeyCredential.objects.filter(
+        credential_id=OuterRef("pk"), lock_id=lock_id, key__lock_owner_id=org
+    ).order_by("-key__issued_at", "-pk")
+    rows = (
+        Credential.objects.filter(kind=CredentialKind.TAG, lookup__in=tags)
+        .annotate(here_key=Subquery(here.values("key_id")[:1]))
+        .filter(Q(person__organization_id=org) | Q(here_key__isnull=False))
+        .values_list(
+            "lookup",
+            "pk",
+            "person_id",
+            "person__name",
+            "deactivated_at",
+            "deactivated_reason",
+            "here_key",
+        )
+    )
+    best: dict[str, tuple[tuple[bool, int], LostBadge | None]] = {}
+    for uid, pk, person_id, name, off_at, off_reason, key_id in rows:
+        rank = (key_id is not None, pk)
+        if uid in best and best[uid][0] >= rank:
+            continue
+        is_lost = off_at is not None and off_reason == DenyReason.BADGE_LOST
+        best[uid] = (rank, LostBadge(person_id, name, key_id) if is_lost else None)
+    return {uid: badge for uid, (_rank, badge) in best.items() if badge is not None}
 
 
 def _events_of(events: Any, seq_field: str) -> set[tuple[int, datetime]]:

@@ -297,7 +297,10 @@ class SimulatedLock:
             (e for e in self.entries.values() if e["kind"] == kind and e["match"] == match), None
         )
         if entry is None:
-            return self._record(False, "unknown_credential", None, kind, at)
+            # A tag's UID goes with the event (never a PIN): the platform can
+            # tell a badge reported lost from a card it never knew.
+            tag = match if kind == "tag" else None
+            return self._record(False, "unknown_credential", None, kind, at, tag=tag)
         if entry.get("until") and at >= _parse(entry["until"]):
             return self._record(False, "expired", entry["id"], kind, at)
         if entry.get("from") and at < _parse(entry["from"]):
@@ -307,19 +310,27 @@ class SimulatedLock:
         return self._record(True, "", entry["id"], kind, at)
 
     def _record(
-        self, granted: bool, reason: str, entry: int | None, kind: str, at: datetime
+        self,
+        granted: bool,
+        reason: str,
+        entry: int | None,
+        kind: str,
+        at: datetime,
+        *,
+        tag: str | None = None,
     ) -> Decision:
         self.seq += 1
-        self.outbox.append(
-            {
-                "seq": self.seq,
-                "at": _iso(at),
-                "outcome": "granted" if granted else "denied",
-                "reason": reason,
-                "kind": kind,
-                "entry": entry,
-            }
-        )
+        event: dict[str, Any] = {
+            "seq": self.seq,
+            "at": _iso(at),
+            "outcome": "granted" if granted else "denied",
+            "reason": reason,
+            "kind": kind,
+            "entry": entry,
+        }
+        if tag is not None:
+            event["tag"] = tag
+        self.outbox.append(event)
         self._say(("OPEN  " if granted else "DENY  ") + (reason or "granted"))
         return Decision(granted, reason, entry, self.seq)
 

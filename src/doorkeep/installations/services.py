@@ -73,8 +73,8 @@ def _is_resident(actor: User, item: Installation) -> bool:
 def _step(item: Installation, allowed: tuple[str, ...], doing: str) -> None:
     if item.status not in allowed:
         raise Conflict(
-            _("This installation is %(status)s; it cannot be %(doing)s now.")
-            % {"status": S(item.status).label.lower(), "doing": doing},
+            _("This installation’s status is “%(status)s”; it cannot be %(doing)s now.")
+            % {"status": S(item.status).label, "doing": doing},
             code="wrong_step",
         )
 
@@ -313,6 +313,7 @@ def cancel(actor: User, installation_id: int) -> Installation:
     and the operator while it is open."""
     with transaction.atomic():
         item = _locked(actor, installation_id)
+        _step(item, OPEN, _("cancelled"))  # first: cancelled twice is not a matter of rights
         staff = _is_manager(actor, item) or policy.is_platform_operator(actor)
         if not staff and not (
             _is_resident(actor, item) and item.status in (S.REQUESTED, S.APPROVED)
@@ -320,7 +321,6 @@ def cancel(actor: User, installation_id: int) -> Installation:
             raise PermissionDenied(
                 _("Once handed to the platform, only the owner or the operator can cancel it.")
             )
-        _step(item, OPEN, _("cancelled"))
         item.status, item.cancelled_at = S.CANCELLED, timezone.now()
         _save(
             actor,

@@ -86,6 +86,29 @@ def site_for_code(code: str) -> Property | None:
     return Property.objects.filter(portal_code=clean).first()
 
 
+def site_for_join(code: str, *, client: str) -> Property:
+    """The site whose code is on the notice, for the public page that asks
+    for a login there. A wrong code counts against the client's asks, as in
+    ask_for_login (so that codes cannot be guessed here either), and says only
+    that it is not known."""
+    key = f"portal-ask:{client}"
+    ratelimit.check(
+        key,
+        limit=ASKS_PER_HOUR,
+        window=timedelta(hours=1),
+        message=_("Too many requests from here; please try again later."),
+    )
+    prop = site_for_code(code)
+    if prop is None:
+        ratelimit.hit(key, window=timedelta(hours=1))
+        raise InvalidInput(
+            _("This code is not known. Check the code on the notice in your building."),
+            code="unknown_site_code",
+            field="code",
+        )
+    return prop
+
+
 def ask_for_login(code: str, *, name: str, email: str, unit: str, client: str) -> LoginRequest:
     """Anyone with the site's code asks for a login. Limited per client
     address, so that codes cannot be guessed; a wrong code says only that."""
@@ -263,8 +286,8 @@ def decide_login_request(
         )
         if request.status != S.PENDING:
             raise Conflict(
-                _("This request is %(status)s; only a confirmed request waits for a decision.")
-                % {"status": S(request.status).label.lower()},
+                _("Its status is “%(status)s”; only a confirmed request waits for a decision.")
+                % {"status": S(request.status).label},
                 code="wrong_step",
             )
         if not approve:
