@@ -79,7 +79,7 @@ class Roles:
 
     @property
     def operator(self) -> bool:
-        """A platform operator: the badge queue."""
+        """A platform operator: the badge queue and the installations handed over."""
         return self._keys_and_shares["operator"]
 
 

@@ -7,13 +7,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from doorkeep import policy
 from doorkeep.accounts.models import ApiToken, Organization, User
 from doorkeep.badges.models import Badge, BadgeRequest, RequestStatus
 from doorkeep.events.models import Event
+from doorkeep.installations.models import OPEN as OPEN_INSTALLATION
+from doorkeep.installations.models import Installation, InstallationStatus
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.sharing import registered_organizations
 from doorkeep.licensing import state as licence_state
@@ -22,7 +36,7 @@ from doorkeep.licensing.state import LicenceState
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry, Property
 from doorkeep.properties.models import zone_of as zone_of  # for the views
-from doorkeep.residents.models import Residency
+from doorkeep.residents.models import LoginRequest, LoginRequestStatus, Residency
 
 
 def organizations_for(user: User, action: policy.Action) -> list[Organization]:
@@ -197,3 +211,66 @@ def units_of_requests(requests: Sequence[BadgeRequest]) -> dict[int, str]:
         current = [r for r in candidates if r.includes(today)]
         found[request.pk] = (current or candidates)[-1].unit.label
     return found
+
+
+# --- portal logins and charging-station installations ------------------------------
+
+
+def waiting_login_requests(prop: Property) -> list[LoginRequest]:
+    """The site's confirmed login requests waiting for a decision, oldest
+    first. The caller got ``prop`` from get_property for MANAGE_RESIDENTS."""
+    return list(
+        prop.login_requests.filter(status=LoginRequestStatus.PENDING)
+        .select_related("unit")
+        .order_by("confirmed_at", "id")
+    )
+
+
+def decided_login_requests(prop: Property, limit: int) -> list[LoginRequest]:
+    """The site's most recently decided login requests."""
+    return list(
+        prop.login_requests.filter(
+            status__in=(LoginRequestStatus.APPROVED, LoginRequestStatus.REFUSED)
+        )
+        .select_related("unit", "decided_by")
+        .order_by("-decided_at", "-id")[:limit]
+    )
+
+
+_INSTALLATION_RELATED = ("property", "parking_space__unit", "person")
+
+
+def installations_of_site(prop: Property, limit: int) -> list[Installation]:
+    """The site's installations, open ones first, newest first. The caller
+    got ``prop`` from get_property for MANAGE_RESIDENTS."""
+    return list(
+        prop.installations.select_related(*_INSTALLATION_RELATED).order_by(
+            Case(When(status__in=OPEN_INSTALLATION, then=Value(0)), default=Value(1)),
+            "-created_at",
+            "-id",
+        )[:limit]
+    )
+
+
+def installations_of_user(user: User) -> list[Installation]:
+    """The installations the account asked for (as the people it is), newest first."""
+    return list(
+        Installation.objects.filter(person__user=user).select_related(*_INSTALLATION_RELATED)
+    )
+
+
+def handed_over_installations(limit: int) -> list[Installation]:
+    """The platform operator's installations: handed to the platform and not
+    installed yet, the oldest handed first. Only for a platform operator (the
+    caller checked)."""
+    return list(
+        Installation.objects.filter(
+            status__in=(
+                InstallationStatus.ORGANIZING,
+                InstallationStatus.COORDINATING,
+                InstallationStatus.SCHEDULED,
+            )
+        )
+        .select_related(*_INSTALLATION_RELATED)
+        .order_by("handed_at", "id")[:limit]
+    )

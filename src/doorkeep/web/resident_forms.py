@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from doorkeep.badges.models import Delivery
 from doorkeep.properties.models import BillingMode, Currency
 from doorkeep.residents.models import Residency, Unit
+from doorkeep.residents.portal import normalize_code
 from doorkeep.web.forms import ServiceErrorsMixin
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -328,3 +329,46 @@ class DeliverForm(ServiceErrorsMixin, forms.Form):
     FIELD_FOR_CODE = {"invalid_delivery": "delivery"}
 
     delivery = forms.ChoiceField(choices=Delivery.choices)
+
+
+# --- portal logins (the public pages with the site's code) ---------------------------------
+
+
+class JoinCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("The code on the notice"),
+        max_length=20,
+        help_text=_("For example ABCD-EFGH."),
+        widget=forms.TextInput(attrs={**_CODE, "autofocus": True}),
+    )
+
+    def clean_code(self) -> str:
+        code = normalize_code(self.cleaned_data["code"])
+        if not code:
+            raise forms.ValidationError(
+                _("Type the code on the notice in your building."), code="required"
+            )
+        return code
+
+
+class JoinForm(ServiceErrorsMixin, forms.Form):
+    FIELD_FOR_CODE = {
+        "name_required": "name",
+        "invalid_email": "email",
+        "unit_not_found": "unit",
+    }
+
+    name = forms.CharField(
+        label=_("Your name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        help_text=_("We send a link to it, to confirm that it is yours."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    unit = forms.CharField(
+        label=_("Your unit"),
+        max_length=40,
+        help_text=_("As on your door or letterbox, for example 2B."),
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from doorkeep.web import views
-from doorkeep.web.views import guests, operator, portal, residents
+from doorkeep.web.views import guests, installations, logins, operator, portal, residents
 
 app_name = "web"
 urlpatterns: list[URLPattern] = [
@@ -192,6 +192,89 @@ urlpatterns: list[URLPattern] = [
         "properties/<int:property_id>/badges/<int:badge_id>/reactivate/",
         residents.reactivate_badge,
         name="reactivate_badge",
+    ),
+    # Portal logins (R40): on the site's page, and the public pages with the site's code
+    path(
+        "properties/<int:property_id>/residents/notice/",
+        logins.notice,
+        name="residents_notice",
+    ),
+    path(
+        "properties/<int:property_id>/residents/invite/",
+        logins.invite_residents,
+        name="invite_residents",
+    ),
+    path(
+        "properties/<int:property_id>/login-requests/<int:request_id>/approve/",
+        logins.approve_login,
+        name="approve_login",
+    ),
+    path(
+        "properties/<int:property_id>/login-requests/<int:request_id>/refuse/",
+        logins.refuse_login,
+        name="refuse_login",
+    ),
+    path("portal/join/", logins.join, name="join"),
+    path("portal/join/sent/", logins.join_sent, name="join_sent"),
+    path("portal/join/<str:code>/", logins.join_site, name="join_site"),
+    path("portal/confirm/<str:token>/", logins.confirm, name="confirm_login"),
+    # Charging-station installations (R49): the site's page, the portal, the operator
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/approve/",
+        installations.site_approve,
+        name="site_installation_approve",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/decline/",
+        installations.site_decline,
+        name="site_installation_decline",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/organize/",
+        installations.site_organize,
+        name="site_installation_organize",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/electrician/",
+        installations.site_electrician,
+        name="site_installation_electrician",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/schedule/",
+        installations.site_schedule,
+        name="site_installation_schedule",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/installed/",
+        installations.site_installed,
+        name="site_installation_installed",
+    ),
+    path(
+        "properties/<int:property_id>/installations/<int:installation_id>/cancel/",
+        installations.site_cancel,
+        name="site_installation_cancel",
+    ),
+    path("installations/<int:installation_id>/", installations.installation, name="installation"),
+    path("portal/installations/ask/", installations.portal_ask, name="portal_installation_ask"),
+    path(
+        "portal/installations/<int:installation_id>/cancel/",
+        installations.portal_cancel,
+        name="portal_installation_cancel",
+    ),
+    path(
+        "operator/installations/",
+        installations.operator_installations,
+        name="operator_installations",
+    ),
+    path(
+        "operator/installations/<int:installation_id>/schedule/",
+        installations.operator_schedule,
+        name="operator_installation_schedule",
+    ),
+    path(
+        "operator/installations/<int:installation_id>/installed/",
+        installations.operator_installed,
+        name="operator_installation_installed",
     ),
     path("portal/", portal.portal, name="portal"),
     path("portal/badges/ask/", portal.ask_for_badge, name="portal_ask"),

@@ -16,6 +16,12 @@
       });
     });
 
+    // Print a page made for it (the site's notice); without a script, the browser's menu.
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+
     // Select a freshly created token, ready to copy.
     document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
       input.addEventListener("focus", function () { input.select(); });

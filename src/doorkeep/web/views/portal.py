@@ -1,6 +1,7 @@
 """The resident portal (made for a phone): where they live, their badges
 (report one lost, with a replacement in the same step), their badge requests
-step by step, asking for a badge, and saying a badge sent by post arrived."""
+step by step, asking for a badge, and saying a badge sent by post arrived.
+Their charging-station installations are here too (views/installations.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from doorkeep.properties.models import Property
 from doorkeep.residents.models import Residency
 from doorkeep.residents.selectors import residencies_of_user
 from doorkeep.residents.services import site_today
-from doorkeep.web import queries
+from doorkeep.web import installation_cards, queries
+from doorkeep.web.installation_forms import InstallationRequestForm, prefixed
 from doorkeep.web.resident_forms import BadgeRequestForm, LostForm
 from doorkeep.web.views.common import current_user, page_view
 from doorkeep.web.views.residents import lost_message
@@ -42,6 +44,7 @@ class Site:
     price_minor: int  # what it costs them (0: included or free)
     open_request: BadgeRequest | None
     form: BadgeRequestForm | None = None
+    installation_form: InstallationRequestForm | None = None
 
     @property
     def price(self) -> str:
@@ -107,6 +110,7 @@ def _portal_page(
     error: str = "",
     failed_ask: BadgeRequestForm | None = None,
     failed_lost: tuple[int, LostForm] | None = None,
+    failed_installation: InstallationRequestForm | None = None,
 ) -> HttpResponse:
     user = current_user(request)
     badges = queries.badges_of_user(user)
@@ -137,12 +141,22 @@ def _portal_page(
         )
         if site.current and open_request is None:
             site.form = _ask_form(site, failed_ask)
+        if site.current:
+            site.installation_form = _installation_form(site, failed_installation)
         sites.append(site)
     cards = [_badge_card(badge, sites, failed_lost) for badge in badges]
     cards_of_requests = [RequestCard(r, queries.zone_of(r.property), _steps(r)) for r in requests]
     shown = {s.prop.pk for s in sites if s.form is not None}
     if failed_ask is not None and failed_ask.data.get("property") not in {str(p) for p in shown}:
         error = error or " ".join(str(e) for errors in failed_ask.errors.values() for e in errors)
+    current = {str(s.prop.pk) for s in sites if s.installation_form is not None}
+    if failed_installation is not None and failed_installation.data.get("property") not in current:
+        error = error or " ".join(
+            str(e) for errors in failed_installation.errors.values() for e in errors
+        )
+    installations = [
+        installation_cards.for_resident(item) for item in queries.installations_of_user(user)
+    ]
     return render(
         request,
         "web/residents/portal.html",
@@ -152,6 +166,9 @@ def _portal_page(
             "badges": cards,
             "requests": cards_of_requests,
             "zones": sorted({card.tz.key for card in cards_of_requests}),
+            "installation_sites": [s for s in sites if s.installation_form is not None],
+            "installations": installations,
+            "installation_zones": sorted({card.tz.key for card in installations}),
             "error": error,
         },
         status=status,
@@ -174,6 +191,15 @@ def _ask_form(site: Site, failed: BadgeRequestForm | None) -> BadgeRequestForm:
     else:
         del form.fields["confirm_price"]
     return form
+
+
+def _installation_form(
+    site: Site, failed: InstallationRequestForm | None
+) -> InstallationRequestForm:
+    pk = site.prop.pk
+    if failed is not None and failed.data.get("property") == str(pk):
+        return prefixed(failed, "station", pk)
+    return prefixed(InstallationRequestForm(initial={"property": pk}), "station", pk)
 
 
 def _badge_card(badge: Badge, sites: list[Site], failed: tuple[int, LostForm] | None) -> BadgeCard:

@@ -1,7 +1,9 @@
 """A site's residents and badges, for its owner and building managers: units,
 parking spaces, who lives there, the CSV import, the billing mode (changed in
 two steps), the price of an extra badge, the residents' badges (report lost,
-switch on again) and registering an existing badge.
+switch on again) and registering an existing badge. The page also holds the
+portal logins (views/logins.py) and the charging-station installations
+(views/installations.py).
 
 A member of the organization sees the site's units, spaces and billing, not
 its people, and is told why a change is refused."""
@@ -27,9 +29,9 @@ from doorkeep.core.errors import DomainError
 from doorkeep.keys.cards import CARD_TABLE
 from doorkeep.properties.models import BillingMode
 from doorkeep.properties.services import get_property
-from doorkeep.residents import services
-from doorkeep.residents.models import Residency
-from doorkeep.web import queries
+from doorkeep.residents import portal, services
+from doorkeep.residents.models import LoginRequest, Residency
+from doorkeep.web import installation_cards, queries
 from doorkeep.web.resident_forms import (
     BadgePriceForm,
     BillingModeForm,
@@ -37,6 +39,7 @@ from doorkeep.web.resident_forms import (
     LostForm,
     MoveOutForm,
     ParkingSpaceForm,
+    RefuseForm,
     RegisterBadgeForm,
     ResidentForm,
     UnitForm,
@@ -46,6 +49,8 @@ from doorkeep.web.views.common import Action, _denial, _form_or_page_error, curr
 # The forms that need MANAGE_BADGES; the others need MANAGE_RESIDENTS.
 _BADGE_FORMS = frozenset({"register"})
 _CARD_LABELS = {row.card_type: row.label for row in CARD_TABLE}
+DECIDED_LOGINS_SHOWN = 20
+INSTALLATIONS_SHOWN = 200
 
 money = badge_services.money
 
@@ -68,6 +73,27 @@ class BadgeRow:
         return self.badge.status == BadgeStatus.LOST
 
 
+@dataclass
+class LoginRow:
+    """A confirmed login request waiting for the site's manager."""
+
+    request: LoginRequest
+    refuse_form: RefuseForm
+    error: str = ""
+
+
+def _login_rows(
+    waiting: list[LoginRequest], failed: tuple[int, str, RefuseForm | None] | None
+) -> list[LoginRow]:
+    rows = []
+    for item in waiting:
+        mine = failed if failed is not None and failed[0] == item.pk else None
+        form = mine[2] if mine is not None and mine[2] is not None else RefuseForm()
+        form.auto_id = f"id_refuse_login{item.pk}_%s"
+        rows.append(LoginRow(item, form, mine[1] if mine is not None else ""))
+    return rows
+
+
 def _site_page(
     request: HttpRequest,
     property_id: int,
@@ -77,6 +103,8 @@ def _site_page(
     posted: dict[str, forms.Form] | None = None,
     import_errors: list[dict[str, Any]] | None = None,
     mode_change: services.ModeChange | None = None,
+    failed_login: tuple[int, str, RefuseForm | None] | None = None,
+    failed_installation: installation_cards.Failed | None = None,
 ) -> HttpResponse:
     user = current_user(request)
     prop = get_property(user, property_id)
@@ -84,6 +112,8 @@ def _site_page(
     can_manage = policy.can(user, Action.MANAGE_RESIDENTS, org)
     can_badges = policy.can(user, Action.MANAGE_BADGES, org)
     can_reactivate = policy.can(user, Action.REACTIVATE_BADGES, org)
+    if (failed_login or failed_installation) and not can_manage:  # not theirs to decide: say why
+        error, status = error or _denial(user, Action.MANAGE_RESIDENTS, org), 403
     posted = dict(posted or {})
     for name in list(posted):  # a form they may not use came back (it is not shown): say why
         action = Action.MANAGE_BADGES if name in _BADGE_FORMS else Action.MANAGE_RESIDENTS
@@ -134,6 +164,19 @@ def _site_page(
                     "price": f"{prop.extra_badge_price_minor / 100:.2f}",
                 }
             ),
+        )
+        # Portal logins (R40): the notice's code, the requests waiting, the last decided.
+        code = portal.portal_code(user, prop.pk)
+        context.update(
+            portal_code=code,
+            join_url=portal.join_url(code),
+            login_rows=_login_rows(queries.waiting_login_requests(prop), failed_login),
+            decided_logins=queries.decided_login_requests(prop, DECIDED_LOGINS_SHOWN),
+            # Charging-station installations (R49), with the forms of each one's next step.
+            installations=[
+                installation_cards.for_site(item, failed_installation)
+                for item in queries.installations_of_site(prop, INSTALLATIONS_SHOWN)
+            ],
         )
     if can_badges:
         reactivate_denied = "" if can_reactivate else _denial(user, Action.REACTIVATE_BADGES, org)
