@@ -41,9 +41,9 @@ bench: install
 # (new messages arrive untranslated; `make test` says which), translate, run
 # it again to compile. Needs GNU gettext (apt-get install gettext).
 messages: install
-	cd src/doorkeep && ../../$(BIN)/doorkeep manage makemessages --add-location=file \
+	cd src/doorkeep && DOORKEEP_DATA_DIR=$(CURDIR)/var ../../$(BIN)/doorkeep manage makemessages --add-location=file \
 		--no-obsolete -l fr -l nl -l it -l de
-	cd src/doorkeep && ../../$(BIN)/doorkeep manage compilemessages
+	cd src/doorkeep && DOORKEEP_DATA_DIR=$(CURDIR)/var ../../$(BIN)/doorkeep manage compilemessages
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache
