@@ -48,9 +48,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's sessions page
     "doorkeep.web",  # before allauth, so that our templates override its layout
     "allauth",
     "allauth.account",
+    "allauth.usersessions",  # each person lists and ends their own sessions
     "ninja",
     "doorkeep.core",
     "doorkeep.accounts",
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
     "doorkeep.residents",
     "doorkeep.badges",
     "doorkeep.installations",
+    "doorkeep.collaborators",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "doorkeep.accounts.middleware.UserSessions",  # allauth's user sessions, noted every 5 min
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -172,6 +176,10 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# allauth's user sessions (/accounts/sessions/): every signed-in request notes
+# its session, so a person sees and ends theirs, and ending a collaborator's
+# access ends all of theirs (docs/decisions/0012-collaborators-scoped-to-a-site.md).
+USERSESSIONS_TRACK_ACTIVITY = True
 
 # Email: printed to the console by default; EMAIL_URL for a real server.
 for _name, _value in email_settings(env_str("EMAIL_URL", "console:")).items():

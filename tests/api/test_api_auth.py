@@ -267,6 +267,8 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         request_id=1,
         installation_id=1,
         login_request_id=1,
+        membership_id=1,
+        collaborator_invitation_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")
@@ -328,7 +330,13 @@ def test_me_describes_the_account_and_its_memberships(world):
     assert body["name"] == "Bob Member"
     assert body["platform_operator"] is False
     assert body["memberships"] == [
-        {"organization_id": world.org.pk, "organization": "Alice Locks", "role": "member"}
+        {
+            "organization_id": world.org.pk,
+            "organization": "Alice Locks",
+            "role": "member",
+            "property_id": None,  # every site
+            "ends_at": None,
+        }
     ]
 
 

@@ -9,7 +9,9 @@ Alice's organization also holds a key to Dora's lock (shared management): the
 endpoints about shared keys are walked with that key. Her Canal House has a
 unit where Dana and Alice live, a parking space, an existing badge of Dana's
 and a badge request of Alice's; only the platform operator works the badge
-queue, so to everyone else those endpoints answer 404."""
+queue, so to everyone else those endpoints answer 404. Alice invited an agent
+to collaborate, read only, on the Canal House; collaborators are her business
+alone (a lock owner's), so Bob is refused them with a reason."""
 
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ import pytest
 from apihelp import error_of, push_keys
 from django.utils import timezone
 
-from doorkeep.accounts.models import ApiToken, Organization
+from doorkeep.accounts.models import ApiToken, Membership, Organization
 from doorkeep.accounts.services import create_organization, create_token, create_user
 from doorkeep.api import api
 from doorkeep.badges.models import Badge, BadgeRequest
 from doorkeep.badges.services import RequestSpec, register_existing_badge, request_badge
+from doorkeep.collaborators import services as collaborators
+from doorkeep.collaborators.models import CollaboratorInvitation
 from doorkeep.events.models import Event
 from doorkeep.gateway.models import Device
 from doorkeep.guests.models import GuestPolicy, Invitation, Panel
@@ -73,6 +77,7 @@ ALICE_SECRETS = (
     "Attic 7",
     "04C0FFEE",
     "EVB-CANAL-01",
+    "agent@example.com",
 )
 ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
@@ -100,6 +105,8 @@ class Ids:
     installation_id: int  # Alice's request for a charging station at P10, her space
     login_request_id: int  # Eve's confirmed request for a portal login, for Attic 7
     portal_code: str  # the code on the notice in Alice's Canal House
+    membership_id: int  # Bob's membership of Alice's organization (a collaborator)
+    collaborator_invitation_id: int  # Alice invited an agent, read only, to the Canal House
 
 
 def _code(sku: str) -> str:
@@ -186,6 +193,13 @@ def alices(world) -> Ids:
     code = portal_code(world.alice, world.prop.pk)
     login = ask_for_login(code, name="Eve", email="eve@example.com", unit="Attic 7", client="")
     LoginRequest.objects.filter(pk=login.pk).update(status="pending")
+    agent = collaborators.invite(
+        world.alice,
+        world.org.pk,
+        email="agent@example.com",
+        role="read_only",
+        property_id=world.prop.pk,
+    )
     return Ids(
         world.lock.pk,
         world.prop.pk,
@@ -208,6 +222,8 @@ def alices(world) -> Ids:
         installation.pk,
         login.pk,
         code,
+        Membership.objects.get(user=world.bob, organization=world.org).pk,
+        agent.invitation.pk,
     )
 
 
@@ -298,6 +314,7 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/badge-requests/{request_id}/received"): {},
         ("POST", "/api/v1/badges/{badge_id}/lost"): {"replacement": False},
         ("POST", "/api/v1/badges/{badge_id}/reactivate"): {},
+        ("POST", "/api/v1/badges/{badge_id}/return"): {},
         ("POST", "/api/v1/properties/{property_id}/badges"): {
             "person_id": ids.person_id if ids else 1,
             "uid": "04BADBAD",
@@ -334,6 +351,13 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/portal/login-requests/confirm"): {"token": "not-a-token"},
         ("POST", "/api/v1/login-requests/{login_request_id}/decision"): {"approve": True},
         ("POST", "/api/v1/properties/{property_id}/residents/invite"): {},
+        ("POST", "/api/v1/organizations/{organization_id}/collaborator-invitations"): {
+            "email": "intruder@example.com",
+            "role": "building_manager",
+            "property_id": world.prop.pk,
+        },
+        ("POST", "/api/v1/collaborator-invitations/{collaborator_invitation_id}/revoke"): {},
+        ("POST", "/api/v1/collaborator-invitations/accept"): {"token": "not-a-token"},
     }
 
 
@@ -446,6 +470,12 @@ def snapshot() -> tuple[Any, ...]:
             )
         ),
         OutboxMessage.objects.count(),
+        list(
+            Membership.objects.order_by("pk").values_list(
+                "pk", "user_id", "organization_id", "role", "property_id", "ends_at"
+            )
+        ),
+        list(CollaboratorInvitation.objects.order_by("pk").values_list("pk", "status")),
     )
 
 
@@ -623,17 +653,23 @@ MEMBER_REFUSED = [
     ),
     ("GET", "/api/v1/organizations/{organization_id}/webhook-deliveries", "can manage webhooks"),
     *[
-        (method, path, "can change units, residents and billing")
+        (method, path, "can see the residents and badges of a site")
         for method, path in [
             ("GET", "/api/v1/properties/{property_id}/units"),
-            ("POST", "/api/v1/properties/{property_id}/units"),
             ("GET", "/api/v1/properties/{property_id}/parking-spaces"),
-            ("POST", "/api/v1/properties/{property_id}/parking-spaces"),
             ("GET", "/api/v1/properties/{property_id}/residents"),
+            ("GET", "/api/v1/properties/{property_id}/billing"),
+            ("GET", "/api/v1/properties/{property_id}/badges"),
+        ]
+    ],
+    *[
+        (method, path, "can change units, residents and billing")
+        for method, path in [
+            ("POST", "/api/v1/properties/{property_id}/units"),
+            ("POST", "/api/v1/properties/{property_id}/parking-spaces"),
             ("POST", "/api/v1/properties/{property_id}/residents"),
             ("PATCH", "/api/v1/residents/{residency_id}"),
             ("POST", "/api/v1/properties/{property_id}/residents/import"),
-            ("GET", "/api/v1/properties/{property_id}/billing"),
             ("PUT", "/api/v1/properties/{property_id}/billing"),
             ("GET", "/api/v1/properties/{property_id}/login-requests"),
             ("POST", "/api/v1/login-requests/{login_request_id}/decision"),
@@ -641,11 +677,21 @@ MEMBER_REFUSED = [
             ("POST", "/api/v1/properties/{property_id}/residents/invite"),
         ]
     ],
-    ("GET", "/api/v1/properties/{property_id}/badges", "can manage badges"),
     ("POST", "/api/v1/properties/{property_id}/badges", "can manage badges"),
     ("POST", "/api/v1/properties/{property_id}/badges/import", "can manage badges"),
     ("POST", "/api/v1/badges/{badge_id}/lost", "Only its holder, the owner's managers"),
     ("POST", "/api/v1/badges/{badge_id}/reactivate", "Only the owner or the platform operator"),
+    ("POST", "/api/v1/badges/{badge_id}/return", "Only the owner's managers and the operator"),
+    *[
+        (method, path, "Only lock owners can invite collaborators")
+        for method, path in [
+            ("GET", "/api/v1/organizations/{organization_id}/collaborators"),
+            ("DELETE", "/api/v1/organizations/{organization_id}/collaborators/{membership_id}"),
+            ("GET", "/api/v1/organizations/{organization_id}/collaborator-invitations"),
+            ("POST", "/api/v1/organizations/{organization_id}/collaborator-invitations"),
+            ("POST", "/api/v1/collaborator-invitations/{collaborator_invitation_id}/revoke"),
+        ]
+    ],
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -663,6 +709,8 @@ MEMBER_NOT_FOUND = {
     ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"),
     ("POST", "/api/v1/guest/entries/{entry_id}/verify"),
     ("POST", "/api/v1/portal/login-requests/confirm"),
+    # an invitation to collaborate is found by its emailed token only
+    ("POST", "/api/v1/collaborator-invitations/accept"),
 }
 
 

@@ -15,8 +15,14 @@ from doorkeep.badges.models import Badge, BadgeStatus, RequestStatus
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.keys.access import decide
-from doorkeep.keys.models import KeyCredential
-from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+from doorkeep.keys.models import Credential, KeyCredential
+from doorkeep.keys.services import (
+    CredentialSpec,
+    HolderSpec,
+    KeySpec,
+    add_credential_to_key,
+    issue_key,
+)
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
 from doorkeep.notify.models import Notification
@@ -128,17 +134,101 @@ def test_a_lost_badge_can_ask_for_a_replacement_in_the_same_step(site):
     )
     badge = give_badge(site)
 
-    with pytest.raises(Conflict) as refused:
-        services.report_lost(site.rosa, badge.pk, replacement=True)
-    assert refused.value.code == "price_not_confirmed"
-    assert "CHF 25.00" in refused.value.message
-    assert Badge.objects.get(pk=badge.pk).status == BadgeStatus.ACTIVE  # nothing happened
-
     report = services.report_lost(site.rosa, badge.pk, replacement=True, accept_price_minor=2500)
 
     assert report.replacement is not None
     assert report.replacement.replaces_id == badge.pk
     assert report.replacement.price_minor == 2500
+
+
+def test_a_loss_stands_when_its_replacement_cannot_be_asked_for(site):
+    Property.objects.filter(pk=site.world.prop.pk).update(
+        extra_badge_price_minor=2500, currency="CHF"
+    )
+    badge = give_badge(site)
+
+    report = services.report_lost(site.rosa, badge.pk, replacement=True)  # price not confirmed
+
+    assert report.changed and report.replacement is None
+    assert "CHF 25.00" in report.replacement_error
+    assert Badge.objects.get(pk=badge.pk).status == BadgeStatus.LOST
+    assert decide(site.world.lock, "tag", UID).reason == DenyReason.BADGE_LOST
+
+
+def test_a_replacement_is_not_asked_twice_while_a_request_is_open(site):
+    badge = give_badge(site)
+    services.request_badge(
+        site.rosa, services.RequestSpec(property_id=site.world.prop.pk, accept_price_minor=0)
+    )
+
+    report = services.report_lost(site.world.alice, badge.pk, replacement=True)
+
+    assert report.replacement is None and "already open" in report.replacement_error
+
+
+def test_a_card_written_on_a_key_by_hand_is_switched_off_with_the_badge(site):
+    world = site.world
+    individual_statements(world)
+    # Rosa's card was typed on her key by hand before it became her badge.
+    tag = Credential.objects.create(
+        person=site.rosa_person, kind="tag", lookup="04A1B2C3", display="04A1B2C3"
+    )
+    add_credential_to_key(site.key, tag)
+    assert decide(world.lock, "tag", "04A1B2C3").granted
+    badge = services.register_existing_badge(
+        world.alice, world.prop.pk, site.rosa_person.pk, uid="04A1B2C3", atqa="0004", sak="08"
+    )
+
+    report = services.report_lost(world.alice, badge.pk)
+
+    assert report.locks == 1
+    assert decide(world.lock, "tag", "04A1B2C3").reason == DenyReason.BADGE_LOST
+
+
+def test_a_card_someone_else_holds_as_a_tag_is_not_assigned_to_another(site):
+    world = site.world
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(HolderSpec(name="Dana", email="dana@example.com"), [CredentialSpec("tag", UID)]),
+    )
+    req = services.request_badge(site.rosa, services.RequestSpec(property_id=world.prop.pk))
+
+    with pytest.raises(Conflict) as taken:
+        services.assign_badge(site.operator, req.pk, UID)
+
+    assert taken.value.code == "badge_taken"
+
+
+def test_someone_elses_badge_cannot_go_on_a_key_as_a_tag(site):
+    world = site.world
+    give_badge(site)
+    add_manufactured_lock("DK-TEST-0002", claim_secret="ABCD-EFGH-JKLM-NPQR")
+    garage = register_lock(
+        world.alice,
+        serial="DK-TEST-0002",
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=world.entry2.pk,
+    )
+    dana = HolderSpec(name="Dana", email="dana@example.com")
+
+    with pytest.raises(Conflict) as taken:
+        issue_key(world.alice, garage.pk, KeySpec(dana, [CredentialSpec("tag", UID)]))
+
+    assert taken.value.code == "badge_taken"
+
+
+def test_a_badge_lost_before_it_was_ever_active_is_not_switched_on(site):
+    req = services.request_badge(site.rosa, services.RequestSpec(property_id=site.world.prop.pk))
+    services.assign_badge(site.operator, req.pk, UID)
+    req.refresh_from_db()
+    assert req.badge is not None
+    services.report_lost(site.rosa, req.badge.pk)
+
+    with pytest.raises(Conflict) as refused:
+        services.reactivate(site.world.alice, req.badge.pk)
+
+    assert refused.value.code == "never_active"
 
 
 def test_a_replacement_asked_by_the_owner_costs_the_resident_nothing(site):
@@ -452,3 +542,29 @@ def test_a_badge_lost_on_its_way_never_becomes_active(site):
 
     assert refused.value.code == "badge_lost"
     assert not decide(site.world.lock, "tag", UID).granted
+
+
+def test_a_badge_handed_back_is_off_everywhere_and_its_card_can_go_to_someone_else(site):
+    world = site.world
+    badge = give_badge(site)
+    with pytest.raises(PermissionDenied):
+        services.return_badge(site.rosa, badge.pk)
+
+    services.return_badge(world.alice, badge.pk)
+    again = services.return_badge(world.alice, badge.pk)
+
+    assert again.status == BadgeStatus.DEACTIVATED
+    assert decide(world.lock, "tag", UID).reason == DenyReason.CREDENTIAL_DEACTIVATED
+    assert Event.objects.filter(kind=EventKind.BADGE_RETURNED).count() == 1
+    dana = create_user("dana@example.com", "x", name="Dana")
+    from doorkeep.residents.services import ResidentSpec, add_resident
+
+    add_resident(
+        world.alice,
+        world.prop.pk,
+        ResidentSpec("Dana", "dana@example.com", date(2024, 1, 1), unit_id=site.other_unit.pk),
+    )
+    req = services.request_badge(dana, services.RequestSpec(property_id=world.prop.pk))
+    services.assign_badge(site.operator, req.pk, UID)
+    services.deliver_badge(site.operator, req.pk, "handed_over")
+    assert decide_equipment(Property.objects.get(pk=world.prop.pk), UID).badge.person.name == "Dana"

@@ -42,7 +42,9 @@ def test_the_sites_code_is_made_once_and_kept(world, code):
         portal.portal_code(world.charlie, world.prop.pk)
 
 
-def test_a_stranger_confirms_the_address_and_the_manager_approves(world, code, smtp):
+def test_a_stranger_confirms_the_address_and_the_manager_approves(
+    world, code, smtp, django_capture_on_commit_callbacks
+):
     request = ask(code.lower().replace("-", " "))
     assert request.status == S.UNCONFIRMED
     assert not Event.objects.filter(kind=EventKind.LOGIN_REQUESTED).exists()
@@ -54,7 +56,8 @@ def test_a_stranger_confirms_the_address_and_the_manager_approves(world, code, s
     with pytest.raises(PermissionDenied):
         portal.decide_login_request(world.bob, request.pk, approve=True)
 
-    portal.decide_login_request(world.alice, request.pk, approve=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the email goes after the commit
+        portal.decide_login_request(world.alice, request.pk, approve=True)
 
     request.refresh_from_db()
     assert (request.status, request.decided_by) == (S.APPROVED, world.alice)
@@ -101,14 +104,17 @@ def test_bad_input_names_the_field(world, code, mailoutbox):
     assert email.value.details["field"] == "email"
 
 
-def test_a_refusal_says_why_and_an_old_link_stops_working(world, code, smtp, time_machine):
+def test_a_refusal_says_why_and_an_old_link_stops_working(
+    world, code, smtp, time_machine, django_capture_on_commit_callbacks
+):
     request = ask(code)
     token = token_in(smtp.last_to("eve@example.com"))
     portal.confirm_login_request(token)
     with pytest.raises(InvalidInput):
         portal.decide_login_request(world.alice, request.pk, approve=False)
 
-    portal.decide_login_request(world.alice, request.pk, approve=False, reason="Not our tenant")
+    with django_capture_on_commit_callbacks(execute=True):
+        portal.decide_login_request(world.alice, request.pk, approve=False, reason="Not our tenant")
 
     assert "Not our tenant" in smtp.last_to("eve@example.com").get_content()
     with pytest.raises(Conflict):
@@ -133,3 +139,34 @@ def test_the_owner_invites_every_resident_without_a_login_in_one_step(world, smt
     assert invited == 1  # Bob has an account already
     assert smtp.to("eve@example.com") and not smtp.to("bob@example.com")
     assert Event.objects.filter(kind=EventKind.RESIDENTS_INVITED, actor=world.alice).exists()
+
+
+def test_confirmation_links_to_one_address_are_limited(world, code, mailoutbox):
+    for n in range(portal.MAILS_PER_HOUR):
+        ask(code, client=f"198.51.100.{n}")
+
+    with pytest.raises(RateLimited) as limited:
+        ask(code, client="198.51.100.99")
+
+    assert limited.value.details["field"] == "email"
+    assert len(mailoutbox) == portal.MAILS_PER_HOUR
+
+
+def test_an_approval_email_is_not_sent_for_a_change_that_rolled_back(world, code, mailoutbox):
+    from django.db import transaction
+
+    request = ask(code)
+    portal.confirm_login_request(token_in_body(mailoutbox[-1].body))
+    sent = len(mailoutbox)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        portal.decide_login_request(world.alice, request.pk, approve=True)
+        raise RuntimeError("rolled back")
+
+    assert len(mailoutbox) == sent
+
+
+def token_in_body(body: str) -> str:
+    found = re.search(r"/portal/confirm/([\w-]+)/", body)
+    assert found, body
+    return found.group(1)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization, Role
 from doorkeep.accounts.services import create_user
 from doorkeep.core.errors import NotFound, PermissionDenied
 from doorkeep.policy import Action
+from doorkeep.properties.services import create_property
 
 EXPECTED = {
     Role.LOCK_OWNER: set(Action),
@@ -22,7 +26,9 @@ EXPECTED = {
         Action.MANAGE_WEBHOOKS,
         Action.MANAGE_RESIDENTS,
         Action.MANAGE_BADGES,
+        Action.VIEW_RESIDENTS,
     },
+    Role.READ_ONLY: {Action.VIEW, Action.VIEW_KEYS, Action.VIEW_EVENTS, Action.VIEW_RESIDENTS},
     Role.MEMBER: {Action.VIEW},
     Role.PLATFORM_OPERATOR: {Action.VIEW},
 }
@@ -71,6 +77,8 @@ def test_require_answers_not_found_to_an_outsider_naming_the_object(world):
         (Action.MANAGE_RESIDENTS, "change units, residents and billing"),
         (Action.MANAGE_BADGES, "manage badges"),
         (Action.REACTIVATE_BADGES, "switch a found badge on again"),
+        (Action.VIEW_RESIDENTS, "see the residents and badges"),
+        (Action.MANAGE_COLLABORATORS, "invite collaborators"),
     ],
 )
 def test_require_answers_permission_denied_with_the_reason_to_a_member(world, action, words):
@@ -152,3 +160,115 @@ def test_a_lock_owner_of_the_platform_organization_is_not_an_operator(world):
     Membership.objects.create(user=world.charlie, organization=platform, role=Role.LOCK_OWNER)
 
     assert not policy.is_platform_operator(world.charlie)
+
+
+# --- memberships scoped to one site, and ending (R41) -------------------------------------------
+
+
+@pytest.fixture
+def second_site(world):
+    return create_property(world.alice, world.org.pk, name="Harbour Flats")
+
+
+@pytest.fixture
+def scoped(world):
+    """A manager collaborator of Alice's organization for the Canal House only."""
+
+    def make(role=Role.BUILDING_MANAGER, **extra):
+        user = create_user(f"{role}-scoped@example.com", "pw-123456789")
+        Membership.objects.create(
+            user=user, organization=world.org, role=role, property=world.prop, **extra
+        )
+        return user
+
+    return make
+
+
+def test_a_scoped_membership_grants_its_role_only_for_its_site(world, scoped, second_site):
+    agent = scoped()
+
+    assert policy.role_in(agent, world.org.pk, world.prop.pk) == Role.BUILDING_MANAGER
+    assert policy.can(agent, Action.MANAGE_KEYS, world.org.pk, world.prop.pk)
+    assert policy.role_in(agent, world.org.pk, second_site.pk) is None
+    assert not policy.can(agent, Action.VIEW, world.org.pk, second_site.pk)
+
+
+def test_a_scoped_member_is_no_member_for_a_call_that_names_no_site(world, scoped):
+    agent = scoped()
+
+    assert policy.role_in(agent, world.org.pk) is None
+    with pytest.raises(NotFound):
+        policy.require(agent, Action.VIEW, world.org.pk, what="Organization")
+    assert list(policy.organizations(agent)) == []
+
+
+def test_a_scoped_member_sees_only_the_properties_of_its_site(world, scoped, second_site):
+    agent = scoped(Role.READ_ONLY)
+
+    assert list(policy.properties(agent)) == [world.prop]
+    assert list(policy.properties(agent, Action.MANAGE_KEYS)) == []
+    assert set(policy.properties(world.alice)) == {world.prop, second_site}
+    assert list(policy.properties(world.charlie)) == [world.charlie_prop]
+
+
+def test_a_read_only_collaborator_is_refused_changes_with_a_reason(world, scoped):
+    agent = scoped(Role.READ_ONLY)
+
+    policy.require(agent, Action.VIEW_KEYS, world.org.pk, what="Lock", property_id=world.prop.pk)
+    with pytest.raises(PermissionDenied) as caught:
+        policy.require(
+            agent, Action.MANAGE_KEYS, world.org.pk, what="Lock", property_id=world.prop.pk
+        )
+    assert "issue or take back keys" in caught.value.message
+
+
+def test_a_membership_grants_nothing_once_it_has_ended(world, scoped, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    agent = scoped(ends_at=timezone.now() + timedelta(days=1))
+    assert policy.can(agent, Action.VIEW, world.org.pk, world.prop.pk)
+
+    time_machine.shift(timedelta(days=1))
+
+    assert policy.role_in(agent, world.org.pk, world.prop.pk) is None
+    assert list(policy.properties(agent)) == []
+    assert not policy.is_member(agent)
+
+
+def test_an_ended_membership_for_every_site_leaves_no_organization(world, time_machine):
+    Membership.objects.filter(user=world.bob).update(ends_at=timezone.now() + timedelta(hours=1))
+    policy.forget_roles(world.bob)
+    assert list(policy.organizations(world.bob)) == [world.org]
+
+    time_machine.move_to(timezone.now() + timedelta(hours=2))
+
+    assert list(policy.organizations(world.bob)) == []
+    assert policy.role_in(world.bob, world.org.pk) is None
+
+
+def test_scoped_roles_come_from_the_same_one_query_cache(world, scoped, django_assert_num_queries):
+    agent = scoped()
+    with django_assert_num_queries(1):
+        assert policy.role_in(agent, world.org.pk, world.prop.pk) == Role.BUILDING_MANAGER
+        assert policy.role_in(agent, world.org.pk) is None
+        assert policy.scoped_sites(agent) == [(world.org.pk, world.prop.pk)]
+        assert policy.is_member(agent)
+
+
+def test_the_people_to_notify_about_a_site_are_its_own_and_those_of_every_site(
+    world, scoped, second_site
+):
+    agent = scoped()
+
+    here = set(
+        policy.members(world.org.pk, Action.MANAGE_RESIDENTS, world.prop.pk).values_list(
+            "user_id", flat=True
+        )
+    )
+    there = set(
+        policy.members(world.org.pk, Action.MANAGE_RESIDENTS, second_site.pk).values_list(
+            "user_id", flat=True
+        )
+    )
+
+    assert here == {world.alice.pk, agent.pk}
+    assert there == {world.alice.pk}

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from webhelp import text as page_text
+from webhelp import warm
 
 from doorkeep.accounts.models import Membership, Organization, Role
 from doorkeep.accounts.services import create_user
@@ -304,14 +305,6 @@ def test_a_replacement_asked_with_a_lost_report_shows_and_needs_its_price(world,
 
     url = f"/portal/badges/{badge.pk}/lost/"
     response = client.post(
-        url, {"replacement": "on", "property": world.prop.pk, "price_minor": 1200}
-    )
-    assert response.status_code == 409
-    assert "Your badge is not reported lost yet" in text(response)
-    badge.refresh_from_db()
-    assert badge.status == BadgeStatus.ACTIVE
-
-    response = client.post(
         url,
         {
             "replacement": "on",
@@ -324,6 +317,26 @@ def test_a_replacement_asked_with_a_lost_report_shows_and_needs_its_price(world,
     assert "A replacement is asked for." in text(response)
     replacement = BadgeRequest.objects.get(replaces=badge)
     assert (replacement.price_minor, replacement.currency) == (1200, "EUR")
+
+
+def test_a_lost_report_without_the_price_confirmed_switches_the_badge_off_all_the_same(
+    world, rita, operator
+):
+    badge = _active_badge(world, rita, operator)
+    _set_price(world, 1200, "EUR")
+    client = world.client(rita)
+
+    response = client.post(
+        f"/portal/badges/{badge.pk}/lost/",
+        {"replacement": "on", "property": world.prop.pk, "price_minor": 1200},
+        follow=True,
+    )
+
+    assert "No replacement was asked for" in text(response)
+    assert "EUR 12.00" in text(response)
+    badge.refresh_from_db()
+    assert badge.status == BadgeStatus.LOST
+    assert not BadgeRequest.objects.filter(replaces=badge).exists()
 
 
 def test_a_badge_sent_by_post_is_active_when_the_resident_says_it_arrived(world, rita, operator):
@@ -468,6 +481,7 @@ def test_the_navigation_links_the_portal_and_the_queue_in_one_query(
 
 
 def _queries(client, url):
+    warm(client)
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     return len(captured.captured_queries)
@@ -491,3 +505,17 @@ def test_the_queue_and_the_portal_read_the_same_number_of_queries_for_more_rows(
     deliver_badge(operator, first.pk, "handed_over")
     request_badge(rita, RequestSpec(property_id=world.prop.pk))  # Rita: a badge, two requests
     assert (_queries(desk, "/operator/badges/"), _queries(portal, "/portal/")) == small
+
+
+def test_ids_beyond_64_bits_in_the_forms_are_a_400_not_a_crash(world, alice, rita):
+    huge = str(2**64)
+
+    register = alice.post(_site(world, "badges/register/"), {"person": huge, **CLASSIC})
+    resident = alice.post(
+        _site(world, "residents/add/"),
+        {"name": "Eve", "email": "eve@example.com", "unit": huge, "move_in": "2026-01-01"},
+    )
+
+    assert register.status_code == 400
+    assert resident.status_code == 400
+    assert not Badge.objects.exists()

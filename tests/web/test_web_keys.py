@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from webhelp import SECRET, bulk_keys, code, new_lock, sharing_world, text
+from webhelp import SECRET, bulk_keys, code, new_lock, sharing_world, text, warm
 
 from doorkeep.gateway.models import Device
 from doorkeep.keys import access
@@ -233,6 +233,7 @@ def test_the_key_list_shows_100_keys_a_page(world, alice):
 
 
 def _queries_for_lock_page(client, url: str) -> int:
+    warm(client)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
         assert response.status_code == 200

@@ -109,7 +109,9 @@ def test_a_wrong_code_says_only_that_it_is_not_known(world, code):
     assert not LoginRequest.objects.exists()
 
 
-def test_asking_confirming_by_the_button_and_the_manager_approving(world, code, alice, smtp):
+def test_asking_confirming_by_the_button_and_the_manager_approving(
+    world, code, alice, smtp, django_capture_on_commit_callbacks
+):
     anonymous = Client()
     response = anonymous.post(
         _join(code), {"name": "Eve Example", "email": "Eve@Example.com", "unit": "2B"}
@@ -145,7 +147,8 @@ def test_asking_confirming_by_the_button_and_the_manager_approving(world, code, 
     row = re.search(rf'id="login-{request.pk}".*?</tr>', body, re.S)[0]
     for shown in ("Eve Example", "eve@example.com", "2B", "Approve", "Refuse"):
         assert shown in row, shown
-    response = alice.post(_site(world, f"login-requests/{request.pk}/approve/"), follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the email goes after the commit
+        response = alice.post(_site(world, f"login-requests/{request.pk}/approve/"), follow=True)
     body = text(response)
     assert "Eve Example (eve@example.com) may now use the portal, as a resident of 2B." in body
     assert "No request is waiting." in body
@@ -261,7 +264,9 @@ def test_the_residents_page_shows_the_code_the_link_and_the_notice(world, code, 
     assert "data-print" in body
 
 
-def test_the_owner_refuses_with_a_reason_that_is_emailed(world, code, alice, mailoutbox):
+def test_the_owner_refuses_with_a_reason_that_is_emailed(
+    world, code, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     request = _pending(code, mailoutbox)
     url = _site(world, f"login-requests/{request.pk}/refuse/")
     response = alice.post(url, {"reason": "  "})
@@ -272,7 +277,8 @@ def test_the_owner_refuses_with_a_reason_that_is_emailed(world, code, alice, mai
     request.refresh_from_db()
     assert request.status == S.PENDING
 
-    response = alice.post(url, {"reason": "Not on the lease"}, follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the email goes after the commit
+        response = alice.post(url, {"reason": "Not on the lease"}, follow=True)
     body = text(response)
     assert "The login of Eve Example (eve@example.com) is refused" in body
     decided = re.search(rf'id="decided-login-{request.pk}".*?</li>', body, re.S)[0]

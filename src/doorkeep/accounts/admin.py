@@ -8,6 +8,7 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    raw_id_fields = ["property", "invited_by"]
 
 
 @admin.register(User)

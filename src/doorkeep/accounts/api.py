@@ -37,6 +37,10 @@ class MembershipOut(Schema):
     organization_id: int
     organization: str
     role: str
+    property_id: int | None = Field(
+        default=None, description="A collaborator's one site; null: every site"
+    )
+    ends_at: datetime | None = Field(default=None, description="No access from then on")
 
 
 class MeOut(Schema):
@@ -93,6 +97,8 @@ def me(request: HttpRequest) -> dict[str, object]:
                 "organization_id": m.organization_id,
                 "organization": m.organization.name,
                 "role": m.role,
+                "property_id": m.property_id,
+                "ends_at": m.ends_at,
             }
             for m in memberships
         ],

@@ -59,6 +59,7 @@ class Role(models.TextChoices):
     LOCK_OWNER = "lock_owner", _("Lock owner")
     BUILDING_MANAGER = "building_manager", _("Building manager")
     MEMBER = "member", _("Member")
+    READ_ONLY = "read_only", _("Read only")
 
 
 class Organization(models.Model):
@@ -81,12 +82,31 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
+    """A person's role in an organization. A collaborator's membership may be
+    scoped to one site (``property``) and end at a moment (``ends_at``); the
+    policy reads both (docs/decisions/0012-collaborators-scoped-to-a-site.md)."""
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
+    # Deleting the site deletes the membership: it must never widen to every site.
+    property = models.ForeignKey(
+        "properties.Property",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scoped_memberships",
+        help_text=_("The one site this membership is for; empty: every site."),
+    )
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("The membership grants nothing from then on.")
+    )
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

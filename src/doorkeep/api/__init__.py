@@ -152,6 +152,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.badges.api import router as badges
+    from doorkeep.collaborators.api import router as collaborators
     from doorkeep.events.api import router as events
     from doorkeep.gateway.api import router as gateway
     from doorkeep.guests.api import router as guests
@@ -177,6 +178,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", badges)
     api.add_router("/v1/", installations)
     api.add_router("/v1/", portal)
+    api.add_router("/v1/", collaborators)
 
 
 _register_routers()

@@ -93,6 +93,10 @@ class LostOut(Schema):
     changed: bool = Field(description="False when the badge was reported lost already")
     locks: int = Field(description="Locks whose list dropped the badge")
     replacement: RequestOut | None
+    replacement_error: str = Field(
+        description="Why no replacement was asked for when one was wanted (the badge is "
+        "switched off all the same); empty otherwise"
+    )
 
 
 class ExistingBadgeIn(Schema):
@@ -248,6 +252,7 @@ def lost(request: HttpRequest, badge_id: int, body: LostIn) -> dict[str, Any]:
         "changed": report.changed,
         "locks": report.locks,
         "replacement": _fresh(report.replacement) if report.replacement else None,
+        "replacement_error": report.replacement_error,
     }
 
 
@@ -260,14 +265,22 @@ def reactivate(request: HttpRequest, badge_id: int) -> dict[str, Any]:
     return badge_out(services.reactivate(actor(request), badge_id))
 
 
+@router.post("badges/{badge_id}/return", response=BadgeOut, summary="A badge was handed back")
+def return_badge(request: HttpRequest, badge_id: int) -> dict[str, Any]:
+    """By the owner's managers or the operator: the badge is switched off
+    everywhere and its UID is free for someone else. Handing it back twice
+    changes nothing."""
+    return badge_out(services.return_badge(actor(request), badge_id))
+
+
 # --- the owner: existing badges (R46, R47) ----------------------------------------------------
 
 
 @router.get("properties/{property_id}/badges", response=list[BadgeOut], summary="The site's badges")
 def site_badges(request: HttpRequest, property_id: int) -> list[dict[str, Any]]:
     """Every badge of a person who lives or lived at the site. For lock
-    owners and building managers."""
-    prop = get_property(actor(request), property_id, policy.Action.MANAGE_BADGES)
+    owners, building managers and read-only collaborators."""
+    prop = get_property(actor(request), property_id, policy.Action.VIEW_RESIDENTS)
     return [badge_out(b) for b in selectors.badges_of_site(prop)]
 
 

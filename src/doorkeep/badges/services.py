@@ -32,6 +32,7 @@ from doorkeep.badges.models import (
 )
 from doorkeep.core.errors import (
     Conflict,
+    DomainError,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -68,6 +69,21 @@ def _uid_free(organization_id: int, uid: str, *, person: Person) -> None:
         .first()
     )
     if holder is None:
+        # A card someone else holds as a plain tag on a key is theirs too.
+        if (
+            Credential.objects.filter(
+                kind=CredentialKind.TAG,
+                lookup=uid,
+                deactivated_at__isnull=True,
+                person__organization_id=organization_id,
+            )
+            .exclude(person=person)
+            .exists()
+        ):
+            raise Conflict(
+                _("This badge already belongs to someone else; two people never share a badge."),
+                code="badge_taken",
+            )
         return
     if holder.person_id == person.pk:
         raise Conflict(
@@ -79,22 +95,20 @@ def _uid_free(organization_id: int, uid: str, *, person: Person) -> None:
     )
 
 
-def _affected_keys(credential: Credential) -> dict[int, list[int]]:
-    """Lock id → ids of the keys under which the credential opens it."""
-    found: dict[int, list[int]] = {}
-    for lock_id, key_id in KeyCredential.objects.filter(
-        credential=credential, active=True
-    ).values_list("lock_id", "key_id"):
-        found.setdefault(lock_id, []).append(key_id)
-    return found
-
-
 def _switch_on(badge: Badge) -> int:
     """Make the badge its person's active tag credential, on every live key
     they hold. Returns the number of locks whose list changed."""
     credential = badge.credential
     if credential is None:
-        credential = Credential.objects.create(
+        # The card may already open doors as a plain tag of the same person:
+        # it becomes the badge's credential, so that losing it switches it off.
+        credential = Credential.objects.filter(
+            person=badge.person,
+            kind=CredentialKind.TAG,
+            lookup=badge.uid,
+            deactivated_at__isnull=True,
+            badge__isnull=True,
+        ).first() or Credential.objects.create(
             person=badge.person, kind=CredentialKind.TAG, lookup=badge.uid, display=badge.uid
         )
         badge.credential = credential
@@ -122,15 +136,23 @@ def _switch_on(badge: Badge) -> int:
 
 
 def _switch_off(badge: Badge, reason: str) -> int:
-    """Take the badge's credential off every lock, in this transaction.
-    Returns the number of locks whose list changed."""
-    credential = badge.credential
-    if credential is None:
-        return 0
-    affected = _affected_keys(credential)
-    KeyCredential.objects.filter(credential=credential, active=True).update(active=False)
-    credential.deactivated_at, credential.deactivated_reason = timezone.now(), reason
-    credential.save(update_fields=["deactivated_at", "deactivated_reason"])
+    """Take the card off every lock, in this transaction: the badge's
+    credential, and any tag with its UID that still opens a door of the
+    organization (the same card, written on a key by hand). Returns the
+    number of locks whose list changed."""
+    cards = Credential.objects.filter(
+        kind=CredentialKind.TAG, lookup=badge.uid, person__organization_id=badge.organization_id
+    ).filter(Q(pk=badge.credential_id) | Q(deactivated_at__isnull=True))
+    ids = list(cards.values_list("pk", flat=True))
+    affected: dict[int, list[int]] = {}
+    for lock_id, key_id in KeyCredential.objects.filter(
+        credential_id__in=ids, active=True
+    ).values_list("lock_id", "key_id"):
+        affected.setdefault(lock_id, []).append(key_id)
+    KeyCredential.objects.filter(credential_id__in=ids, active=True).update(active=False)
+    Credential.objects.filter(pk__in=ids).update(
+        deactivated_at=timezone.now(), deactivated_reason=reason
+    )
     for lock_id, key_ids in sorted(affected.items()):
         bump_version(lock_id, key_ids)
     return len(affected)
@@ -139,16 +161,26 @@ def _switch_off(badge: Badge, reason: str) -> int:
 # --- reading one badge or request, with the right to act on it ----------------------------
 
 
-def get_badge(actor: User, badge_id: int) -> Badge:
-    """A badge its holder, the owner's managers or the operator may see."""
+def get_badge(actor: User, badge_id: int, property_id: int | None = None) -> Badge:
+    """A badge its holder, the owner's managers or the operator may see.
+    ``property_id`` names the site the badge is reached from (its page), for
+    collaborators scoped to that site: the holder must live or have lived there."""
     badge = Badge.objects.select_related("person").filter(pk=badge_id).first()
     if badge is None or not (
         _is_holder(actor, badge.person)
-        or policy.can(actor, policy.Action.VIEW, badge.organization_id)
+        or policy.can(actor, policy.Action.VIEW, badge.organization_id, _site(badge, property_id))
         or policy.is_platform_operator(actor)
     ):
         raise NotFound(_("Badge not found."), code="badge_not_found")
     return badge
+
+
+def _site(badge: Badge, property_id: int | None) -> int | None:
+    """``property_id`` if the badge's holder lives or lived there, else None."""
+    if property_id is None:
+        return None
+    lived = Residency.objects.filter(person_id=badge.person_id, unit__property_id=property_id)
+    return property_id if lived.exists() else None
 
 
 def _is_holder(actor: User, person: Person) -> bool:
@@ -163,7 +195,7 @@ def get_request(actor: User, request_id: int) -> BadgeRequest:
     )
     if found is None or not (
         _is_holder(actor, found.person)
-        or policy.can(actor, policy.Action.VIEW, found.organization_id)
+        or policy.can(actor, policy.Action.VIEW, found.organization_id, found.property_id)
         or policy.is_platform_operator(actor)
     ):
         raise NotFound(_("Badge request not found."), code="badge_request_not_found")
@@ -574,10 +606,10 @@ def _store_existing(
 # --- lost and found (R45, R48) -----------------------------------------------------------
 
 
-def _may_report(actor: User, badge: Badge) -> bool:
+def _may_report(actor: User, badge: Badge, site: int | None) -> bool:
     return (
         _is_holder(actor, badge.person)
-        or policy.can(actor, policy.Action.MANAGE_BADGES, badge.organization_id)
+        or policy.can(actor, policy.Action.MANAGE_BADGES, badge.organization_id, site)
         or policy.is_platform_operator(actor)
     )
 
@@ -588,6 +620,7 @@ class LostReport:
     changed: bool  # False when it was already reported lost
     locks: int  # locks whose list dropped it
     replacement: BadgeRequest | None
+    replacement_error: str = ""  # why no replacement was asked for, when one was wanted
 
 
 def report_lost(
@@ -600,11 +633,12 @@ def report_lost(
 ) -> LostReport:
     """Switch a lost badge off everywhere, at once (R45, R48); with
     ``replacement``, ask for a new one in the same step (at the site
-    ``property_id``, where its holder lives). Reporting it twice changes
-    nothing the second time."""
+    ``property_id``, where its holder lives). The badge is switched off
+    even when the replacement cannot be asked for (the answer says why).
+    Reporting it twice changes nothing the second time."""
     with transaction.atomic():
-        badge = get_badge(actor, badge_id)
-        if not _may_report(actor, badge):
+        badge = get_badge(actor, badge_id, property_id)
+        if not _may_report(actor, badge, _site(badge, property_id)):
             raise PermissionDenied(
                 _("Only its holder, the owner's managers and the operator can report a badge lost.")
             )
@@ -631,10 +665,14 @@ def report_lost(
             data={"badge_id": badge.pk, "locks": locks},
         )
         hooks.lost(badge)
-        new_request = None
+        report = LostReport(badge, True, locks, None)
         if replacement:
-            new_request = _replacement(actor, badge, property_id, accept_price_minor)
-    return LostReport(badge, True, locks, new_request)
+            try:
+                with transaction.atomic():  # a savepoint: its failure keeps the loss
+                    report.replacement = _replacement(actor, badge, property_id, accept_price_minor)
+            except DomainError as exc:
+                report.replacement_error = exc.message
+    return report
 
 
 def _replacement(
@@ -648,6 +686,16 @@ def _replacement(
             _("A replacement is sent to a site where the badge's holder lives; they live at none."),
             code="not_a_resident",
         )
+    Person.objects.select_for_update().filter(pk=badge.person_id).first()
+    if (
+        BadgeRequest.objects.filter(person=badge.person, property=prop)
+        .exclude(status__in=(RequestStatus.ACTIVE, RequestStatus.REFUSED))
+        .exists()
+    ):
+        raise Conflict(
+            _("A badge request is already open at this site; it will serve as the replacement."),
+            code="request_open",
+        )
     holder_asks = _is_holder(actor, badge.person)
     # Only the resident can agree to pay: a replacement asked by the owner, a
     # manager or the operator is recorded at no charge to the resident.
@@ -658,13 +706,15 @@ def _replacement(
     return _create_request(actor, prop, badge.person, True, price, None, spec, badge)
 
 
-def reactivate(actor: User, badge_id: int) -> Badge:
+def reactivate(actor: User, badge_id: int, property_id: int | None = None) -> Badge:
     """A lost badge was found: only the owner or the operator can switch it
-    on again (R45), and that is logged."""
+    on again (R45), and that is logged. ``property_id``: the site it is done
+    from (see get_badge)."""
     with transaction.atomic():
-        badge = get_badge(actor, badge_id)
+        badge = get_badge(actor, badge_id, property_id)
+        site = _site(badge, property_id)
         if not (
-            policy.can(actor, policy.Action.REACTIVATE_BADGES, badge.organization_id)
+            policy.can(actor, policy.Action.REACTIVATE_BADGES, badge.organization_id, site)
             or policy.is_platform_operator(actor)
         ):
             raise PermissionDenied(
@@ -679,6 +729,11 @@ def reactivate(actor: User, badge_id: int) -> Badge:
             raise Conflict(
                 _("Only a badge reported lost can be switched on again."), code="not_lost"
             )
+        if badge.activated_at is None:
+            raise Conflict(
+                _("This badge was lost before it was ever active; assign another one."),
+                code="never_active",
+            )
         locks = _switch_on(badge)
         record(
             EventKind.BADGE_REACTIVATED,
@@ -691,6 +746,41 @@ def reactivate(actor: User, badge_id: int) -> Badge:
             data={"badge_id": badge.pk, "locks": locks},
         )
         hooks.reactivated(badge)
+    return badge
+
+
+def return_badge(actor: User, badge_id: int, property_id: int | None = None) -> Badge:
+    """The badge was handed back (its holder moved out, or no longer needs
+    it): switched off everywhere, like a lost one, and its UID is free for
+    someone else (a platform card can be given out again). By the owner's
+    managers or the operator. ``property_id``: the site it is done from."""
+    with transaction.atomic():
+        badge = get_badge(actor, badge_id, property_id)
+        if not (
+            policy.can(
+                actor, policy.Action.MANAGE_BADGES, badge.organization_id, _site(badge, property_id)
+            )
+            or policy.is_platform_operator(actor)
+        ):
+            raise PermissionDenied(
+                _("Only the owner's managers and the operator can take a badge back.")
+            )
+        badge = Badge.objects.select_for_update().select_related("person").get(pk=badge.pk)
+        if badge.status == BadgeStatus.DEACTIVATED:
+            return badge  # handed back already: nothing changes
+        locks = _switch_off(badge, DenyReason.CREDENTIAL_DEACTIVATED)
+        badge.status = BadgeStatus.DEACTIVATED
+        badge.save(update_fields=["status"])
+        record(
+            EventKind.BADGE_RETURNED,
+            organization_id=badge.organization_id,
+            person=badge.person,
+            actor=actor,
+            credential_kind=CredentialKind.TAG,
+            summary=_("Badge %(uid)s of %(name)s handed back; switched off on %(n)d locks")
+            % {"uid": badge.uid, "name": badge.person.name, "n": locks},
+            data={"badge_id": badge.pk, "locks": locks},
+        )
     return badge
 
 

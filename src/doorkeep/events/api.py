@@ -10,7 +10,7 @@ from doorkeep import policy
 from doorkeep.api.util import actor
 from doorkeep.events import selectors
 from doorkeep.events.models import Event
-from doorkeep.locks.services import get_lock
+from doorkeep.locks.services import get_lock, site_of
 from doorkeep.properties.services import get_property
 
 router = Router(tags=["events"])
@@ -85,8 +85,13 @@ def event_out(e: Event) -> dict[str, object]:
 
 
 def _lock_events(request: HttpRequest, lock_id: int):  # type: ignore[no-untyped-def]
-    lock = get_lock(actor(request), lock_id, policy.Action.VIEW_EVENTS)
-    return Event.objects.filter(lock=lock, organization_id=lock.organization_id or 0)
+    user = actor(request)
+    lock = get_lock(user, lock_id, policy.Action.VIEW_EVENTS)
+    events = Event.objects.filter(lock=lock, organization_id=lock.organization_id or 0)
+    if not policy.can(user, policy.Action.VIEW_EVENTS, lock.organization_id):
+        # a collaborator of the lock's site only: its events at that site
+        events = events.filter(property_id=site_of(lock) or 0)
+    return events
 
 
 def _property_events(request: HttpRequest, property_id: int):  # type: ignore[no-untyped-def]

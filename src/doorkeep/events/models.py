@@ -46,6 +46,7 @@ class EventKind(models.TextChoices):
     RESIDENT_CHANGED = "resident.changed", _("Resident changed")
     RESIDENTS_IMPORTED = "residents.imported", _("Residents imported")
     BILLING_MODE_CHANGED = "site.billing_mode_changed", _("Billing mode changed")
+    BADGE_PRICE_CHANGED = "site.badge_price_changed", _("Price of an extra badge changed")
     LOGIN_REQUESTED = "portal.login_requested", _("Portal login asked for")
     LOGIN_APPROVED = "portal.login_approved", _("Portal login approved")
     LOGIN_REFUSED = "portal.login_refused", _("Portal login refused")
@@ -59,6 +60,7 @@ class EventKind(models.TextChoices):
     BADGE_REGISTERED = "badge.registered", _("Existing badge registered")
     BADGE_LOST = "badge.lost", _("Badge reported lost")
     BADGE_REACTIVATED = "badge.reactivated", _("Badge found and switched on again")
+    BADGE_RETURNED = "badge.returned", _("Badge handed back and switched off")
     INSTALLATION_REQUESTED = "installation.requested", _("Charging station requested")
     INSTALLATION_APPROVED = "installation.approved", _("Charging station approved")
     INSTALLATION_DECLINED = "installation.declined", _("Charging station declined")
@@ -70,6 +72,10 @@ class EventKind(models.TextChoices):
     INSTALLATION_SCHEDULED = "installation.scheduled", _("Installation scheduled")
     INSTALLATION_INSTALLED = "installation.installed", _("Charging station installed")
     INSTALLATION_CANCELLED = "installation.cancelled", _("Installation cancelled")
+    COLLABORATOR_INVITED = "collaborator.invited", _("Collaborator invited")
+    COLLABORATOR_ACCEPTED = "collaborator.accepted", _("Collaborator invitation accepted")
+    COLLABORATOR_REVOKED = "collaborator.revoked", _("Collaborator invitation revoked")
+    COLLABORATOR_ENDED = "collaborator.ended", _("Collaborator access ended")
 
 
 class DenyReason(models.TextChoices):

@@ -241,7 +241,11 @@ def _managed_entry(actor: User, entry_id: int) -> Entry:
     if entry is None:
         raise NotFound(_("Entry not found."))
     policy.require(
-        actor, policy.Action.MANAGE_PROPERTIES, entry.property.organization_id, what=_("Entry")
+        actor,
+        policy.Action.MANAGE_PROPERTIES,
+        entry.property.organization_id,
+        what=_("Entry"),
+        property_id=entry.property_id,
     )
     return entry
 

@@ -22,7 +22,7 @@ def visible_policy(user: User, property_id: int) -> GuestPolicy:
     """Members of the property's organization and its residents see the policy."""
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None or not (
-        policy.can(user, policy.Action.VIEW, prop.organization_id)
+        policy.can(user, policy.Action.VIEW, prop.organization_id, prop.pk)
         or services.resident_entry_ids(user, prop.pk)
     ):
         raise NotFound(_("Property not found."))
@@ -34,7 +34,11 @@ def panels_of(user: User, entry_id: int) -> list[Panel]:
     if entry is None:
         raise NotFound(_("Entry not found."))
     policy.require(
-        user, policy.Action.MANAGE_PROPERTIES, entry.property.organization_id, what=_("Entry")
+        user,
+        policy.Action.MANAGE_PROPERTIES,
+        entry.property.organization_id,
+        what=_("Entry"),
+        property_id=entry.property_id,
     )
     return list(Panel.objects.filter(entry=entry))
 
@@ -55,7 +59,13 @@ def invitations_at(user: User, property_id: int) -> list[Invitation]:
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
-    policy.require(user, policy.Action.MANAGE_PROPERTIES, prop.organization_id, what=_("Property"))
+    policy.require(
+        user,
+        policy.Action.MANAGE_PROPERTIES,
+        prop.organization_id,
+        what=_("Property"),
+        property_id=prop.pk,
+    )
     return list(_with_relations(Invitation.objects.filter(property=prop)))
 
 
@@ -67,10 +77,10 @@ def invitation_for(user: User, invitation_id: int) -> Invitation:
         raise NotFound(_("Invitation not found."))
     if invitation.inviter_id == user.pk:
         return invitation
-    org = invitation.property.organization_id
-    if policy.can(user, policy.Action.MANAGE_PROPERTIES, org):
+    org, site = invitation.property.organization_id, invitation.property_id
+    if policy.can(user, policy.Action.MANAGE_PROPERTIES, org, site):
         return invitation
-    if policy.can(user, policy.Action.VIEW, org):
+    if policy.can(user, policy.Action.VIEW, org, site):
         raise PermissionDenied(
             _("Only the resident who sent an invitation and building managers can see it.")
         )

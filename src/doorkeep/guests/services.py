@@ -89,7 +89,7 @@ def _property_for_resident(actor: User, property_id: int) -> tuple[Property, set
     if prop is not None and not entries and is_guest_at(actor, prop.pk):
         raise PermissionDenied(_("Guests cannot invite others."), code="not_a_resident")
     if prop is None or (
-        not entries and not policy.can(actor, policy.Action.VIEW, prop.organization_id)
+        not entries and not policy.can(actor, policy.Action.VIEW, prop.organization_id, prop.pk)
     ):
         raise NotFound(_("Property not found."))
     if not entries:
@@ -129,7 +129,13 @@ def set_policy(actor: User, property_id: int, spec: PolicySpec) -> GuestPolicy:
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
-    policy.require(actor, policy.Action.MANAGE_PROPERTIES, prop.organization_id, what=_("Property"))
+    policy.require(
+        actor,
+        policy.Action.MANAGE_PROPERTIES,
+        prop.organization_id,
+        what=_("Property"),
+        property_id=prop.pk,
+    )
     if not 1 <= spec.max_guests_per_resident <= 100:
         raise InvalidInput(
             _("The most guests per resident must be between 1 and 100."), code="invalid_policy"
@@ -375,10 +381,10 @@ def _inviters_invitation(actor: User, invitation_id: int, *, for_update: bool) -
         raise NotFound(_("Invitation not found."))
     if invitation.inviter_id == actor.pk:
         return invitation
-    org = invitation.property.organization_id
-    if policy.can(actor, policy.Action.MANAGE_PROPERTIES, org):
+    org, site = invitation.property.organization_id, invitation.property_id
+    if policy.can(actor, policy.Action.MANAGE_PROPERTIES, org, site):
         return invitation
-    if policy.can(actor, policy.Action.VIEW, org):
+    if policy.can(actor, policy.Action.VIEW, org, site):
         raise PermissionDenied(
             _("Only the resident who sent an invitation and building managers can change it.")
         )

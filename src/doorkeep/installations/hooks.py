@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from doorkeep.accounts.models import Membership, Role
+from doorkeep import policy
 from doorkeep.notify import services as notify
 from doorkeep.notify.models import NotificationKind
 
@@ -45,9 +45,8 @@ def changed(item: Installation) -> None:
     from doorkeep.badges.selectors import operator_ids
 
     people = set(
-        Membership.objects.filter(
-            organization_id=item.organization_id,
-            role__in=(Role.LOCK_OWNER, Role.BUILDING_MANAGER),
+        policy.members(
+            item.organization_id, policy.Action.MANAGE_RESIDENTS, item.property_id
         ).values_list("user_id", flat=True)
     )
     if item.person.user_id:

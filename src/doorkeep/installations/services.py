@@ -1,9 +1,10 @@
 """Charging-station installations (R49): the verbs, each a step whose state
 the resident, the owner's side and the platform operator follow.
 
-    requested ─┬─ approved ─┬─ organizing ───┬─ scheduled ── installed
-               └─ declined  └─ coordinating ─┘
-    (cancelled from any open step)
+    requested ─┬─ approved ─┬─ organizing ───┬─ scheduled ─┬─ installed
+               └─ declined  └─ coordinating ─┴─────────────┘
+    (cancelled from any open step; installed without a day set first when
+    the electrician simply came)
 
 Who does what: the resident asks (and may cancel before the work is handed
 on); the owner or a building manager approves or declines and hands the work
@@ -25,6 +26,7 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.badges.services import resident_person
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.installations import hooks
 from doorkeep.installations.models import OPEN, Installation, InstallationStatus
@@ -38,12 +40,12 @@ MAX_POWER_W = 350_000
 
 def visible_to(actor: User) -> QuerySet[Installation]:
     """The installations ``actor`` may follow: their own, those of the sites
-    they manage, and all of them for the platform operator."""
+    they manage, and for the platform operator those handed to the platform."""
     rows = Installation.objects.select_related("property", "parking_space", "person")
+    mine = Q(person__user=actor) | policy.scope(actor, policy.Action.MANAGE_RESIDENTS)
     if policy.is_platform_operator(actor):
-        return rows
-    managed = policy.organizations(actor, policy.Action.MANAGE_RESIDENTS)
-    return rows.filter(Q(person__user=actor) | Q(organization__in=managed))
+        mine |= Q(handed_at__isnull=False)
+    return rows.filter(mine)
 
 
 def get_installation(actor: User, installation_id: int) -> Installation:
@@ -63,7 +65,7 @@ def _locked(actor: User, installation_id: int) -> Installation:
 
 
 def _is_manager(actor: User, item: Installation) -> bool:
-    return policy.can(actor, policy.Action.MANAGE_RESIDENTS, item.organization_id)
+    return policy.can(actor, policy.Action.MANAGE_RESIDENTS, item.organization_id, item.property_id)
 
 
 def _is_resident(actor: User, item: Installation) -> bool:
@@ -142,7 +144,7 @@ def request_installation(
             _save(
                 actor,
                 item,
-                "installation.requested",
+                EventKind.INSTALLATION_REQUESTED,
                 _("%(name)s asked for a charging station at parking space %(number)s")
                 % {"name": person.name, "number": number},
             )
@@ -176,7 +178,7 @@ def decide(actor: User, installation_id: int, *, approve: bool, reason: str = ""
         _save(
             actor,
             item,
-            "installation.approved" if approve else "installation.declined",
+            EventKind.INSTALLATION_APPROVED if approve else EventKind.INSTALLATION_DECLINED,
             (
                 _("Charging station at %(number)s approved")
                 if approve
@@ -233,7 +235,9 @@ def hand_over(
         _save(
             actor,
             item,
-            f"installation.{item.status}",
+            EventKind.INSTALLATION_ORGANIZING
+            if item.status == S.ORGANIZING
+            else EventKind.INSTALLATION_COORDINATING,
             summary % {"number": item.parking_space.number, "who": item.electrician_name},
             "handed_at",
             "electrician_name",
@@ -263,7 +267,7 @@ def schedule(actor: User, installation_id: int, day: date) -> Installation:
         _save(
             actor,
             item,
-            "installation.scheduled",
+            EventKind.INSTALLATION_SCHEDULED,
             _("Charging station at %(number)s scheduled for %(day)s")
             % {"number": item.parking_space.number, "day": day.isoformat()},
             "scheduled_for",
@@ -299,7 +303,7 @@ def complete(actor: User, installation_id: int, *, station_serial: str) -> Insta
         _save(
             actor,
             item,
-            "installation.installed",
+            EventKind.INSTALLATION_INSTALLED,
             _("Charging station %(serial)s installed at %(number)s")
             % {"serial": serial, "number": item.parking_space.number},
             "station_serial",
@@ -325,7 +329,7 @@ def cancel(actor: User, installation_id: int) -> Installation:
         _save(
             actor,
             item,
-            "installation.cancelled",
+            EventKind.INSTALLATION_CANCELLED,
             _("Installation at %(number)s cancelled") % {"number": item.parking_space.number},
             "cancelled_at",
         )

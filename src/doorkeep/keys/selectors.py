@@ -73,7 +73,7 @@ def get_key(actor: object, key_id: int) -> Key:
     from doorkeep.core.errors import NotFound
 
     key = (
-        Key.objects.select_related("person", "lock", "holder_organization", "parent")
+        Key.objects.select_related("person", "lock__entry", "holder_organization", "parent")
         .prefetch_related(
             Prefetch("key_credentials", queryset=KeyCredential.objects.select_related("credential"))
         )
@@ -88,7 +88,14 @@ def get_key(actor: object, key_id: int) -> Key:
         key.organization_id,
     ):
         return key
-    policy.require(actor, policy.Action.VIEW_KEYS, key.lock_owner_id, what=_("Key"))  # type: ignore[arg-type]
+    site = key.lock.entry.property_id if key.lock.entry is not None else None
+    policy.require(
+        actor,  # type: ignore[arg-type]
+        policy.Action.VIEW_KEYS,
+        key.lock_owner_id,
+        what=_("Key"),
+        property_id=site,
+    )
     return key
 
 

@@ -254,9 +254,13 @@ def ending_soon(
 @router.get("organizations", response=list[OrganizationOut], summary="Your organizations")
 def list_organizations(request: HttpRequest) -> list[dict[str, object]]:
     """The organizations you are a member of, with your role and the account
-    upgrades each has (R12, R13)."""
+    upgrades each has (R12, R13). A collaborator's access to one site (see
+    GET me) is not listed: the organization's settings are not theirs."""
+    user = actor(request)
     memberships = (
-        Membership.objects.filter(user=actor(request))
+        Membership.objects.filter(
+            user=user, organization__in=policy.organizations(user), property__isnull=True
+        )
         .select_related("organization")
         .order_by("organization__name", "organization_id")
     )

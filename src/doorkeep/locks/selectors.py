@@ -10,7 +10,7 @@ from doorkeep.locks.models import Lock
 def locks_for(user: User, *, q: str = "", property_id: int | None = None) -> QuerySet[Lock]:
     """The registered locks the user can see, with their live-key count."""
     locks = (
-        Lock.objects.filter(organization__in=policy.organizations(user))
+        Lock.objects.filter(policy.scope(user, site="entry__property_id"))
         .select_related("entry", "entry__property", "organization")
         .annotate(live_keys=Count("keys", filter=Q(keys__revoked_at__isnull=True)))
     )

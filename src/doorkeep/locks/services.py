@@ -50,8 +50,14 @@ def get_lock(actor: User, lock_id: int, action: policy.Action = policy.Action.VI
     )
     if lock is None:
         raise NotFound(_("Lock not found."))
-    policy.require(actor, action, lock.organization_id, what=_("Lock"))
+    policy.require(actor, action, lock.organization_id, what=_("Lock"), property_id=site_of(lock))
     return lock
+
+
+def site_of(lock: Lock) -> int | None:
+    """The property of the lock's entry (what a collaborator scoped to a site
+    may reach), None for a lock not placed at an entry."""
+    return lock.entry.property_id if lock.entry_id is not None and lock.entry else None
 
 
 def register_lock(
@@ -62,7 +68,9 @@ def register_lock(
     the owner of the lock."""
     entry = get_entry(actor, entry_id)
     org_id = entry.property.organization_id
-    policy.require(actor, policy.Action.REGISTER_LOCKS, org_id, what=_("Entry"))
+    policy.require(
+        actor, policy.Action.REGISTER_LOCKS, org_id, what=_("Entry"), property_id=entry.property_id
+    )
     clean_serial = normalize_serial(serial)
     window = timedelta(hours=1)
     limit = settings.DOORKEEP["CLAIM_ATTEMPTS_PER_HOUR"]

@@ -59,9 +59,7 @@ def entry_out(entry: Entry) -> dict[str, object]:
 
 @router.get("properties", response=list[PropertyOut], summary="List properties")
 def list_properties(request: HttpRequest) -> list[dict[str, object]]:
-    props = Property.objects.filter(
-        organization__in=policy.organizations(actor(request))
-    ).prefetch_related("entries")
+    props = policy.properties(actor(request)).prefetch_related("entries")
     return [property_out(p) for p in props]
 
 

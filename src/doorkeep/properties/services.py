@@ -45,7 +45,7 @@ def get_property(
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
-    policy.require(actor, action, prop.organization_id, what=_("Property"))
+    policy.require(actor, action, prop.organization_id, what=_("Property"), property_id=prop.pk)
     return prop
 
 
@@ -67,5 +67,11 @@ def get_entry(actor: User, entry_id: int, action: policy.Action = policy.Action.
     entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
     if entry is None:
         raise NotFound(_("Entry not found."))
-    policy.require(actor, action, entry.property.organization_id, what=_("Entry"))
+    policy.require(
+        actor,
+        action,
+        entry.property.organization_id,
+        what=_("Entry"),
+        property_id=entry.property_id,
+    )
     return entry

@@ -1,6 +1,7 @@
 """Units, parking spaces, residents and the site's billing settings in the
-API. Everything here is for lock owners and building managers (policy action
-MANAGE_RESIDENTS): the residents list is personal data, so a plain member
+API. Changes are for lock owners and building managers (policy action
+MANAGE_RESIDENTS); the lists are also for read-only collaborators
+(VIEW_RESIDENTS). The residents list is personal data, so a plain member
 gets 403 and anyone outside the organization 404."""
 
 from __future__ import annotations
@@ -162,8 +163,13 @@ def billing_out(prop: Property) -> dict[str, Any]:
     }
 
 
-def _site(request: HttpRequest, property_id: int) -> Property:
-    return get_property(actor(request), property_id, policy.Action.MANAGE_RESIDENTS)
+def _site(
+    request: HttpRequest, property_id: int, action: policy.Action = policy.Action.MANAGE_RESIDENTS
+) -> Property:
+    return get_property(actor(request), property_id, action)
+
+
+VIEW = policy.Action.VIEW_RESIDENTS
 
 
 # --- units and parking spaces ------------------------------------------------------------
@@ -171,7 +177,7 @@ def _site(request: HttpRequest, property_id: int) -> Property:
 
 @router.get("properties/{property_id}/units", response=list[UnitOut], summary="A site's units")
 def list_units(request: HttpRequest, property_id: int) -> list[dict[str, Any]]:
-    return [unit_out(u) for u in Unit.objects.filter(property=_site(request, property_id))]
+    return [unit_out(u) for u in Unit.objects.filter(property=_site(request, property_id, VIEW))]
 
 
 @router.post("properties/{property_id}/units", response={201: UnitOut}, summary="Add a unit")
@@ -186,7 +192,7 @@ def add_unit(request: HttpRequest, property_id: int, body: UnitIn) -> Status[dic
     summary="A site's parking spaces",
 )
 def list_spaces(request: HttpRequest, property_id: int) -> list[dict[str, Any]]:
-    spaces = ParkingSpace.objects.filter(property=_site(request, property_id))
+    spaces = ParkingSpace.objects.filter(property=_site(request, property_id, VIEW))
     return [space_out(s) for s in spaces.select_related("unit")]
 
 
@@ -225,7 +231,7 @@ def list_residents(
 ) -> list[dict[str, Any]]:
     """The residents on a day (`on`; default today at the site), or with
     `all=true` every residency, past and future ones too."""
-    prop = _site(request, property_id)
+    prop = _site(request, property_id, VIEW)
     rows: QuerySet[Residency]
     if everyone:
         rows = Residency.objects.filter(unit__property=prop).select_related("unit", "person")
@@ -299,7 +305,7 @@ def import_residents(request: HttpRequest, property_id: int, body: ImportIn) -> 
     "properties/{property_id}/billing", response=BillingOut, summary="The site's billing settings"
 )
 def get_billing(request: HttpRequest, property_id: int) -> dict[str, Any]:
-    return billing_out(_site(request, property_id))
+    return billing_out(_site(request, property_id, VIEW))
 
 
 @router.put(

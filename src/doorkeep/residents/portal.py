@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core import ratelimit
-from doorkeep.core.errors import Conflict, InvalidInput, NotFound
+from doorkeep.core.errors import Conflict, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.keys.models import Person
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 LINK_DAYS = 7
-ASKS_PER_HOUR = 10  # per client address, wrong codes included
+ASKS_PER_HOUR = 10  # wrong codes per client address
+MAILS_PER_HOUR = 3  # confirmation links per email address
 S = LoginRequestStatus
 
 
@@ -110,23 +111,10 @@ def site_for_join(code: str, *, client: str) -> Property:
 
 
 def ask_for_login(code: str, *, name: str, email: str, unit: str, client: str) -> LoginRequest:
-    """Anyone with the site's code asks for a login. Limited per client
-    address, so that codes cannot be guessed; a wrong code says only that."""
-    key = f"portal-ask:{client}"
-    ratelimit.check(
-        key,
-        limit=ASKS_PER_HOUR,
-        window=timedelta(hours=1),
-        message=_("Too many requests from here; please try again later."),
-    )
-    ratelimit.hit(key, window=timedelta(hours=1))
-    prop = site_for_code(code)
-    if prop is None:
-        raise InvalidInput(
-            _("This code is not known. Check the code on the notice in your building."),
-            code="unknown_site_code",
-            field="code",
-        )
+    """Anyone with the site's code asks for a login. Wrong codes are limited
+    per client address, so that codes cannot be guessed (a wrong code says
+    only that); confirmation emails are limited per address."""
+    prop = site_for_join(code, client=client)
     clean_name = " ".join(name.split())[:150]
     address = email.strip().lower()
     if not clean_name:
@@ -147,6 +135,17 @@ def ask_for_login(code: str, *, name: str, email: str, unit: str, client: str) -
             code="unit_not_found",
             field="unit",
         )
+    mails = f"portal-mail:{address}"
+    try:
+        ratelimit.check(
+            mails,
+            limit=MAILS_PER_HOUR,
+            window=timedelta(hours=1),
+            message=_("A link was sent to this address a moment ago; check your email."),
+        )
+    except RateLimited as exc:
+        raise RateLimited(exc.message, field="email", **exc.details) from None
+    ratelimit.hit(mails, window=timedelta(hours=1))
     token = secrets.token_urlsafe(24)
     request = LoginRequest.objects.create(
         property=prop, unit=home, name=clean_name, email=address, token_digest=_digest(token)
@@ -225,7 +224,7 @@ def _approve(actor: User | None, request: LoginRequest) -> None:
         data={"login_request_id": request.pk},
     )
     has_account = User.objects.filter(email=request.email).exists()
-    _mail(
+    _mail_after_commit(
         request.email,
         _("Your %(site)s portal is ready") % {"site": request.property.name},
         (
@@ -242,13 +241,11 @@ def _approve(actor: User | None, request: LoginRequest) -> None:
 
 
 def _tell_managers(request: LoginRequest) -> None:
-    from doorkeep.accounts.models import Membership, Role
     from doorkeep.notify import services as notify
     from doorkeep.notify.models import NotificationKind
 
-    managers = Membership.objects.filter(
-        organization_id=request.property.organization_id,
-        role__in=(Role.LOCK_OWNER, Role.BUILDING_MANAGER),
+    managers = policy.members(
+        request.property.organization_id, policy.Action.MANAGE_RESIDENTS, request.property_id
     ).values_list("user_id", flat=True)
     notify.notify_users(
         list(managers),
@@ -278,6 +275,7 @@ def decide_login_request(
             policy.Action.MANAGE_RESIDENTS,
             found.property.organization_id,
             what=_("Login request"),
+            property_id=found.property_id,
         )
         request = (
             LoginRequest.objects.select_for_update(of=("self",))
@@ -307,7 +305,7 @@ def decide_login_request(
                 % {"email": request.email, "reason": reason},
                 data={"login_request_id": request.pk},
             )
-            _mail(
+            _mail_after_commit(
                 request.email,
                 _("Your request for a %(site)s portal login") % {"site": request.property.name},
                 _("The site's manager did not approve it: %(reason)s") % {"reason": reason},
@@ -369,6 +367,12 @@ def invite_residents(actor: User, property_id: int) -> int:
         data={"invited": invited},
     )
     return invited
+
+
+def _mail_after_commit(to: str, subject: str, body: str, url: str) -> None:
+    """Send once the change is committed: nothing for a change rolled back,
+    and no row stays locked while the mail server answers."""
+    transaction.on_commit(lambda: _mail(to, subject, body, url))
 
 
 def _mail(to: str, subject: str, body: str, url: str) -> bool:

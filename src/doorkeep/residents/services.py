@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -194,7 +196,13 @@ def get_residency(
     )
     if residency is None:
         raise NotFound(_("Resident not found."), code="resident_not_found")
-    policy.require(actor, action, residency.unit.property.organization_id, what=_("Resident"))
+    policy.require(
+        actor,
+        action,
+        residency.unit.property.organization_id,
+        what=_("Resident"),
+        property_id=residency.unit.property_id,
+    )
     return residency
 
 
@@ -307,7 +315,7 @@ def import_residents(
             except ValueError:  # well formed but no such day (2026-02-30)
                 day = None
             email = email.lower()
-            if not email or "@" not in email or len(email) > 254:
+            if not _is_email(email):
                 problem = _("%(email)s is not an email address") % {"email": email or "''"}
             elif len(name) > 150:
                 problem = _("the name is longer than 150 characters")
@@ -337,11 +345,11 @@ def import_residents(
     with transaction.atomic():
         for number, spec in specs:
             unit_obj = units.get(spec.unit_label)
-            if unit_obj is None:
-                unit_obj = units[spec.unit_label] = Unit.objects.create(
-                    property=prop, label=spec.unit_label
-                )
-                result.units_added.append(spec.unit_label)
+            if unit_obj is None:  # get_or_create: someone may add it at the same moment
+                unit_obj, made = Unit.objects.get_or_create(property=prop, label=spec.unit_label)
+                units[spec.unit_label] = unit_obj
+                if made:
+                    result.units_added.append(spec.unit_label)
             try:
                 result.imported.append(_add(actor, prop, spec, unit_obj))
             except (Conflict, InvalidInput) as exc:
@@ -359,6 +367,14 @@ def import_residents(
             data={"units_added": result.units_added},
         )
     return result
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def describe_errors(errors: list[dict[str, object]]) -> str:
@@ -437,6 +453,19 @@ def set_badge_price(actor: User, property_id: int, *, currency: str, price_minor
             _("The price of a badge is between 0 and 1,000.00."), code="invalid_price"
         )
     prop = _site(actor, property_id)
+    if (prop.currency, prop.extra_badge_price_minor) == (currency, price_minor):
+        return prop
+    before = f"{prop.currency} {prop.extra_badge_price_minor / 100:.2f}"
     prop.currency, prop.extra_badge_price_minor = currency, price_minor
-    prop.save(update_fields=["currency", "extra_badge_price_minor"])
+    with transaction.atomic():
+        prop.save(update_fields=["currency", "extra_badge_price_minor"])
+        record(
+            EventKind.BADGE_PRICE_CHANGED,
+            organization_id=prop.organization_id,
+            property_id=prop.pk,
+            actor=actor,
+            summary=_("Price of an extra badge: %(before)s → %(after)s")
+            % {"before": before, "after": f"{currency} {price_minor / 100:.2f}"},
+            data={"currency": currency, "price_minor": price_minor},
+        )
     return prop

@@ -25,6 +25,11 @@ class Roles:
         return policy.is_member(self.user)
 
     @cached_property
+    def owner(self) -> bool:
+        """A lock owner of an organization: invites its collaborators."""
+        return policy.anywhere(self.user, policy.Action.MANAGE_COLLABORATORS)
+
+    @cached_property
     def _keys_and_shares(self) -> dict[str, bool]:
         """What the navigation shows beyond the organizations, in one query."""
         from doorkeep.badges.models import HOLDS_UID, Badge

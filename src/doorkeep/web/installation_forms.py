@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from doorkeep.installations.services import Electrician
 from doorkeep.web.forms import ServiceErrorsMixin
+from doorkeep.web.resident_forms import MAX_ID
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _CODE = {"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
@@ -26,7 +27,7 @@ class InstallationRequestForm(ServiceErrorsMixin, forms.Form):
         "invalid_power": "wished_power_kw",
     }
 
-    property = forms.IntegerField(widget=forms.HiddenInput)
+    property = forms.IntegerField(min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
     parking_space = forms.CharField(
         label=_("Parking space number"),
         max_length=20,

@@ -44,9 +44,10 @@ def organizations_for(user: User, action: policy.Action) -> list[Organization]:
 
 
 def properties_for(user: User) -> QuerySet[Property]:
-    """The properties the user can see, with their entries."""
+    """The properties the user can see (a collaborator scoped to a site: that
+    site), with their entries."""
     return (
-        Property.objects.filter(organization__in=policy.organizations(user))
+        policy.properties(user)
         .select_related("organization")
         .prefetch_related("entries")
         .order_by("name", "id")
@@ -54,20 +55,23 @@ def properties_for(user: User) -> QuerySet[Property]:
 
 
 def entries_for(user: User, action: policy.Action) -> QuerySet[Entry]:
-    """The entries of the organizations in which the user may do ``action``."""
+    """The entries of the properties on which the user may do ``action``."""
     return (
-        Entry.objects.filter(property__organization__in=policy.organizations(user, action))
+        Entry.objects.filter(policy.scope(user, action, organization="property__organization"))
         .select_related("property")
         .order_by("property__name", "property_id", "name", "id")
     )
 
 
-def lock_event_log(lock: Lock) -> QuerySet[Event]:
+def lock_event_log(lock: Lock, *, site: int | None = None) -> QuerySet[Event]:
     """A lock's events in its owner's log. The caller got ``lock`` from
-    locks.services.get_lock (so it has an owner)."""
+    locks.services.get_lock (so it has an owner). With ``site`` (for a
+    collaborator scoped to it), only the events at that site: not those of
+    the lock's time at another one."""
     if lock.organization_id is None:
         return Event.objects.none()
-    return Event.objects.filter(lock=lock, organization_id=lock.organization_id)
+    events = Event.objects.filter(lock=lock, organization_id=lock.organization_id)
+    return events if site is None else events.filter(property_id=site)
 
 
 def property_event_log(prop: Property) -> QuerySet[Event]:
@@ -97,12 +101,12 @@ def licences_for(user: User, locks: Sequence[Lock], at: datetime) -> dict[int, L
     number of locks."""
     if not locks:
         return {}
-    orgs = policy.organizations(user)
+    visible = policy.scope(user, organization="lock__organization", site="lock__entry__property_id")
     periods: dict[int, list[Period]] = {}
-    for period in Period.objects.filter(lock__organization__in=orgs).order_by():
+    for period in Period.objects.filter(visible).order_by():
         periods.setdefault(period.lock_id, []).append(period)
     purchased = dict(
-        KeyAllotment.objects.filter(lock__organization__in=orgs)
+        KeyAllotment.objects.filter(visible)
         .order_by()
         .values("lock_id")
         .annotate(n=Sum("keys"))

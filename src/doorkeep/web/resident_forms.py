@@ -22,6 +22,8 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _CODE = {"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
 
+MAX_ID = 2**63 - 1  # an id beyond this names nothing (and SQLite cannot compare it)
+
 
 def _select(field: forms.Field, choices: list[tuple[Any, Any]]) -> None:
     field.widget.choices = choices
@@ -55,6 +57,8 @@ class ParkingSpaceForm(ServiceErrorsMixin, forms.Form):
     number = forms.CharField(label=_("Parking space number"), max_length=20)
     # An id, not a choice: the service decides whether the unit is the site's.
     unit = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
         label=_("Unit"),
         required=False,
         widget=forms.Select,
@@ -86,7 +90,7 @@ class ResidentForm(ServiceErrorsMixin, forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=150)
     email = forms.EmailField(label=_("Email address"), max_length=254)
-    unit = forms.IntegerField(label=_("Unit"), widget=forms.Select)
+    unit = forms.IntegerField(min_value=1, max_value=MAX_ID, label=_("Unit"), widget=forms.Select)
     move_in = forms.DateField(label=_("Move-in"), widget=_DATE)
     move_out = forms.DateField(
         label=_("Move-out (optional)"),
@@ -227,7 +231,9 @@ class RegisterBadgeForm(ServiceErrorsMixin, forms.Form):
     }
 
     # An id, not a choice: the service decides whether they live at the site.
-    person = forms.IntegerField(label=_("Resident"), widget=forms.Select)
+    person = forms.IntegerField(
+        min_value=1, max_value=MAX_ID, label=_("Resident"), widget=forms.Select
+    )
     uid = forms.CharField(
         label=_("UID"),
         max_length=64,
@@ -267,7 +273,9 @@ class LostForm(ServiceErrorsMixin, forms.Form):
     FIELD_FOR_CODE = {"price_not_confirmed": "confirm_price", "not_a_resident": "replacement"}
 
     replacement = forms.BooleanField(label=_("Ask for a replacement"), required=False)
-    property = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    property = forms.IntegerField(
+        min_value=1, max_value=MAX_ID, required=False, widget=forms.HiddenInput
+    )
     price_minor = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     confirm_price = forms.BooleanField(required=False)
 
@@ -287,7 +295,7 @@ class BadgeRequestForm(ServiceErrorsMixin, forms.Form):
         "price_not_confirmed": "confirm_price",
     }
 
-    property = forms.IntegerField(widget=forms.HiddenInput)
+    property = forms.IntegerField(min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
     price_minor = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     confirm_price = forms.BooleanField(required=False)
     parking_space = forms.CharField(

@@ -3,7 +3,15 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from doorkeep.web import views
-from doorkeep.web.views import guests, installations, logins, operator, portal, residents
+from doorkeep.web.views import (
+    collaborators,
+    guests,
+    installations,
+    logins,
+    operator,
+    portal,
+    residents,
+)
 
 app_name = "web"
 urlpatterns: list[URLPattern] = [
@@ -189,6 +197,11 @@ urlpatterns: list[URLPattern] = [
         name="site_badge_lost",
     ),
     path(
+        "properties/<int:property_id>/badges/<int:badge_id>/return/",
+        residents.return_badge,
+        name="return_badge",
+    ),
+    path(
         "properties/<int:property_id>/badges/<int:badge_id>/reactivate/",
         residents.reactivate_badge,
         name="reactivate_badge",
@@ -293,6 +306,29 @@ urlpatterns: list[URLPattern] = [
         "operator/badges/<int:request_id>/received/",
         operator.received,
         name="operator_received",
+    ),
+    # Collaborators (R41): the owner's page, and the invited person's link
+    path("settings/collaborators/", collaborators.collaborators, name="collaborators"),
+    path(
+        "settings/collaborators/<int:org_id>/invite/",
+        collaborators.invite,
+        name="invite_collaborator",
+    ),
+    path(
+        "settings/collaborators/invitations/<int:invitation_id>/revoke/",
+        collaborators.revoke_invitation,
+        name="revoke_collaborator_invitation",
+    ),
+    path(
+        "settings/collaborators/<int:org_id>/<int:membership_id>/end/",
+        collaborators.end_access,
+        name="end_collaborator_access",
+    ),
+    path("collaborators/accept/<str:token>/", collaborators.accept, name="accept_collaboration"),
+    path(
+        "collaborators/accept/<str:token>/sign-out/",
+        collaborators.sign_out_to_accept,
+        name="sign_out_to_accept_collaboration",
     ),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),

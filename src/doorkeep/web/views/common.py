@@ -99,10 +99,13 @@ def _moment(moment: datetime | None, tz: Any, fmt: str = "Y-m-d H:i") -> str:
     return formats.date_format(timezone.localtime(moment, tz), fmt)
 
 
-def _denial(user: User, action: policy.Action, organization_id: int | None) -> str:
-    """The policy's reason why the user may not do ``action``, or ""."""
+def _denial(
+    user: User, action: policy.Action, organization_id: int | None, property_id: int | None = None
+) -> str:
+    """The policy's reason why the user may not do ``action`` (at the site
+    ``property_id``), or ""."""
     try:
-        policy.require(user, action, organization_id, what=_("Object"))
+        policy.require(user, action, organization_id, what=_("Object"), property_id=property_id)
     except DomainError as exc:
         return exc.message
     return ""

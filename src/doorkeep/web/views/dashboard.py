@@ -107,8 +107,8 @@ def _dashboard(
     for prop in queries.properties_for(user):
         groups[prop.pk] = PropertyGroup(
             prop,
-            can_manage=policy.can(user, Action.MANAGE_PROPERTIES, prop.organization_id),
-            can_view_events=policy.can(user, Action.VIEW_EVENTS, prop.organization_id),
+            can_manage=policy.can(user, Action.MANAGE_PROPERTIES, prop.organization_id, prop.pk),
+            can_view_events=policy.can(user, Action.VIEW_EVENTS, prop.organization_id, prop.pk),
         )
     for lock in locks:
         property_id = lock.entry.property_id if lock.entry else None
@@ -116,7 +116,7 @@ def _dashboard(
         if group is None:
             group = groups.setdefault(None, PropertyGroup(None))
         # The licence is shown to those who see the keys (lock owners, managers).
-        visible = policy.can(user, Action.VIEW_KEYS, lock.organization_id)
+        visible = policy.can(user, Action.VIEW_KEYS, lock.organization_id, property_id)
         group.rows.append(LockRow(lock, licences.get(lock.pk) if visible else None))
     for group in groups.values():
         if group.can_manage and group.prop is not None:
@@ -138,7 +138,9 @@ def _dashboard(
     for action, form, allowed in refused:
         if form is not None and not allowed:
             any_org = policy.organizations(user).values_list("pk", flat=True).first()
-            error, status = _denial(user, action, any_org), 403
+            # A collaborator of one site only has no organization to ask about.
+            reason = _denial(user, action, any_org) if any_org else policy.denial(action)
+            error, status = reason, 403
     if not can_register:
         register_form = None
     elif register_form is None:

@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from doorkeep import policy
+from doorkeep.accounts.models import User
 from doorkeep.core.errors import DomainError
 from doorkeep.events import selectors as event_selectors
 from doorkeep.events.models import DenyReason, Event, EventKind
@@ -72,7 +74,10 @@ def _events_page(
     csv_url: str,
 ) -> HttpResponse:
     tz = queries.zone_of(prop)
-    form = EventFilterForm(request.GET, people=_people_for_select(organization_id), tz=tz)
+    # A collaborator of one site only: the organization's people are not theirs to list.
+    whole_org = policy.can(current_user(request), Action.VIEW, organization_id)
+    people = _people_for_select(organization_id) if whole_org else None
+    form = EventFilterForm(request.GET, people=people, tz=tz)
     context: dict[str, Any] = {
         "form": form,
         "lock": lock,
@@ -85,7 +90,7 @@ def _events_page(
     status = 200
     if form.is_valid():
         person_id = form.cleaned_data["person"]
-        if person_id is not None:
+        if person_id is not None and (whole_org or events.filter(person_id=person_id).exists()):
             context["person"] = queries.person_in(organization_id, person_id)
         try:
             result = event_selectors.page(
@@ -120,14 +125,23 @@ def _events_csv(
     return response
 
 
+def _only_site(user: User, lock: Lock) -> int | None:
+    """For a collaborator of the lock's site only: that site (its log shows
+    the lock's events there, not those of its time at another site)."""
+    if policy.can(user, Action.VIEW_EVENTS, lock.organization_id):
+        return None
+    return lock_services.site_of(lock)
+
+
 @require_GET
 @page_view
 def lock_events(request: HttpRequest, lock_id: int) -> HttpResponse:
-    lock = lock_services.get_lock(current_user(request), lock_id, Action.VIEW_EVENTS)
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id, Action.VIEW_EVENTS)
     assert lock.organization_id is not None
     return _events_page(
         request,
-        events=queries.lock_event_log(lock),
+        events=queries.lock_event_log(lock, site=_only_site(user, lock)),
         organization_id=lock.organization_id,
         prop=lock.entry.property if lock.entry else None,
         lock=lock,
@@ -138,10 +152,11 @@ def lock_events(request: HttpRequest, lock_id: int) -> HttpResponse:
 @require_GET
 @page_view
 def lock_events_csv(request: HttpRequest, lock_id: int) -> HttpResponseBase:
-    lock = lock_services.get_lock(current_user(request), lock_id, Action.VIEW_EVENTS)
+    user = current_user(request)
+    lock = lock_services.get_lock(user, lock_id, Action.VIEW_EVENTS)
     return _events_csv(
         request,
-        events=queries.lock_event_log(lock),
+        events=queries.lock_event_log(lock, site=_only_site(user, lock)),
         prop=lock.entry.property if lock.entry else None,
         filename=f"doorkeep-lock-{lock.serial}-events.csv",
     )

@@ -114,7 +114,13 @@ def _settings_page(
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
-    policy.require(user, policy.Action.MANAGE_PROPERTIES, prop.organization_id, what=_("Property"))
+    policy.require(
+        user,
+        policy.Action.MANAGE_PROPERTIES,
+        prop.organization_id,
+        what=_("Property"),
+        property_id=prop.pk,
+    )
     entries = list(prop.entries.all())
     rules = services.policy_of(prop.pk)
     if policy_form is None:
@@ -269,7 +275,7 @@ def invite(request: HttpRequest, property_id: int) -> HttpResponse:
     prop = Property.objects.filter(pk=property_id).first()
     if prop is None or not (
         services.resident_entry_ids(user, prop.pk)
-        or policy.can(user, policy.Action.VIEW, prop.organization_id)
+        or policy.can(user, policy.Action.VIEW, prop.organization_id, prop.pk)
         or services.is_guest_at(user, prop.pk)
     ):
         raise NotFound(_("Property not found."))  # before looking at the form: no oracle
@@ -626,7 +632,7 @@ def _is_guest(user: User) -> bool:
 def is_guest_only(user: User) -> bool:
     """Someone with no organization, but a guest: the locks dashboard has
     nothing for them; their home is the guest app."""
-    return not policy.organizations(user).exists() and _is_guest(user)
+    return not policy.is_member(user) and _is_guest(user)
 
 
 @require_GET
@@ -639,6 +645,7 @@ def home(request: HttpRequest) -> HttpResponse:
     orgs = policy.organizations(user)
     if (
         _is_guest(user)
+        and not policy.scoped_sites(user)  # a collaborator of a site: the site is there
         and not orgs.filter(Q(properties__isnull=False) | Q(locks__isnull=False)).exists()
     ):
         return redirect("web:guest_home")

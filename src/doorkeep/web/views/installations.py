@@ -356,7 +356,9 @@ def installation(request: HttpRequest, installation_id: int) -> HttpResponse:
     """Every step, for whoever may follow it; where to take the next step."""
     user = current_user(request)
     item = services.get_installation(user, installation_id)
-    manages = policy.can(user, policy.Action.MANAGE_RESIDENTS, item.organization_id)
+    manages = policy.can(
+        user, policy.Action.MANAGE_RESIDENTS, item.organization_id, item.property_id
+    )
     operates = policy.is_platform_operator(user)
     own = item.person.user_id == user.pk
     card = (

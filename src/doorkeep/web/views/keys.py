@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from doorkeep import policy
 from doorkeep.core.errors import DomainError, NotFound
 from doorkeep.keys import selectors as key_selectors
 from doorkeep.keys import services as key_services
@@ -39,9 +40,11 @@ def issue_key(request: HttpRequest, lock_id: int) -> HttpResponse:
     # Read the lock first: its property's time zone is how the form's dates are meant.
     lock = lock_services.get_lock(user, lock_id)
     assert lock.organization_id is not None
+    whole_org = policy.can(user, policy.Action.VIEW, lock.organization_id)
     form = IssueKeyForm(
         request.POST,
-        people=_people_for_select(lock.organization_id),
+        # A collaborator of the lock's site only: the organization's people are not theirs.
+        people=_people_for_select(lock.organization_id) if whole_org else None,
         tz=queries.zone_of(lock.entry.property if lock.entry else None),
     )
     if not form.is_valid():

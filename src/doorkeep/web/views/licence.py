@@ -54,7 +54,7 @@ def _licence_page(
     user = current_user(request)
     lock = lock_services.get_lock(user, lock_id)
     org_id = lock.organization_id
-    if not policy.can(user, Action.VIEW_KEYS, org_id):
+    if not policy.can(user, Action.VIEW_KEYS, org_id, lock_services.site_of(lock)):
         raise PermissionDenied(
             _("Only lock owners and building managers can see the licence of a lock.")
         )

@@ -73,11 +73,14 @@ def _lock_page(
     lock = lock_services.get_lock(user, lock_id)
     org_id = lock.organization_id
     prop = lock.entry.property if lock.entry else None
+    site = prop.pk if prop is not None else None
     tz = queries.zone_of(prop)
     licence = licence_of(lock.pk)
-    can_view_keys = policy.can(user, Action.VIEW_KEYS, org_id)
-    can_manage_keys = policy.can(user, Action.MANAGE_KEYS, org_id)
-    can_register = policy.can(user, Action.REGISTER_LOCKS, org_id)
+    can_view_keys = policy.can(user, Action.VIEW_KEYS, org_id, site)
+    can_manage_keys = policy.can(user, Action.MANAGE_KEYS, org_id, site)
+    can_register = policy.can(user, Action.REGISTER_LOCKS, org_id, site)
+    # A collaborator of this site only: the organization's people are not theirs to list.
+    whole_org = policy.can(user, Action.VIEW, org_id)
     # What came back from a POST, before it is replaced by what is shown.
     posted_keys_form = issue_form or org_form
     context: dict[str, Any] = {
@@ -92,7 +95,7 @@ def _lock_page(
         "can_view_keys": can_view_keys,
         "can_manage_keys": can_manage_keys,
         "can_register": can_register,
-        "can_view_events": policy.can(user, Action.VIEW_EVENTS, org_id),
+        "can_view_events": policy.can(user, Action.VIEW_EVENTS, org_id, site),
         "keys_denied_message": ""
         if can_view_keys
         else _("Only lock owners and building managers can see the keys of a lock."),
@@ -110,7 +113,8 @@ def _lock_page(
         context.update(search_form=search, page=page, rows=_key_rows(page, datetime.now(tz)))
     if can_manage_keys and org_id is not None and licence.can_manage:
         # In take-back-only mode (R6) the forms are not shown: the page says why.
-        context["issue_form"] = issue_form or IssueKeyForm(people=_people_for_select(org_id), tz=tz)
+        people = _people_for_select(org_id) if whole_org else None
+        context["issue_form"] = issue_form or IssueKeyForm(people=people, tz=tz)
         if licence.option_active:
             context["org_form"] = _org_key_form(org_id, tz, org_form)
     if can_register:
@@ -119,9 +123,9 @@ def _lock_page(
     # A form the user may not use came back (it is not shown): say why.
     denied = ""
     if posted_keys_form is not None and not can_manage_keys:
-        denied = _denial(user, Action.MANAGE_KEYS, org_id)
+        denied = _denial(user, Action.MANAGE_KEYS, org_id, site)
     elif (rename_form or remove_form) and not can_register:
-        denied = _denial(user, Action.REGISTER_LOCKS, org_id)
+        denied = _denial(user, Action.REGISTER_LOCKS, org_id, site)
     if denied:
         context["error"], status = denied, 403
     return render(request, "web/lock.html", context, status=status)

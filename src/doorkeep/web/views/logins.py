@@ -98,8 +98,12 @@ def join_site(request: HttpRequest, code: str) -> HttpResponse:
             code, name=data["name"], email=data["email"], unit=data["unit"], client=_client(request)
         )
     except DomainError as exc:
-        if exc.code == "unknown_site_code" or isinstance(exc, RateLimited):
-            return _join_page(request, code)  # says so, with the code page
+        if exc.code == "unknown_site_code" or (
+            isinstance(exc, RateLimited) and exc.details.get("field") != "email"
+        ):
+            # says so on the code page (not _join_page: it would count the code again)
+            again = JoinCodeForm(initial={"code": code})
+            return _code_page(request, form=again, error=exc.message, status=exc.status)
         form.add_service_error(exc)
         return _join_page(request, code, form=form, status=exc.status)
     return redirect("web:join_sent")

@@ -34,9 +34,9 @@ def _property_page(
 ) -> HttpResponse:
     user = current_user(request)
     prop = property_services.get_property(user, property_id)
-    can_manage = policy.can(user, Action.MANAGE_PROPERTIES, prop.organization_id)
+    can_manage = policy.can(user, Action.MANAGE_PROPERTIES, prop.organization_id, prop.pk)
     if entry_form is not None and not can_manage:  # not shown to them: say why
-        error = _denial(user, Action.MANAGE_PROPERTIES, prop.organization_id)
+        error = _denial(user, Action.MANAGE_PROPERTIES, prop.organization_id, prop.pk)
         status, entry_form = 403, None
     if entry_form is None and can_manage:
         entry_form = EntryForm()
@@ -49,7 +49,7 @@ def _property_page(
             "entries": list(prop.entries.all()),
             "locks": list(lock_selectors.locks_for(user, property_id=prop.pk)),
             "can_manage": can_manage,
-            "can_view_events": policy.can(user, Action.VIEW_EVENTS, prop.organization_id),
+            "can_view_events": policy.can(user, Action.VIEW_EVENTS, prop.organization_id, prop.pk),
             "entry_form": entry_form,
         },
         status=status,

@@ -6,7 +6,8 @@ portal logins (views/logins.py) and the charging-station installations
 (views/installations.py).
 
 A member of the organization sees the site's units, spaces and billing, not
-its people, and is told why a change is refused."""
+its people, and is told why a change is refused. A read-only collaborator
+sees its people and badges too, and changes nothing."""
 
 from __future__ import annotations
 
@@ -108,17 +109,18 @@ def _site_page(
 ) -> HttpResponse:
     user = current_user(request)
     prop = get_property(user, property_id)
-    org = prop.organization_id
-    can_manage = policy.can(user, Action.MANAGE_RESIDENTS, org)
-    can_badges = policy.can(user, Action.MANAGE_BADGES, org)
-    can_reactivate = policy.can(user, Action.REACTIVATE_BADGES, org)
+    org, site = prop.organization_id, prop.pk
+    can_manage = policy.can(user, Action.MANAGE_RESIDENTS, org, site)
+    can_badges = policy.can(user, Action.MANAGE_BADGES, org, site)
+    can_reactivate = policy.can(user, Action.REACTIVATE_BADGES, org, site)
+    can_view_people = policy.can(user, Action.VIEW_RESIDENTS, org, site)
     if (failed_login or failed_installation) and not can_manage:  # not theirs to decide: say why
-        error, status = error or _denial(user, Action.MANAGE_RESIDENTS, org), 403
+        error, status = error or _denial(user, Action.MANAGE_RESIDENTS, org, site), 403
     posted = dict(posted or {})
     for name in list(posted):  # a form they may not use came back (it is not shown): say why
         action = Action.MANAGE_BADGES if name in _BADGE_FORMS else Action.MANAGE_RESIDENTS
-        if not policy.can(user, action, org):
-            error, status = error or _denial(user, action, org), 403
+        if not policy.can(user, action, org, site):
+            error, status = error or _denial(user, action, org, site), 403
             del posted[name]
     today = services.site_today(prop)
     units = list(prop.units.all())
@@ -130,7 +132,8 @@ def _site_page(
         "error": error,
         "can_manage": can_manage,
         "can_badges": can_badges,
-        "manage_denied": "" if can_manage else _denial(user, Action.MANAGE_RESIDENTS, org),
+        "can_view_people": can_view_people,
+        "manage_denied": "" if can_manage else _denial(user, Action.MANAGE_RESIDENTS, org, site),
         "units": units,
         "spaces": list(prop.parking_spaces.select_related("unit")),
         "price": money(prop.extra_badge_price_minor, prop.currency),
@@ -140,10 +143,13 @@ def _site_page(
         "mode_change_label": BillingMode(mode_change.mode).label if mode_change else "",
         "import_errors": import_errors or [],
     }
-    # People's data (residents, badges) only for those who manage them.
-    residencies = queries.residencies_from(prop, today) if can_manage or can_badges else []
+    # People's data (residents, badges) only for those who manage them or
+    # may read them (read-only collaborators).
+    visible = can_manage or can_badges or can_view_people
+    residencies = queries.residencies_from(prop, today) if visible else []
+    if visible:
+        context["rows"] = [ResidentRow(r, r.move_in <= today) for r in residencies]
     if can_manage:
-        rows = [ResidentRow(r, r.move_in <= today) for r in residencies]
         space_form = posted.get("space") or ParkingSpaceForm()
         resident_form = posted.get("resident") or ResidentForm(initial={"move_in": today})
         assert isinstance(space_form, ParkingSpaceForm)
@@ -151,7 +157,6 @@ def _site_page(
         space_form.set_units(units)
         resident_form.set_units(units)
         context.update(
-            rows=rows,
             unit_form=posted.get("unit") or UnitForm(),
             space_form=space_form,
             resident_form=resident_form,
@@ -178,18 +183,21 @@ def _site_page(
                 for item in queries.installations_of_site(prop, INSTALLATIONS_SHOWN)
             ],
         )
-    if can_badges:
-        reactivate_denied = "" if can_reactivate else _denial(user, Action.REACTIVATE_BADGES, org)
+    if visible:
+        reactivate_denied = (
+            "" if can_reactivate else _denial(user, Action.REACTIVATE_BADGES, org, site)
+        )
         context["badge_rows"] = [
             BadgeRow(
                 badge,
                 str(_CARD_LABELS.get(badge.card_type, badge.card_type)) if badge.card_type else "",
-                badge.status in (BadgeStatus.ACTIVE, BadgeStatus.PENDING),
+                can_badges and badge.status in (BadgeStatus.ACTIVE, BadgeStatus.PENDING),
                 can_reactivate,
             )
             for badge in badges_of_site(prop)
         ]
         context["reactivate_denied"] = reactivate_denied
+    if can_badges:
         register_form = posted.get("register") or RegisterBadgeForm()
         assert isinstance(register_form, RegisterBadgeForm)
         register_form.set_residents(r for r in residencies if r.includes(today))
@@ -433,14 +441,33 @@ def lost_message(report: badge_services.LostReport) -> str:
     text = _("Badge %(uid)s is reported lost and switched off everywhere.") % {"uid": uid}
     if report.replacement is not None:
         text += " " + _("A replacement is asked for.")
+    elif report.replacement_error:
+        text += " " + _("No replacement was asked for: %(reason)s") % {
+            "reason": report.replacement_error
+        }
     return text
+
+
+@require_POST
+@page_view
+def return_badge(request: HttpRequest, property_id: int, badge_id: int) -> HttpResponse:
+    try:
+        badge = badge_services.return_badge(current_user(request), badge_id, property_id)
+    except DomainError as exc:
+        return _site_page(request, property_id, status=exc.status, error=exc.message)
+    messages.success(
+        request,
+        _("Badge %(uid)s of %(name)s is handed back and switched off everywhere.")
+        % {"uid": badge.uid, "name": badge.person.name},
+    )
+    return _back(property_id, "#badges")
 
 
 @require_POST
 @page_view
 def reactivate_badge(request: HttpRequest, property_id: int, badge_id: int) -> HttpResponse:
     try:
-        badge = badge_services.reactivate(current_user(request), badge_id)
+        badge = badge_services.reactivate(current_user(request), badge_id, property_id)
     except DomainError as exc:
         return _site_page(request, property_id, status=exc.status, error=exc.message)
     messages.success(
