@@ -168,7 +168,8 @@ def _sites(owner: User, entries: list[Entry]) -> None:
     residents through the platform (billing and payments, EUR 15.00 for an
     extra badge): Rosa (2A, a private parking space with a charging station)
     has no badge yet, Sanne has one, Lucas reported his lost, Noah's request
-    waits in the operator's queue. The Oudegracht studios use individual
+    waits in the operator's queue and his charging station at P4 is being
+    organized. The Oudegracht studios use individual
     statements: Yara's existing MIFARE Classic badge is registered there."""
     from doorkeep.badges import services as badges
     from doorkeep.properties.models import BillingMode
@@ -254,6 +255,14 @@ def _sites(owner: User, entries: list[Entry]) -> None:
     badges.register_existing_badge(
         owner, studios, yara.person_id, uid="5A3C19E2", atqa="0004", sak="08"
     )
+    # Noah's charging station at P4: approved, the platform organizes it.
+    from doorkeep.installations import services as installations
+
+    station = installations.request_installation(
+        accounts["Noah"], keizersgracht, parking_space="P4", wished_power_kw=11, notes="Wall box"
+    )
+    installations.decide(owner, station.pk, approve=True)
+    installations.hand_over(owner, station.pk)
 
 
 def _batch_of_known_codes() -> None:
