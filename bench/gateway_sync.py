@@ -8,7 +8,7 @@ written in bulk as ``issue_key`` writes them) and, for comparison, a lock with
 gateway`` runs as a subprocess; the simulated lock lives in this process, on
 an asyncio loop in a background thread, and the changes are made here through
 the services, as a web worker makes them (``bump_version`` notifies the gateway
-on commit through ``gateway.routing.notify_changed``).
+on commit through ``gateway.routing.notify_changed_many``).
 
 Measured:
   - ``lists.build`` alone (and the snapshot and JSON encoding of the list);
@@ -287,16 +287,16 @@ def main() -> int:
 
     # --- one change at a time ----------------------------------------------------------
     notices: list[tuple[float, float]] = []
-    notify = routing.notify_changed
+    notify = routing.notify_changed_many
 
-    def timed_notify(lock_id: int, **hint: Any) -> None:
+    def timed_notify(changes: Any) -> None:
         started = time.perf_counter()
         try:
-            notify(lock_id, **hint)
+            notify(changes)
         finally:
             notices.append((started, time.perf_counter()))
 
-    routing.notify_changed = timed_notify  # bump_version imports it at each call
+    routing.notify_changed_many = timed_notify  # bump_version imports it at each call
 
     def changes(
         lock: Any, label: str, revocable: list[int], spy_on: Path | None = None

@@ -107,19 +107,27 @@ def deafen(device: SimulatedLock) -> None:
 
 
 def spy_on_reads(monkeypatch) -> list[tuple[tuple[int, ...] | None, int]]:
-    """Record each list read (``lists.rows``) by the gateway or the test: the
-    keys asked for (None for the whole list) and the number of rows read."""
+    """Record each list read by the gateway or the test, per lock: the keys
+    asked for (None for the whole list, ``lists.rows``; a notice's keys,
+    ``lists.rows_of_keys``) and the number of rows read."""
     from doorkeep.gateway import lists
 
     seen: list[tuple[tuple[int, ...] | None, int]] = []
-    real = lists.rows
+    whole, of_keys = lists.rows, lists.rows_of_keys
 
-    def spy(lock_id, owner_id, *, at=None, keys=None):
-        found = real(lock_id, owner_id, at=at, keys=keys)
-        seen.append((None if keys is None else tuple(keys), len(found)))
+    def spy(lock_id, owner_id, *, at=None):
+        found = whole(lock_id, owner_id, at=at)
+        seen.append((None, len(found)))
+        return found
+
+    def spy_keys(wanted, *, at=None):
+        found = of_keys(wanted, at=at)
+        for lock_id, (_owner, keys) in wanted.items():
+            seen.append((tuple(keys), len(found[lock_id])))
         return found
 
     monkeypatch.setattr(lists, "rows", spy)
+    monkeypatch.setattr(lists, "rows_of_keys", spy_keys)
     return seen
 
 
@@ -132,3 +140,70 @@ def slow_down(device: SimulatedLock, seconds: float) -> None:
         await apply(message)
 
     device._apply = slow  # type: ignore[method-assign]
+
+
+def more_locks(world, count: int) -> list:
+    """Alice's lock and ``count`` more of hers (registered at her front
+    door), each with the test device secret."""
+    from doorkeep.gateway.services import set_device_secret
+    from doorkeep.locks.services import add_manufactured_lock, register_lock
+
+    secret = "ABCD-EFGH-JKLM-NPQR"
+    locks = [world.lock]
+    for n in range(count):
+        serial = f"DK-MORE-{n + 1:04d}"
+        add_manufactured_lock(serial, claim_secret=secret)
+        locks.append(
+            register_lock(world.alice, serial=serial, claim_secret=secret, entry_id=world.entry.pk)
+        )
+    for lock in locks:
+        set_device_secret(lock, DEVICE_SECRET)
+    return locks
+
+
+BADGE_UID = "04A22B1C"
+
+
+def badge_everywhere(world, locks):
+    """Rosa, a resident of Alice's Canal House with a PIN key on each of
+    ``locks`` and an active badge (registered through the badge service: its
+    tag is on every key). Returns (her badge, her keys by lock id)."""
+    from datetime import date
+
+    from doorkeep.badges.services import register_existing_badge
+    from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+    from doorkeep.residents.services import ResidentSpec, add_resident, add_unit
+
+    unit = add_unit(world.alice, world.prop.pk, "A-12")
+    residency = add_resident(
+        world.alice,
+        world.prop.pk,
+        ResidentSpec(
+            name="Rosa Resident",
+            email="rosa@example.com",
+            move_in=date(2024, 1, 1),
+            unit_id=unit.pk,
+        ),
+    )
+    keys = {
+        lock.pk: issue_key(
+            world.alice,
+            lock.pk,
+            KeySpec(
+                HolderSpec(person_id=residency.person_id),
+                [CredentialSpec("pin", f"{24681357 + i}")],
+            ),
+        )
+        for i, lock in enumerate(locks)
+    }
+    badge = register_existing_badge(
+        world.alice, world.prop.pk, residency.person_id, uid=BADGE_UID, atqa="0004", sak="08"
+    )
+    assert badge.is_active
+    return badge, keys
+
+
+def lock_version(lock) -> int:
+    from doorkeep.locks.models import Lock
+
+    return Lock.objects.values_list("credential_version", flat=True).get(pk=lock.pk)

@@ -133,13 +133,12 @@ def test_a_snapshot_that_moved_on_is_not_patched_but_written_whole(world, gatewa
     session = gateway.gateway.connections[world.lock.pk].session
     current = lists.build(world.lock)
 
-    written = services.store_snapshot(session, current.version, since=current.version - 5, patch={})
+    sent = timezone.now()
+    ack = services.Ack(session, current.version, sent, since=current.version - 5, patch={})
 
-    assert written is False
+    assert services.acknowledged_many([ack]) == [ack]  # not patched
     assert stored_snapshot(world) == current.snapshot()
-    services.store_snapshot(
-        session, current.version, since=current.version - 5, patch={}, snapshot=current.snapshot()
-    )
+    services.acknowledged_many([services.Ack(session, current.version, sent, current.snapshot())])
     assert stored_snapshot(world) == current.snapshot()
 
 

@@ -8,12 +8,24 @@ import time
 import uuid
 
 import pytest
-from gateway_helpers import PROMPTLY, eventually, spy_on_reads
+from django.db import transaction
+from gateway_helpers import (
+    BADGE_UID,
+    DEVICE_SECRET,
+    PROMPTLY,
+    badge_everywhere,
+    eventually,
+    lock_version,
+    more_locks,
+    spy_on_reads,
+)
 
-from doorkeep.gateway import routing
+from doorkeep.badges.services import report_lost
+from doorkeep.gateway import lists, routing
 from doorkeep.gateway.models import Device
 from doorkeep.gateway.remote import remote_unlock
 from doorkeep.gateway.routing import LockOffline
+from doorkeep.gateway.services import set_device_secret
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.locks.models import Lock
 
@@ -31,6 +43,23 @@ def give(world, name: str, **creds: str):
 
 def version(world) -> int:
     return Lock.objects.get(pk=world.lock.pk).credential_version
+
+
+def give_on(world, lock, name: str, **creds: str):
+    spec = [CredentialSpec(kind, value) for kind, value in creds.items()]
+    return issue_key(
+        world.alice,
+        lock.pk,
+        KeySpec(HolderSpec(name=name, email=f"{name.lower()}@example.com"), spec),
+    )
+
+
+def acked(lock) -> int:
+    return Device.objects.values_list("acked_version", flat=True).get(lock_id=lock.pk)
+
+
+def tags_on(device) -> set[str]:
+    return {e["match"] for e in device.entries.values() if e["kind"] == "tag"}
 
 
 @pytest.fixture
@@ -187,8 +216,6 @@ def test_without_redis_a_lock_that_reconnects_elsewhere_is_dropped_by_the_first(
 def test_the_redis_notice_carries_the_keys_and_the_lock_reads_only_them(
     world, redis_routing, two_gateways, alice_lock, monkeypatch
 ):
-    from doorkeep.gateway import lists
-
     a, b = two_gateways
     give(world, "Erin", pin="1357")
     device = b.lock(alice_lock.serial)
@@ -212,8 +239,159 @@ def test_the_redis_notice_carries_the_keys_and_the_lock_reads_only_them(
     channel, payload = published[-1]
     assert channel == routing.gateway_channel(b.gateway.id)
     assert json.loads(payload) == {
-        "op": "changed",
-        "lock": alice_lock.pk,
-        "keys": [dana.pk],
-        "version": version(world),
+        "op": "changed_many",
+        "changes": [{"lock": alice_lock.pk, "keys": [dana.pk], "version": version(world)}],
     }
+
+
+# --- a change of many locks: one notice to each gateway, both routings -----------------------
+
+
+@pytest.fixture(params=["direct", "redis"])
+def routing_backend(request, transactional_db):
+    """Each routing in turn (set before the gateways start)."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_routing")
+    routing._holders.clear()
+    yield request.param
+    routing._holders.clear()
+
+
+def hear_notices(running) -> list[list[tuple[int, object]]]:
+    """The notices the gateway takes (``Gateway.changed_many``), each as its
+    list of (lock id, hint)."""
+    heard: list[list[tuple[int, object]]] = []
+    take = running.gateway.changed_many
+
+    def spy(changes):
+        changes = list(changes)
+        heard.append(changes)
+        return take(changes)
+
+    running.gateway.changed_many = spy
+    return heard
+
+
+def test_a_lost_badge_on_the_locks_of_two_gateways_is_one_notice_to_each(
+    world, routing_backend, two_gateways
+):
+    a, b = two_gateways
+    locks = more_locks(world, 3)
+    badge, keys = badge_everywhere(world, locks)
+    a.gateway.poll_interval = b.gateway.poll_interval = 60  # only the notices can be in time
+    time.sleep(0.3)
+    held = [(a, locks[0]), (a, locks[1]), (b, locks[2]), (b, locks[3])]
+    devices = []
+    for running, lock in held:
+        device = running.lock(lock.serial)
+        running.run(device.connect())
+        devices.append(device)
+    assert all(BADGE_UID in tags_on(device) for device in devices)
+    eventually(lambda: all(acked(lock) == lock_version(lock) for lock in locks))
+    heard_a, heard_b = hear_notices(a), hear_notices(b)
+
+    report = report_lost(world.alice, badge.pk)
+
+    assert report.locks == 4
+    for (running, lock), device in zip(held, devices, strict=True):
+        running.run(device.wait_for_version(lock_version(lock), timeout=PROMPTLY))
+        assert BADGE_UID not in tags_on(device)
+        assert device.entries == {e["id"]: e for e in lists.build(lock.pk).entries}
+        assert not device.errors
+    eventually(lambda: all(acked(lock) == lock_version(lock) for lock in locks))
+    hints = {lock.pk: (lock_version(lock), (keys[lock.pk].pk,)) for lock in locks}
+    assert heard_a == [[(lock.pk, hints[lock.pk]) for lock in locks[:2]]]
+    assert heard_b == [[(lock.pk, hints[lock.pk]) for lock in locks[2:]]]
+
+
+def test_a_notice_naming_locks_a_gateway_does_not_hold_is_harmless(
+    world, routing_backend, two_gateways
+):
+    a, b = two_gateways
+    locks = more_locks(world, 1)
+    a.gateway.poll_interval = b.gateway.poll_interval = 60
+    time.sleep(0.3)
+    on_a, on_b = a.lock(locks[0].serial), b.lock(locks[1].serial)
+    a.run(on_a.connect())
+    b.run(on_b.connect())
+    version_a = lock_version(locks[0])
+    command = routing.changed_command(
+        [routing.Change(locks[1].pk), routing.Change(999_999, (5,), 7), routing.Change(-3)]
+    )
+
+    if routing_backend == "redis":
+        redis_routing = routing._client()
+        assert redis_routing.publish(routing.gateway_channel(a.gateway.id), json.dumps(command))
+    else:
+        reply = routing._ask(a.gateway.public_url, command, PROMPTLY)
+        assert reply == {"ok": True, "not_held": [locks[1].pk, 999_999, -3]}
+    # Nobody holds a lock that is offline: nothing is sent, nothing fails.
+    routing.notify_changed_many([routing.Change(424_242, (1,), 2)])
+
+    time.sleep(0.3)
+    assert on_a.online and on_b.online and not on_a.errors and not on_b.errors
+    assert on_a.version == version_a  # nothing changed, nothing pushed
+    give_on(world, locks[0], "Dana", pin="2580")  # the gateway goes on as before
+    a.run(on_a.wait_for_version(lock_version(locks[0]), timeout=PROMPTLY))
+    assert on_a.decide("pin", "2580").granted
+
+
+def test_a_notice_of_one_lock_in_the_older_form_still_works(world, routing_backend, two_gateways):
+    """Senders of before the batched notice send {"op": "changed", "lock": ...}."""
+    a, _b = two_gateways
+    a.gateway.poll_interval = 60
+    time.sleep(0.3)
+    set_device_secret(world.lock, DEVICE_SECRET)
+    device = a.lock(world.lock.serial)
+    a.run(device.connect())
+    reads = []
+    notify = routing.notify_changed_many
+    routing.notify_changed_many = lambda changes: reads.extend(changes)  # no notice of its own
+    try:
+        dana = give(world, "Dana", pin="2580")
+    finally:
+        routing.notify_changed_many = notify
+    [change] = reads
+    older = {"op": "changed", "lock": world.lock.pk, "keys": [dana.pk], "version": change.version}
+
+    if routing_backend == "redis":
+        routing._client().publish(routing.gateway_channel(a.gateway.id), json.dumps(older))
+    else:
+        assert routing._ask(a.gateway.public_url, older, PROMPTLY) == {"ok": True, "held": True}
+        gone = {"op": "changed", "lock": 999_999}
+        assert routing._ask(a.gateway.public_url, gone, PROMPTLY) == {"ok": True, "held": False}
+
+    a.run(device.wait_for_version(version(world), timeout=PROMPTLY))
+    assert device.decide("pin", "2580").granted
+
+
+def test_a_batched_notice_reaches_a_lock_that_moved_since_it_was_looked_up(
+    world, transactional_db, two_gateways
+):
+    """Direct routing remembers holders: a gateway that no longer holds some
+    of a notice's locks says so, and they are looked up and told again."""
+    a, b = two_gateways
+    locks = more_locks(world, 1)
+    a.gateway.poll_interval = b.gateway.poll_interval = 60
+    time.sleep(0.3)
+    stays, moves = a.lock(locks[0].serial), a.lock(locks[1].serial)
+    a.run(stays.connect())
+    a.run(moves.connect())
+    routing._holders.clear()
+    assert routing.holders_of(lock.pk for lock in locks) == {
+        lock.pk: (a.gateway.id, a.gateway.public_url) for lock in locks
+    }
+    a.run(moves.go_offline())
+    moved = b.lock(locks[1].serial)
+    b.run(moved.connect())
+    heard_a, heard_b = hear_notices(a), hear_notices(b)
+
+    with transaction.atomic():
+        for lock, pin in zip(locks, ["2580", "1357"], strict=True):
+            give_on(world, lock, "Dana", pin=pin)
+
+    a.run(stays.wait_for_version(lock_version(locks[0]), timeout=PROMPTLY))
+    b.run(moved.wait_for_version(lock_version(locks[1]), timeout=PROMPTLY))
+    assert moved.decide("pin", "1357").granted
+    assert [[lock for lock, _hint in notice] for notice in heard_a] == [[lk.pk for lk in locks]]
+    assert [[lock for lock, _hint in notice] for notice in heard_b] == [[locks[1].pk]]

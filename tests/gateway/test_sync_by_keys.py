@@ -154,10 +154,10 @@ def test_a_version_that_jumped_by_more_than_one_reads_the_whole_list(
     """A notice lost (or a change made without one): the next notice's version
     is two ahead of the lock's; reading only its keys would miss the first."""
     connected(world, gateway, device, reads)
-    notify = routing.notify_changed
-    monkeypatch.setattr(routing, "notify_changed", lambda *a, **k: None)
+    notify = routing.notify_changed_many
+    monkeypatch.setattr(routing, "notify_changed_many", lambda changes: None)
     give(world, "Lost", pin="1111")
-    monkeypatch.setattr(routing, "notify_changed", notify)
+    monkeypatch.setattr(routing, "notify_changed_many", notify)
 
     give(world, "Dana", pin="2580")
     gateway.run(device.wait_for_version(version(world), timeout=PROMPTLY))
@@ -236,16 +236,29 @@ def test_the_notice_carries_the_keys_and_the_version(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(routing, "_direct", lambda lock_id, command, wait: sent.append(command))
+    holder = ("gw-x", "http://gw-x.invalid:8001")
+    monkeypatch.setattr(
+        routing, "holders_of", lambda locks, fresh=False: dict.fromkeys(locks, holder)
+    )
+    monkeypatch.setattr(
+        routing,
+        "_ask",
+        lambda url, command, wait: sent.append((url, command)) or {"ok": True, "not_held": []},
+    )
     with django_capture_on_commit_callbacks(execute=True):
         key = give(world, "Dana", pin="2580")
-    assert sent[-1] == {
-        "op": "changed",
-        "lock": world.lock.pk,
-        "keys": [key.pk],
-        "version": version(world),
-    }
+    assert sent[-1] == (
+        holder[1],
+        {
+            "op": "changed_many",
+            "changes": [{"lock": world.lock.pk, "keys": [key.pk], "version": version(world)}],
+        },
+    )
     routing.notify_changed(world.lock.pk)
-    assert sent[-1] == {"op": "changed", "lock": world.lock.pk}
-    assert routing.notice_hint(json.loads(json.dumps(sent[-2]))) == (version(world), (key.pk,))
-    assert routing.notice_hint({"op": "changed", "lock": 1, "keys": ["x"], "version": 2}) is None
+    assert sent[-1][1] == {"op": "changed_many", "changes": [{"lock": world.lock.pk}]}
+    item = json.loads(json.dumps(sent[-2][1]))["changes"][0]
+    assert routing.notice_hint(item) == (version(world), (key.pk,))
+    assert routing.notice_hint({"lock": 1, "keys": ["x"], "version": 2}) is None
+    # The older notice of one lock reads the same.
+    older = {"op": "changed", "lock": world.lock.pk, "keys": [key.pk], "version": version(world)}
+    assert routing.notice_changes(older) == [(world.lock.pk, (version(world), (key.pk,)))]

@@ -1,8 +1,9 @@
 """The gateway's internal side: commands from web workers and other
-gateways (unlock, "the list of lock N changed", "drop your connection of
-lock N"), on a kept-open WebSocket (/internal/ws) or as plain HTTP requests
-(/internal/...), and the health check. Every internal request carries the
-internal token, which web workers and gateways derive from SECRET_KEY."""
+gateways (unlock, "the lists of these locks changed", "drop your connection
+of lock N"), on a kept-open WebSocket (/internal/ws) or as plain HTTP
+requests of one lock each (/internal/...), and the health check. Every
+internal request carries the internal token, which web workers and gateways
+derive from SECRET_KEY."""
 
 from __future__ import annotations
 
@@ -54,8 +55,9 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
         async for raw in ws:
             try:
                 command = json.loads(raw)
-                op, lock_id = command["op"], int(command["lock"])
-            except (ValueError, TypeError, KeyError):
+                op = str(command["op"])
+                lock_id = 0 if op in NOTICES else int(command["lock"])
+            except (ValueError, TypeError, KeyError, AttributeError):
                 await ws.send(json.dumps({"ok": False, "error": "bad command"}))
                 continue
             gateway.spawn(run_command(gateway, ws, op, lock_id, command), name=f"internal-{op}")
@@ -65,6 +67,24 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
         gateway.internal_links.discard(ws)
 
 
+NOTICES = ("changed", "changed_many")
+
+
+def take_notice(gateway: Gateway, command: dict[str, Any]) -> dict[str, Any]:
+    """A notice that the lists of some locks changed (``routing.changed_command``,
+    or the older "changed" of one lock): each lock held here is synced (in the
+    background). The answer says which of the locks are not held here: for a
+    "changed" notice ``held`` (true or false), for "changed_many" the list
+    ``not_held``. Raises ValueError for a malformed notice."""
+    from doorkeep.gateway.routing import notice_changes
+
+    changes = notice_changes(command)
+    not_held = gateway.changed_many(changes)
+    if command["op"] == "changed":
+        return {"ok": True, "held": not not_held}
+    return {"ok": True, "not_held": not_held}
+
+
 async def run_command(
     gateway: Gateway, ws: ServerConnection, op: str, lock_id: int, command: dict[str, Any]
 ) -> None:
@@ -72,11 +92,8 @@ async def run_command(
 
     reply: dict[str, Any]
     try:
-        if op == "changed":
-            from doorkeep.gateway.routing import notice_hint
-
-            gateway.changed(lock_id, notice_hint(command))
-            reply = {"ok": True, "held": lock_id in gateway.connections}
+        if op in NOTICES:
+            reply = take_notice(gateway, command)
         elif op == "unlock":
             reply = await gateway.unlock(
                 lock_id,
@@ -126,7 +143,7 @@ async def process_request(
                 hint = (int(query["version"]), keys)
             except ValueError:
                 hint = None  # the whole list, then
-        gateway.changed(lock_id, hint)
+        gateway.changed_many([(lock_id, hint)])
         return _json(connection, HTTPStatus.OK, {"ok": True})
     if parts.path == "/internal/unlock":
         from doorkeep.gateway.routing import clamp_timeout

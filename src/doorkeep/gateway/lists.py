@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -114,59 +115,91 @@ def next_end(rows: dict[int, Row]) -> float | None:
 
 
 def head(lock_id: int) -> tuple[int, int, str]:
-    """The lock's list version, owner and time zone, in one query."""
-    version, owner, tz = (
-        Lock.objects.filter(pk=lock_id)
-        .values_list("credential_version", "organization_id", "entry__property__timezone")
-        .get()
-    )
-    return int(version), owner or 0, tz or "UTC"
+    """The lock's list version, owner and time zone, in one query (``heads``).
+    Raises Lock.DoesNotExist for a lock that is gone."""
+    found = heads([lock_id]).get(lock_id)
+    if found is None:
+        raise Lock.DoesNotExist(f"lock {lock_id} is gone")
+    return found
+
+
+PER_QUERY = 500  # ids in one query's IN list
+
+
+def heads(lock_ids: Iterable[int]) -> dict[int, tuple[int, int, str]]:
+    """The list version, owner and time zone of each of the locks, by lock id
+    (a lock that is gone is missing): one query for up to PER_QUERY locks."""
+    ids = sorted(set(lock_ids))
+    found: dict[int, tuple[int, int, str]] = {}
+    for start in range(0, len(ids), PER_QUERY):
+        for pk, version, owner, tz in Lock.objects.filter(
+            pk__in=ids[start : start + PER_QUERY]
+        ).values_list("pk", "credential_version", "organization_id", "entry__property__timezone"):
+            found[pk] = (int(version), owner or 0, tz or "UTC")
+    return found
 
 
 # The list in one statement, written out by hand (as keys.access does for the
 # decision): building it with the ORM took a fifth of a change's time on a
 # 2,500-key lock. The same conditions as keys.access: a live credential of a
 # live key of the lock's owner, within its window and its parent key's.
+# ``which`` picks the lock (and its owner) or the keys; ``more`` adds columns.
 _LIST_SQL = """
 SELECT kc.id, kc.kind, kc.device_lookup,
-       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until, kc.key_id
+       k.valid_from, k.valid_until, k.schedule, pk.valid_from, pk.valid_until, kc.key_id{more}
 FROM keys_keycredential kc
 JOIN keys_key k ON k.id = kc.key_id
 JOIN keys_credential c ON c.id = kc.credential_id
 LEFT JOIN keys_key pk ON pk.id = k.parent_id
-WHERE kc.lock_id = %s AND kc.active AND kc.kind <> %s AND c.deactivated_at IS NULL
-  AND k.revoked_at IS NULL AND k.lock_owner_id = %s
+WHERE {which} AND kc.active AND kc.kind <> %s AND c.deactivated_at IS NULL
+  AND k.revoked_at IS NULL
   AND (k.valid_until IS NULL OR k.valid_until > %s)
   AND (k.parent_id IS NULL
        OR (pk.revoked_at IS NULL AND (pk.valid_until IS NULL OR pk.valid_until > %s)))
-{keys}ORDER BY kc.id
+ORDER BY kc.id
 """
-_ALL_SQL = _LIST_SQL.format(keys="")
+_ALL_SQL = _LIST_SQL.format(which="kc.lock_id = %s AND k.lock_owner_id = %s", more="")
 
 
-def rows(
-    lock_id: int,
-    owner_id: int,
-    *,
-    at: datetime | None = None,
-    keys: list[int] | tuple[int, ...] | None = None,
-) -> dict[int, Row]:
+def _conditions(at: datetime | None) -> list[Any]:
+    moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
+    return [CredentialKind.PHONE.value, moment, moment]
+
+
+def rows(lock_id: int, owner_id: int, *, at: datetime | None = None) -> dict[int, Row]:
     """The rows of the lock's current list, by entry id: one query, read
     through the database cursor (model instances and the ORM's per-value
-    conversions would cost more than the query). With ``keys``, only the rows
-    of those keys (what they are now in the list: none for a key taken back)."""
-    moment = connection.ops.adapt_datetimefield_value(at or timezone.now())
-    params: list[Any] = [lock_id, CredentialKind.PHONE.value, owner_id or 0, moment, moment]
-    sql = _ALL_SQL
-    if keys is not None:
-        ids = sorted({int(k) for k in keys})
-        if not ids:
-            return {}
-        sql = _LIST_SQL.format(keys=f"  AND kc.key_id IN ({', '.join(['%s'] * len(ids))})\n")
-        params.extend(ids)
+    conversions would cost more than the query)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_ALL_SQL, [lock_id, owner_id or 0, *_conditions(at)])
         return {row[0]: row for row in cursor.fetchall()}
+
+
+def rows_of_keys(
+    wanted: Mapping[int, tuple[int, Iterable[int]]], *, at: datetime | None = None
+) -> dict[int, dict[int, Row]]:
+    """For each lock id in ``wanted``, given as (its owner's id, key ids): the
+    rows those keys have now in the lock's list (none for a key taken back),
+    by entry id, as ``rows`` reads them; for all the locks in one query per
+    PER_QUERY keys."""
+    pairs = {(int(lock_id), int(key)) for lock_id, (_owner, keys) in wanted.items() for key in keys}
+    owners = {int(lock_id): owner or 0 for lock_id, (owner, _keys) in wanted.items()}
+    found: dict[int, dict[int, Row]] = {int(lock_id): {} for lock_id in wanted}
+    ids = sorted({key for _lock, key in pairs})
+    conditions = _conditions(at)
+    for start in range(0, len(ids), PER_QUERY):
+        chunk = ids[start : start + PER_QUERY]
+        sql = _LIST_SQL.format(
+            which=f"kc.key_id IN ({', '.join(['%s'] * len(chunk))})",
+            more=", kc.lock_id, k.lock_owner_id",
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*chunk, *conditions])
+            for row in cursor.fetchall():
+                lock_id, owner = row[KEY + 1], row[KEY + 2]
+                if (lock_id, row[KEY]) in pairs and owner == owners[lock_id]:
+                    found[lock_id][row[0]] = row[: KEY + 1]
+    return found
 
 
 def ended(row: Row, at: datetime) -> bool:

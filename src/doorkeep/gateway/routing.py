@@ -26,7 +26,8 @@ import socket
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -43,6 +44,7 @@ from doorkeep.core.errors import DomainError
 if TYPE_CHECKING:
     from doorkeep.gateway.server import Gateway
     from doorkeep.gateway.services import Holder
+    from doorkeep.gateway.syncing import Hint
 
 log = logging.getLogger("doorkeep.gateway")
 
@@ -157,21 +159,36 @@ def deliver_unlock(
     return _direct(lock_id, command, timeout + 2, not_via=not_via)
 
 
-def changed_command(
-    lock_id: int, keys: list[int] | None = None, version: int | None = None
-) -> dict[str, Any]:
-    """The "changed" notice: with ``keys`` and ``version``, the keys whose
-    entries changed and the list version that change produced; without them
-    (as older senders send it), anything may have changed."""
-    command: dict[str, Any] = {"op": "changed", "lock": lock_id}
-    if keys is not None and version is not None:
-        command["keys"], command["version"] = list(keys), int(version)
-    return command
+class Change(NamedTuple):
+    """A lock whose list changed: the version the change produced and the keys
+    whose entries it touched, when the caller knows them (else None: anything
+    may have changed)."""
+
+    lock: int
+    keys: tuple[int, ...] | None = None
+    version: int | None = None
 
 
-def notice_hint(command: dict[str, Any]) -> tuple[int, tuple[int, ...]] | None:
-    """(version, key ids) of a "changed" notice that names its keys, else None."""
-    keys, version = command.get("keys"), command.get("version")
+def notice_item(change: Change) -> dict[str, Any]:
+    """One lock of a notice: ``{"lock": 7, "keys": [12, 13], "version": 42}``,
+    or ``{"lock": 7}`` when anything may have changed."""
+    item: dict[str, Any] = {"lock": int(change.lock)}
+    if change.keys is not None and change.version is not None:
+        item["keys"], item["version"] = [int(k) for k in change.keys], int(change.version)
+    return item
+
+
+def changed_command(changes: Iterable[Change]) -> dict[str, Any]:
+    """The notice that the lists of these locks changed, one to each gateway
+    naming the locks it holds: ``{"op": "changed_many", "changes": [item, ...]}``.
+    (Gateways still take the older notice of one lock, ``{"op": "changed",
+    "lock": 7, "keys": [...], "version": 42}``.)"""
+    return {"op": "changed_many", "changes": [notice_item(change) for change in changes]}
+
+
+def notice_hint(item: dict[str, Any]) -> Hint | None:
+    """(version, key ids) of one lock of a notice that names its keys, else None."""
+    keys, version = item.get("keys"), item.get("version")
     if not isinstance(keys, list) or isinstance(version, bool) or not isinstance(version, int):
         return None
     if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
@@ -179,24 +196,114 @@ def notice_hint(command: dict[str, Any]) -> tuple[int, tuple[int, ...]] | None:
     return version, tuple(keys)
 
 
+def notice_changes(command: dict[str, Any]) -> list[tuple[int, Hint | None]]:
+    """The locks a notice names, each with its hint (``notice_hint``): of a
+    "changed_many" notice, or of the older "changed" notice of one lock.
+    Raises ValueError for anything else."""
+    if command.get("op") == "changed":
+        items = [command]
+    elif command.get("op") == "changed_many" and isinstance(command.get("changes"), list):
+        items = command["changes"]
+    else:
+        raise ValueError("not a notice")
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a notice names each lock in an object")
+        lock = item.get("lock")
+        if isinstance(lock, bool) or not isinstance(lock, int):
+            raise ValueError("a notice names each lock by its id")
+        found.append((lock, notice_hint(item)))
+    return found
+
+
 def notify_changed(
-    lock_id: int, *, keys: list[int] | None = None, version: int | None = None
+    lock_id: int, *, keys: list[int] | tuple[int, ...] | None = None, version: int | None = None
 ) -> None:
-    """Tell the gateway holding the lock that its list changed (after commit),
-    naming the keys that changed and the version the change produced when the
-    caller knows them. Best effort: gateways also poll, so a lost notice only
-    delays the push."""
-    command = changed_command(lock_id, keys, version)
+    """``notify_changed_many`` of one lock."""
+    notify_changed_many([Change(lock_id, None if keys is None else tuple(keys), version)])
+
+
+def notify_changed_many(changes: Iterable[Change]) -> None:
+    """Tell the gateways holding these locks that their lists changed (after
+    the commit): one notice to each gateway, naming the locks it holds, each
+    with the keys that changed and the version the change produced when the
+    caller knows them. Returns once each gateway took its notice (it answers
+    at once, before it pushes anything). Best effort: gateways also poll, so
+    a lost notice only delays the pushes."""
+    changes = list(changes)
+    if not changes:
+        return
     try:
         if _backend() == "redis":
-            client = _client()
-            gateway = client.get(lock_key(lock_id))
-            if gateway:
-                client.publish(gateway_channel(gateway.decode()), json.dumps(command))
-            return
-        _direct(lock_id, command, 2.0)
+            _redis_notify(changes)
+        else:
+            _direct_notify(changes)
     except Exception as exc:
-        log.info("could not notify the gateway of a change to lock %s: %s", lock_id, exc)
+        log.info(
+            "could not notify the gateways of a change to %d lock(s) (the first %s): %s",
+            len(changes),
+            changes[0].lock,
+            exc,
+        )
+
+
+def _redis_notify(changes: list[Change]) -> None:
+    """Who holds each lock, in one MGET; one message on each holder's channel."""
+    client = _client()
+    names = client.mget([lock_key(change.lock) for change in changes])
+    by_gateway: dict[str, list[Change]] = {}
+    for change, name in zip(changes, names, strict=True):
+        if name:
+            by_gateway.setdefault(_text(name), []).append(change)
+    for gateway, its in by_gateway.items():
+        client.publish(gateway_channel(gateway), json.dumps(changed_command(its)))
+
+
+NOTICE_WAIT = 2.0  # seconds a web worker waits for a gateway to take a notice
+
+
+def _direct_notify(changes: list[Change]) -> None:
+    """Who holds each lock, in one query (or remembered); one notice to each
+    holder on this thread's link to it. A gateway that answers that it does
+    not hold some of the locks (they went, or moved, since we looked) makes us
+    look again and tell the new holders; so does one we cannot reach."""
+    holders = holders_of(change.lock for change in changes)
+    for attempt in range(2):
+        groups: dict[tuple[str, str], list[Change]] = {}
+        for change in changes:
+            holder = holders.get(change.lock)
+            if holder is not None:
+                groups.setdefault(holder, []).append(change)
+        again: list[Change] = []
+        moved: dict[int, tuple[str, str]] = {}  # lock -> the gateway that said it does not hold it
+        for holder, its in groups.items():
+            try:
+                reply = _ask(holder[1], changed_command(its), NOTICE_WAIT)
+            except TimeoutError:
+                log.info("gateway %s took no notice of %d lock(s) in time", holder[0], len(its))
+                continue  # its watch round catches up
+            except _Unreachable as exc:
+                log.info("gateway %s took no notice of %d lock(s): %s", holder[0], len(its), exc)
+                for change in its:
+                    _holders.pop(change.lock, None)
+                again.extend(its)  # a new link, perhaps a new holder
+                continue
+            if not reply.get("ok"):
+                log.info("gateway %s refused a notice: %s", holder[0], reply.get("error"))
+                continue
+            gone = set(reply.get("not_held") or ())
+            for change in its:
+                if change.lock in gone:
+                    _holders.pop(change.lock, None)
+                    moved[change.lock] = holder
+                    again.append(change)
+        if attempt or not again:
+            return
+        fresh = holders_of((change.lock for change in again), fresh=True)
+        # A lock its gateway no longer holds is told again only if another holds it now.
+        changes = [c for c in again if c.lock not in moved or fresh.get(c.lock) != moved[c.lock]]
+        holders = fresh
 
 
 # --- direct routing: who holds the lock, and a kept-open link to it -------------------------
@@ -205,25 +312,45 @@ _holders: dict[int, tuple[str, str, float]] = {}  # lock id -> (gateway, url, va
 
 
 def holder_of(lock_id: int, *, fresh: bool = False) -> tuple[str, str] | None:
-    """The gateway holding the lock and its internal URL, from the lock's
-    Device row, remembered for HOLDER_TTL seconds (unless ``fresh``)."""
+    """The gateway holding the lock and its internal URL (``holders_of``)."""
+    return holders_of((lock_id,), fresh=fresh).get(lock_id)
+
+
+HOLDERS_PER_QUERY = 500  # lock ids in one query's IN list
+_HOLDERS_SQL = (
+    "SELECT lock_id, gateway, gateway_url FROM gateway_device WHERE lock_id IN ({ids}) AND online"
+)
+
+
+def holders_of(lock_ids: Iterable[int], *, fresh: bool = False) -> dict[int, tuple[str, str]]:
+    """The gateway holding each of the locks held by one, and its internal
+    URL, by lock id: from the locks' Device rows, in one query for up to
+    HOLDERS_PER_QUERY locks, remembered for HOLDER_TTL seconds (unless
+    ``fresh``)."""
     now = time.monotonic()
-    cached = None if fresh else _holders.get(lock_id)
-    if cached is not None and cached[2] > now:
-        return cached[0], cached[1]
-    with connection.cursor() as cursor:  # by hand: asked for every unlock not remembered
-        cursor.execute(
-            "SELECT gateway, gateway_url FROM gateway_device WHERE lock_id = %s AND online",
-            [lock_id],
-        )
-        row = cursor.fetchone()
-    if not row or not row[1]:
-        _holders.pop(lock_id, None)
-        return None
-    if len(_holders) >= MAX_HOLDERS:
-        _holders.clear()
-    _holders[lock_id] = (row[0], row[1], now + HOLDER_TTL)
-    return row[0], row[1]
+    found: dict[int, tuple[str, str]] = {}
+    missing: list[int] = []
+    for lock_id in lock_ids:
+        cached = None if fresh else _holders.get(lock_id)
+        if cached is not None and cached[2] > now:
+            found[lock_id] = (cached[0], cached[1])
+        else:
+            missing.append(lock_id)
+    for start in range(0, len(missing), HOLDERS_PER_QUERY):
+        chunk = missing[start : start + HOLDERS_PER_QUERY]
+        with connection.cursor() as cursor:  # by hand: asked for every unlock not remembered
+            cursor.execute(_HOLDERS_SQL.format(ids=", ".join(["%s"] * len(chunk))), chunk)
+            rows = cursor.fetchall()
+        if len(_holders) + len(rows) > MAX_HOLDERS:
+            _holders.clear()
+        for lock_id, gateway, url in rows:
+            if url:
+                found[lock_id] = (gateway, url)
+                _holders[lock_id] = (gateway, url, now + HOLDER_TTL)
+        for lock_id in chunk:
+            if lock_id not in found:
+                _holders.pop(lock_id, None)
+    return found
 
 
 def _direct(
@@ -667,13 +794,15 @@ class RedisSide(DirectSide):
     def _command(self, data: Any) -> None:
         try:
             command = json.loads(data)
-            op, lock_id = command.get("op"), int(command["lock"])
+            op = command.get("op")
+            if op in ("changed", "changed_many"):  # nobody waits for an answer
+                self.gateway.changed_many(notice_changes(command))
+                return
+            lock_id = int(command["lock"])
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("gateway %s ignored a malformed command: %.100r", self.gateway.id, data)
             return
-        if op == "changed":
-            self.gateway.changed(lock_id, notice_hint(command))
-        elif op == "unlock":
+        if op == "unlock":
             self._spawn(self._unlock(lock_id, command))
         elif op == "drop":
             self._spawn(self.gateway.drop(lock_id, before=float(command.get("before") or 0)))

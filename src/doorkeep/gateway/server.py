@@ -21,12 +21,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db import close_old_connections
 from django.db import connections as db_connections
@@ -43,6 +43,8 @@ from doorkeep.keys.credentials import lock_pin_key
 
 log = logging.getLogger("doorkeep.gateway")
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 HELLO_TIMEOUT = 10.0  # seconds to send hello after connecting (else 4000)
 ACK_TIMEOUT = 10.0  # seconds to acknowledge a list push (else the sync state is failed)
@@ -58,6 +60,78 @@ WINDOW_SLACK = 0.005  # seconds after a window's end before reading the list aga
 # Seconds a frame may wait for the lock to read what was sent before it (its
 # TCP window full) before the connection is cut: pings wait behind it too.
 SEND_TIMEOUT = 2.0 * PING_INTERVAL
+# A notice naming many locks (a lost badge): their differences are read, and
+# their acknowledgements recorded, this many locks at a time in one database
+# call (Batched).
+SYNC_BATCH = 250
+ACK_BATCH = 250
+
+
+class Batched(Generic[A, R]):
+    """Calls of ``func`` with a list of items, in a database thread, for
+    items submitted one at a time on the event loop (``await batched(item)``
+    returns that item's result). What is submitted while a list runs goes in
+    the next one (up to ``most`` items a list, ``running`` lists at a time);
+    nothing waits when nothing runs but the end of the loop's current round,
+    so that what a burst submits in one round goes together. ``func`` returns
+    one result per item, in order (an exception for an item that failed
+    alone), or None for all."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        func: Callable[[list[A]], Sequence[R | Exception] | None],
+        *,
+        most: int,
+        running: int = 1,
+    ) -> None:
+        self.gateway, self.func, self.most, self.running = gateway, func, most, running
+        self.pending: list[tuple[A, asyncio.Future[R]]] = []
+        self.busy = 0
+        self.scheduled = False
+
+    async def __call__(self, item: A) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self.pending.append((item, future))
+        self._next()
+        return await future
+
+    def _next(self) -> None:
+        if self.pending and not self.scheduled and self.busy < self.running:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        self.scheduled = False
+        while self.pending and self.busy < self.running:
+            batch, self.pending = self.pending[: self.most], self.pending[self.most :]
+            self.busy += 1
+            self.gateway.spawn(self._run(batch), name="batch")
+
+    async def _run(self, batch: list[tuple[A, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self.gateway.db(self.func, [item for item, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for index, (_, future) in enumerate(batch):
+                result = None if results is None else results[index]
+                if future.done():
+                    continue  # its caller went (the connection closed)
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)  # type: ignore[arg-type]
+        finally:
+            self.busy -= 1
+            self._next()
 
 
 @dataclass
@@ -79,6 +153,7 @@ class Connection:
 
     inflight: Push | None = None
     dirty: bool = False  # a change came while a push was in flight
+    queued: int = 0  # syncs asked for (``Gateway.changed``) and not done yet
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -149,6 +224,12 @@ class Gateway:
         self._windows_wake = asyncio.Event()
         self._windows_at: float | None = None  # when the windows task wakes next
         self._row_turns: dict[int, tuple[asyncio.Lock, int]] = {}  # lock id -> (turn, users)
+        self._by_keys: Batched[syncing.Sync, syncing.Prepared] = Batched(
+            self, syncing.prepare_many, most=SYNC_BATCH
+        )
+        self._acks: Batched[tuple[services.Session, Push], None] = Batched(
+            self, syncing.record_acks, most=ACK_BATCH
+        )
 
     # --- running -------------------------------------------------------------------
 
@@ -521,7 +602,7 @@ class Gateway:
             )
         conn.acked_version, conn.acked_rows, conn.acked_snapshot = push.version, push.rows, {}
         conn.inflight = None
-        await self.db(syncing.record_ack, conn.session, push)
+        await self._acks((conn.session, push))
         if conn.dirty:
             conn.dirty = False
             self.changed(conn.session.lock_id)
@@ -537,7 +618,8 @@ class Gateway:
 
         With a ``hint`` (a notice naming the keys of one change) that is the
         very next version after what the lock acknowledged on this connection,
-        only those keys' rows are read (see ``syncing.prepare``)."""
+        only those keys' rows are read, with those of the other locks of the
+        notice (``syncing.prepare_many``, in batches: ``Batched``)."""
         if not conn.welcomed and not initial:
             return  # a change while the lock is still being welcomed: the first sync has it
         async with conn.sync_lock:
@@ -553,8 +635,7 @@ class Gateway:
                 hint = None
             elif hint is not None and hint[0] != conn.acked_version + 1:
                 hint = None  # another change came between (or its notice was lost)
-            prepared = await self.db(
-                syncing.prepare,
+            sync = syncing.Sync(
                 conn.session.lock_id,
                 conn.acked_version,
                 conn.acked_rows,
@@ -562,6 +643,13 @@ class Gateway:
                 initial,
                 hint,
             )
+            if hint is not None:  # a notice's: read with the others of the notice
+                prepared = await self._by_keys(sync)
+            else:
+                [found] = await self.db(syncing.prepare_many, [sync])
+                if isinstance(found, Exception):
+                    raise found
+                prepared = found
             self._window_ends_at(conn, prepared.next_end)
             if prepared.ok_version is not None:
                 await conn.send({"type": "list.ok", "version": prepared.ok_version})
@@ -582,7 +670,26 @@ class Gateway:
         event loop."""
         conn = self.connections.get(lock_id)
         if conn is not None:
+            conn.queued += 1
             self.spawn(self._sync_quietly(conn, hint), name=f"sync-{lock_id}")
+
+    def changed_many(self, changes: Iterable[tuple[int, Hint | None]]) -> list[int]:
+        """``changed`` for each (lock id, hint) of a notice, in order, from
+        the loop's next round (the notice is answered first). Returns the ids
+        of those locks not held here. Call on the gateway's event loop."""
+        held, not_held = [], []
+        for lock_id, hint in changes:
+            if lock_id in self.connections:
+                held.append((lock_id, hint))
+            else:
+                not_held.append(lock_id)
+        if held:
+            asyncio.get_running_loop().call_soon(self._changed_all, held)
+        return not_held
+
+    def _changed_all(self, changes: list[tuple[int, Hint | None]]) -> None:
+        for lock_id, hint in changes:
+            self.changed(lock_id, hint)
 
     async def _sync_quietly(self, conn: Connection, hint: Hint | None = None) -> None:
         try:
@@ -591,6 +698,8 @@ class Gateway:
             pass
         except Exception:
             log.exception("sync of %s failed", conn.session.serial)
+        finally:
+            conn.queued -= 1
 
     async def unlock(
         self, lock_id: int, request_id: str, timeout: float, *, forward: bool = True
@@ -632,7 +741,9 @@ class Gateway:
         reaching us (another machine, a lost notice), mark pushes nobody
         acknowledged, and close connections of locks removed, changed hands or
         given a new device secret. Changes come by notice at once; this round
-        is the safety net, so it is cheap and rare."""
+        is the safety net, so it is cheap and rare. A lock with a sync already
+        on its way is left to it (a lost notice found while a sync runs waits
+        for the next round)."""
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
@@ -665,7 +776,9 @@ class Gateway:
                 continue
             push = conn.inflight
             if push is None:
-                if state.version != conn.acked_version:
+                # A sync asked for (a notice's, waiting for its batch) reads
+                # the list itself: a second one would read it whole for nothing.
+                if state.version != conn.acked_version and not conn.queued:
                     self.changed(lock_id)
             elif not push.failed and time.monotonic() - push.sent_at > ACK_TIMEOUT:
                 push.failed = True

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, JSONField, OuterRef, Q, Subquery
-from django.db.models.expressions import RawSQL
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -246,53 +246,110 @@ def status(session: Session, message: dict[str, Any], clock_offset_ms: int | Non
 SNAPSHOT_VERSION = "v"  # the key of acked_entries naming the version it describes
 
 
+@dataclass(frozen=True)
+class Ack:
+    """A lock's acknowledgement of list ``version``, pushed at ``sent_at``,
+    with the fingerprints of what it holds now when they are known: all of
+    them (``snapshot``, after a full list), or those that changed since
+    version ``since`` (``patch``, after a difference: None for an entry
+    removed)."""
+
+    session: Session
+    version: int
+    sent_at: datetime
+    snapshot: dict[str, str] | None = None
+    since: int | None = None
+    patch: dict[str, str | None] | None = None
+
+
 def acknowledged(
     session: Session, version: int, *, sent_at: datetime, snapshot: dict[str, str] | None = None
 ) -> None:
-    """The lock acknowledged list ``version`` (pushed at ``sent_at``): it is
-    in step. With its whole ``snapshot`` in the same write (after a full
-    list); else its fingerprints follow with ``store_snapshot``."""
-    fields: dict[str, Any] = {}
-    if snapshot is not None:
-        fields["acked_entries"] = {**snapshot, SNAPSHOT_VERSION: version}
-    Device.objects.filter(pk=session.device_id).update(
-        acked_version=version,
-        last_error="",
-        last_seen_at=timezone.now(),
-        last_push_at=sent_at,
-        **fields,
-    )
+    """``acknowledged_many`` of one lock, without a patch."""
+    acknowledged_many([Ack(session, version, sent_at, snapshot)])
 
 
-def store_snapshot(
-    session: Session,
-    version: int,
-    *,
-    snapshot: dict[str, str] | None = None,
-    since: int | None = None,
-    patch: dict[str, str | None] | None = None,
-) -> bool:
-    """Store the fingerprints of the list ``version`` the lock acknowledged:
-    the whole ``snapshot`` after a full list; after a difference from version
-    ``since`` only the ``patch`` (fingerprints of the entries added or
-    replaced, None for those removed), provided the stored snapshot is still
-    that of ``since``. Returns False when it is not and no ``snapshot`` was
-    given (nothing is written: call again with it).
+# An acknowledgement, by hand (one statement prepared once for many locks):
+# the lock is in step, with no error, seen now; after a full list with its
+# whole snapshot.
+_ACK_SQL = (
+    "UPDATE gateway_device SET acked_version = %s, last_error = '', last_seen_at = %s, "
+    "last_push_at = %s{entries} WHERE id = %s"
+)
+# A patch of the stored fingerprints, applied in the database. SQLite: a JSON
+# merge patch (RFC 7396) deletes the keys whose value is null.
+_PATCH_SQL = {
+    "sqlite": "UPDATE gateway_device SET acked_entries = json_patch(acked_entries, %s) "
+    "WHERE id = %s",
+    "postgresql": "UPDATE gateway_device "
+    "SET acked_entries = (acked_entries - %s::text[]) || %s::jsonb WHERE id = %s",
+}
 
-    The snapshot names its version, so a snapshot left behind (a gateway that
-    stopped between the acknowledgement and this) is never taken for that of
-    the acknowledged version: the lock then gets the full list."""
-    device = Device.objects.filter(pk=session.device_id)
-    if patch is not None and since is not None:
-        patched = _patched({**patch, SNAPSHOT_VERSION: version})
-        if device.filter(**{f"acked_entries__{SNAPSHOT_VERSION}": since}).update(
-            acked_entries=patched
-        ):
-            return True
-        if snapshot is None:
-            return False
-    device.update(acked_entries={**(snapshot or {}), SNAPSHOT_VERSION: version})
-    return True
+
+def acknowledged_many(acks: Sequence[Ack]) -> list[Ack]:
+    """The locks acknowledged these lists: each is in step (the version it
+    acknowledged, when that list was pushed, no error, seen now), and its
+    fingerprints are stored: the whole ``snapshot`` in the same write, or
+    after it the ``patch``, applied in the database (a few fingerprints
+    written instead of thousands), where the stored ones are those of
+    ``since``. The snapshot names its version, so a snapshot left behind (a
+    gateway that stopped in between) is never taken for that of the
+    acknowledged version: the lock then gets the full list.
+
+    Whatever the number of locks: one transaction of one statement (prepared
+    once) for the acknowledgements, committed first (it is what the platform
+    shows; a patch of thousands of fingerprints takes longer); then one for
+    the patches: the stored fingerprints' versions read with their rows
+    locked (FOR UPDATE; SQLite's transactions take the write lock as they
+    begin), one statement. Returns the acks whose patch did not apply: their
+    fingerprints are not written (acknowledge them again with their whole
+    snapshot)."""
+    if not acks:
+        return []
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    plain: list[tuple[Any, ...]] = []
+    whole: list[tuple[Any, ...]] = []
+    patches: list[Ack] = []
+    for ack in acks:
+        sent_at = connection.ops.adapt_datetimefield_value(ack.sent_at)
+        row = (ack.version, now, sent_at)
+        if ack.snapshot is not None:
+            entries = json.dumps({**ack.snapshot, SNAPSHOT_VERSION: ack.version})
+            whole.append((*row, entries, ack.session.device_id))
+        else:
+            plain.append((*row, ack.session.device_id))
+            if ack.patch is not None and ack.since is not None:
+                patches.append(ack)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if plain:
+            cursor.executemany(_ACK_SQL.format(entries=""), plain)
+        if whole:
+            cursor.executemany(_ACK_SQL.format(entries=", acked_entries = %s"), whole)
+    if not patches:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        stored = dict(
+            Device.objects.select_for_update()
+            .filter(pk__in={ack.session.device_id for ack in patches})
+            .values_list("pk", f"acked_entries__{SNAPSHOT_VERSION}")
+        )
+        apply = [ack for ack in patches if stored.get(ack.session.device_id) == ack.since]
+        if apply:
+            cursor.executemany(*_patch_statement(apply))
+    return [ack for ack in patches if stored.get(ack.session.device_id) != ack.since]
+
+
+def _patch_statement(acks: list[Ack]) -> tuple[str, list[tuple[Any, ...]]]:
+    params: list[tuple[Any, ...]] = []
+    for ack in acks:
+        patch = {**(ack.patch or {}), SNAPSHOT_VERSION: ack.version}
+        if connection.vendor == "postgresql":
+            added = {k: v for k, v in patch.items() if v is not None}
+            removed = [k for k, v in patch.items() if v is None]
+            params.append((removed, json.dumps(added), ack.session.device_id))
+        else:
+            params.append((json.dumps(patch), ack.session.device_id))
+    return _PATCH_SQL["postgresql" if connection.vendor == "postgresql" else "sqlite"], params
 
 
 def snapshot_of(device: Device) -> dict[str, str] | None:
@@ -302,23 +359,6 @@ def snapshot_of(device: Device) -> dict[str, str] | None:
     if stored.pop(SNAPSHOT_VERSION, None) != device.acked_version:
         return None
     return stored
-
-
-def _patched(patch: dict[str, Any]) -> RawSQL:
-    """``acked_entries`` with ``patch`` applied, in the database: a few
-    fingerprints written instead of thousands."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        added: dict[str, Any] = {k: v for k, v in patch.items() if v is not None}
-        removed = [k for k, v in patch.items() if v is None]
-        return RawSQL(
-            "((acked_entries - %s::text[]) || %s::jsonb)",
-            (removed, json.dumps(added)),
-            output_field=JSONField(),
-        )
-    # SQLite: a JSON merge patch (RFC 7396) deletes the keys whose value is null.
-    return RawSQL("json_patch(acked_entries, %s)", (json.dumps(patch),), output_field=JSONField())
 
 
 def push_failed(session: Session, error: str, *, sent_at: datetime | None = None) -> None:

@@ -5,10 +5,11 @@ same transaction, and writes an event."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -31,6 +32,9 @@ from doorkeep.licensing.state import (
     require_key_available,
 )
 from doorkeep.locks.models import Lock
+
+if TYPE_CHECKING:
+    from doorkeep.gateway.routing import Change
 
 
 @dataclass
@@ -75,15 +79,18 @@ def bump_version(lock_id: int, key_ids: Iterable[int] | None = None) -> None:
     ``key_ids`` names every key whose entries the change touches (a key taken
     back and the keys under it, a key issued or changed); the notice carries
     them with the version this change produced, so that the gateway may read
-    only those keys' rows. None: anything may have changed (the whole list)."""
-    from doorkeep.gateway.routing import notify_changed
+    only those keys' rows. None: anything may have changed (the whole list).
+
+    A transaction that changes many locks (a lost badge) sends one notice to
+    each gateway, naming all its locks (``_announce``)."""
+    from doorkeep.gateway.routing import Change
 
     keys = None if key_ids is None else sorted({int(k) for k in key_ids})
     if keys is not None and len(keys) > MAX_NOTICE_KEYS:
         keys = None
     if keys is None:
         Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
-        transaction.on_commit(lambda: notify_changed(lock_id))
+        _announce(Change(lock_id))
         return
     # The version this change produced: the lock row stays locked until the
     # commit, so no other change can have the same number.
@@ -95,8 +102,68 @@ def bump_version(lock_id: int, key_ids: Iterable[int] | None = None) -> None:
         found = cursor.fetchone()
     if found is None:
         return
-    version = int(found[0])
-    transaction.on_commit(lambda: notify_changed(lock_id, keys=keys, version=version))
+    _announce(Change(lock_id, tuple(keys), int(found[0])))
+
+
+class _Notices:
+    """The changes of one transaction, announced together after its commit
+    (``routing.notify_changed_many``: one notice to each gateway)."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.sent = False
+        self.last: _Send | None = None  # the callback that sends them
+
+    def send(self) -> None:
+        from doorkeep.gateway.routing import notify_changed_many
+
+        self.sent = True
+        if self.changes:
+            notify_changed_many(self.changes)
+
+
+class _Send:
+    """The on_commit callback that sends a transaction's notices, after
+    every change's own. A later change puts a new one after its own: the one
+    it leaves behind does nothing."""
+
+    def __init__(self, notices: _Notices) -> None:
+        self.notices = notices
+        notices.last = self
+
+    def __call__(self) -> None:
+        if self.notices.last is self:
+            self.notices.send()
+
+
+def _announce(change: Change) -> None:
+    """Have ``change`` announced after the commit, with
+    every other change of the transaction, in one call.
+
+    Each change is noted by an on_commit callback of its own, which Django
+    drops if a savepoint it was made under is rolled back: a version that
+    was never committed is never announced. The call that sends them all is
+    one more callback, kept after the changes' and dropped only with the
+    transaction: Django keeps the pending callbacks as (savepoint ids,
+    callback, robust), in order (as its captureOnCommitCallbacks reads
+    them), and drops a savepoint's when it is rolled back. Outside a
+    transaction: announced at once."""
+    conn = transaction.get_connection()
+    notices = None
+    if conn.in_atomic_block:
+        for _sids, pending, _robust in reversed(conn.run_on_commit):
+            if isinstance(pending, _Send):  # the latest of this transaction
+                if pending.notices.last is pending and not pending.notices.sent:
+                    notices = pending.notices  # (sent: by captureOnCommitCallbacks, in a test)
+                break
+    if notices is None:
+        notices = _Notices()
+    if not conn.in_atomic_block:
+        notices.changes.append(change)
+        transaction.on_commit(notices.send)
+        return
+    transaction.on_commit(functools.partial(notices.changes.append, change))
+    conn.run_on_commit.append((set(), _Send(notices), False))
 
 
 def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
@@ -108,16 +175,19 @@ def _locked_lock(actor: User, lock_id: int, action: policy.Action) -> Lock:
     )
     if lock is None:
         raise NotFound(_("Lock not found."))
-    policy.require(actor, action, lock.organization_id, what=_("Lock"))
+    site = lock.entry.property_id if lock.entry is not None else None
+    policy.require(actor, action, lock.organization_id, what=_("Lock"), property_id=site)
     return lock
 
 
-def person_for(org_id: int, spec: HolderSpec) -> Person:
+def person_for(org_id: int, spec: HolderSpec, *, site: int | None = None) -> Person:
     """The organization's person ``spec`` names: by id, or by email address
-    (added, and linked to the account with that address, when new)."""
+    (added, and linked to the account with that address, when new). With
+    ``site`` (for a collaborator scoped to that property) a person named by
+    id must be one of the site's: holding a key there, or living there."""
     if spec.person_id is not None:
         person = Person.objects.filter(pk=spec.person_id, organization_id=org_id).first()
-        if person is None:
+        if person is None or (site is not None and not person_of_site(person.pk, site)):
             raise NotFound(_("Person not found."), code="person_not_found")
         return person
     name = spec.name.strip()
@@ -137,6 +207,17 @@ def person_for(org_id: int, spec: HolderSpec) -> Person:
             return person
     user = User.objects.filter(email=email).first() if email else None
     return Person.objects.create(organization_id=org_id, name=name or email, email=email, user=user)
+
+
+def person_of_site(person_id: int, property_id: int) -> bool:
+    """Whether the person holds (or held) a key on a lock of the property, or
+    lives (or lived) there: the people a collaborator of that site may see."""
+    from doorkeep.residents.models import Residency
+
+    return (
+        Key.objects.filter(person_id=person_id, lock__entry__property_id=property_id).exists()
+        or Residency.objects.filter(person_id=person_id, unit__property_id=property_id).exists()
+    )
 
 
 def validate_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
@@ -212,7 +293,12 @@ def issue_key(actor: User, lock_id: int, spec: KeySpec, *, parent_key_id: int | 
                 from doorkeep.keys.sharing import within_parent
 
                 valid_from, valid_until = within_parent(grant.parent, valid_from, valid_until)
-            person = person_for(grant.organization_id, spec.holder)
+            site = None
+            if grant.parent is None and not policy.can(
+                actor, policy.Action.MANAGE_KEYS, lock.organization_id
+            ):  # a collaborator of the lock's site only: the people of that site
+                site = lock.entry.property_id if lock.entry is not None else None
+            person = person_for(grant.organization_id, spec.holder, site=site)
             raw = {c.kind: c.value for c in spec.credentials}
             key = create_key(
                 actor,
@@ -310,6 +396,22 @@ def create_key(
                 _("This tag is a badge reported lost; it can only be switched on again."),
                 code="badge_lost",
             )
+        if (
+            item.kind == CredentialKind.TAG
+            and Credential.objects.filter(
+                kind=CredentialKind.TAG,
+                lookup=lookup,
+                deactivated_at__isnull=True,
+                badge__isnull=False,
+                person__organization_id=person.organization_id,
+            )
+            .exclude(person=person)
+            .exists()
+        ):
+            raise Conflict(
+                _("This tag is someone else's badge; two people never share a badge."),
+                code="badge_taken",
+            )
         credential = Credential.objects.filter(
             person=person, kind=item.kind, lookup=lookup, deactivated_at__isnull=True
         ).first()
@@ -380,18 +482,20 @@ def _managed_key(actor: User, key_id: int) -> tuple[Key, Lock]:
     lock owner or manager of the lock's owner, or, for a key issued under an
     organization's key, as a manager of that organization."""
     key = (
-        Key.objects.select_related("person", "holder_organization", "parent")
+        Key.objects.select_related("person", "holder_organization", "parent", "lock__entry")
         .filter(pk=key_id)
         .first()
     )
     if key is None:
         raise NotFound(_("Key not found."), code="key_not_found")
-    as_owner = policy.can(actor, policy.Action.MANAGE_KEYS, key.lock_owner_id)
+    # The site of the key's lock, for the lock owner's collaborators scoped to one.
+    site = key.lock.entry.property_id if key.lock.entry is not None else None
+    as_owner = policy.can(actor, policy.Action.MANAGE_KEYS, key.lock_owner_id, site)
     as_sharer = key.parent_id is not None and policy.can(
         actor, policy.Action.MANAGE_KEYS, key.organization_id
     )
     if not (as_owner or as_sharer):
-        if policy.can(actor, policy.Action.VIEW, key.lock_owner_id) or (
+        if policy.can(actor, policy.Action.VIEW, key.lock_owner_id, site) or (
             key.parent_id is not None and policy.can(actor, policy.Action.VIEW, key.organization_id)
         ):
             raise PermissionDenied(
@@ -518,8 +622,9 @@ def update_key(
 
 
 def authorize_issue_for_change(actor: User, key: Key, lock: Lock) -> IssueGrant:
+    site = lock.entry.property_id if lock.entry is not None else None
     if key.parent_id is not None and not policy.can(
-        actor, policy.Action.MANAGE_KEYS, key.lock_owner_id
+        actor, policy.Action.MANAGE_KEYS, key.lock_owner_id, site
     ):
         from doorkeep.keys.sharing import authorize_under
 
