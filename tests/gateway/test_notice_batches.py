@@ -369,3 +369,14 @@ def test_the_watch_round_leaves_a_lock_to_the_sync_its_notice_asked_for(
 
 def acked_version(world) -> int:
     return Device.objects.values_list("acked_version", flat=True).get(lock=world.lock)
+
+
+def test_a_notice_names_at_most_a_part_of_the_locks_so_it_fits_a_frame(monkeypatch):
+    sent: list[list[int]] = []
+    monkeypatch.setattr(routing, "NOTICE_PART", 2)
+    monkeypatch.setattr(routing, "_backend", lambda: "direct")
+    monkeypatch.setattr(routing, "_direct_notify", lambda part: sent.append([c.lock for c in part]))
+
+    routing.notify_changed_many(Change(lock) for lock in range(1, 6))
+
+    assert sent == [[1, 2], [3, 4], [5]]

@@ -231,21 +231,26 @@ def notify_changed_many(changes: Iterable[Change]) -> None:
     caller knows them. Returns once each gateway took its notice (it answers
     at once, before it pushes anything). Best effort: gateways also poll, so
     a lost notice only delays the pushes."""
-    changes = list(changes)
-    if not changes:
-        return
-    try:
-        if _backend() == "redis":
-            _redis_notify(changes)
-        else:
-            _direct_notify(changes)
-    except Exception as exc:
-        log.info(
-            "could not notify the gateways of a change to %d lock(s) (the first %s): %s",
-            len(changes),
-            changes[0].lock,
-            exc,
-        )
+    every = list(changes)
+    # In parts: a notice must stay well inside a gateway's frame limit (1 MiB)
+    # with up to MAX_NOTICE_KEYS keys named per lock.
+    for start in range(0, len(every), NOTICE_PART):
+        part = every[start : start + NOTICE_PART]
+        try:
+            if _backend() == "redis":
+                _redis_notify(part)
+            else:
+                _direct_notify(part)
+        except Exception as exc:
+            log.info(
+                "could not notify the gateways of a change to %d lock(s) (the first %s): %s",
+                len(part),
+                part[0].lock,
+                exc,
+            )
+
+
+NOTICE_PART = 500  # locks a notice names at most
 
 
 def _redis_notify(changes: list[Change]) -> None:
