@@ -187,21 +187,6 @@ def _is_holder(actor: User, person: Person) -> bool:
     return actor.is_authenticated and person.user_id == actor.pk
 
 
-def get_request(actor: User, request_id: int) -> BadgeRequest:
-    found = (
-        BadgeRequest.objects.select_related("person", "property", "badge", "parking_space")
-        .filter(pk=request_id)
-        .first()
-    )
-    if found is None or not (
-        _is_holder(actor, found.person)
-        or policy.can(actor, policy.Action.VIEW, found.organization_id, found.property_id)
-        or policy.is_platform_operator(actor)
-    ):
-        raise NotFound(_("Badge request not found."), code="badge_request_not_found")
-    return found
-
-
 # --- a resident asks ---------------------------------------------------------------------
 
 
