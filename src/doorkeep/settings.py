@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "doorkeep.badges",
     "doorkeep.installations",
     "doorkeep.collaborators",
+    "doorkeep.chargers",
 ]
 
 MIDDLEWARE = [

@@ -76,6 +76,19 @@ class EventKind(models.TextChoices):
     COLLABORATOR_ACCEPTED = "collaborator.accepted", _("Collaborator invitation accepted")
     COLLABORATOR_REVOKED = "collaborator.revoked", _("Collaborator invitation revoked")
     COLLABORATOR_ENDED = "collaborator.ended", _("Collaborator access ended")
+    STATION_REGISTERED = "station.registered", _("Charging station registered")
+    STATION_CHANGED = "station.changed", _("Charging station changed")
+    STATION_REMOVED = "station.removed", _("Charging station removed")
+    STATION_PASSWORD_ROTATED = "station.password_rotated", _("Charging station password replaced")
+    STATION_CONNECTED = "station.connected", _("Charging station came online")
+    STATION_DISCONNECTED = "station.disconnected", _("Charging station went offline")
+    STATION_REFUSED = "station.refused", _("Charging station connection refused")
+    STATION_COMMAND = "station.command", _("Command sent to a charging station")
+    CHARGING_AUTHORIZED = "charging.authorized", _("Charging allowed")
+    CHARGING_REFUSED = "charging.refused", _("Charging refused")
+    CHARGING_STARTED = "charging.started", _("Charging started")
+    CHARGING_STOPPED = "charging.stopped", _("Charging stopped")
+    CHARGING_FLAGGED = "charging.flagged", _("Charging session needs review")
 
 
 class DenyReason(models.TextChoices):
@@ -90,6 +103,7 @@ class DenyReason(models.TextChoices):
     NOT_A_RESIDENT = "not_a_resident", _("Not a resident of the site")
     PLATFORM_BADGES_ONLY = "platform_badges_only", _("Only the platform's badges work here")
     NOT_THEIR_SPACE = "not_their_space", _("Private station of another parking space")
+    MOVED_OUT = "moved_out", _("No longer a resident of the site")
 
 
 class EventQuerySet(models.QuerySet["Event"]):
@@ -115,6 +129,9 @@ class Event(models.Model):
     )
     lock = models.ForeignKey(
         "locks.Lock", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    station = models.ForeignKey(
+        "chargers.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     person = models.ForeignKey(
         "keys.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

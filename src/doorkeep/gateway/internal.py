@@ -21,6 +21,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from doorkeep.gateway.ocpp import csms
+
 if TYPE_CHECKING:
     from doorkeep.gateway.server import Gateway
 
@@ -56,7 +58,7 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
             try:
                 command = json.loads(raw)
                 op = str(command["op"])
-                lock_id = 0 if op in NOTICES else int(command["lock"])
+                lock_id = 0 if op in NOTICES or op in STATION_OPS else int(command["lock"])
             except (ValueError, TypeError, KeyError, AttributeError):
                 await ws.send(json.dumps({"ok": False, "error": "bad command"}))
                 continue
@@ -68,6 +70,7 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
 
 
 NOTICES = ("changed", "changed_many")
+STATION_OPS = ("stations_changed", "station")  # charging stations: by station id
 
 
 def take_notice(gateway: Gateway, command: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +97,18 @@ async def run_command(
     try:
         if op in NOTICES:
             reply = take_notice(gateway, command)
+        elif op == "stations_changed":
+            reply = {"ok": True, "not_held": csms.changed(gateway, station_ids(command))}
+        elif op == "station":
+            from doorkeep.gateway.routing import clamp_timeout
+
+            reply = await csms.command(
+                gateway,
+                int(command["station"]),
+                str(command.get("action")),
+                dict(command.get("args") or {}),
+                clamp_timeout(float(command.get("timeout", 10))),
+            )
         elif op == "unlock":
             reply = await gateway.unlock(
                 lock_id,
@@ -112,15 +127,32 @@ async def run_command(
         await ws.send(json.dumps({**reply, "id": command.get("id")}))
 
 
+def station_ids(command: dict[str, Any]) -> list[int]:
+    """The station ids of a "stations_changed" notice (ValueError if malformed)."""
+    ids = command.get("stations")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise ValueError("a notice names stations by their ids")
+    return ids
+
+
 async def process_request(
     gateway: Gateway, connection: ServerConnection, request: Request
 ) -> Response | None:
     parts = urlsplit(request.path)
+    if csms.is_station_path(request.path):
+        return await csms.check_request(gateway, connection, request)
     if parts.path == "/healthz":
         return _json(
             connection,
             HTTPStatus.OK,
-            {"ok": True, "gateway": gateway.id, "locks": len(gateway.connections)},
+            {
+                "ok": True,
+                "gateway": gateway.id,
+                "locks": len(gateway.connections),
+                "stations": len(gateway.stations),
+            },
         )
     if not parts.path.startswith("/internal/"):
         return None  # a lock: go on with the WebSocket handshake

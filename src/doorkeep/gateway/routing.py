@@ -311,6 +311,105 @@ def _direct_notify(changes: list[Change]) -> None:
         holders = fresh
 
 
+# --- charging stations: the Station row names the gateway holding it ------------------------
+
+
+class StationOffline(DomainError):
+    status = 503
+    code = "station_offline"
+
+
+class StationTimeout(DomainError):
+    status = 504
+    code = "station_timeout"
+
+
+class StationRejected(DomainError):
+    status = 409
+    code = "station_rejected"
+
+
+def _station_holders(station_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    from doorkeep.chargers.models import Station
+
+    return {
+        pk: (gateway, url)
+        for pk, gateway, url in Station.objects.filter(
+            pk__in=list(station_ids), online=True
+        ).values_list("pk", "gateway", "gateway_url")
+        if gateway
+    }
+
+
+def notify_stations(station_ids: Iterable[int]) -> None:
+    """Tell the gateways holding these stations that their lists changed (after
+    the commit): one notice to each. Best effort, as for locks: each gateway
+    also rechecks its stations' lists."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for station, holder in _station_holders(station_ids).items():
+        groups.setdefault(holder, []).append(station)
+    for (gateway, url), ids in groups.items():
+        for start in range(0, len(ids), NOTICE_PART):
+            notice = {"op": "stations_changed", "stations": ids[start : start + NOTICE_PART]}
+            try:
+                if _backend() == "redis":
+                    _client().publish(gateway_channel(gateway), json.dumps(notice))
+                else:
+                    _ask(url, notice, NOTICE_WAIT)
+            except Exception as exc:
+                log.info("could not notify gateway %s of %d station(s): %s", gateway, len(ids), exc)
+
+
+STATION_TIMEOUT = 10.0  # seconds a station has to answer a command
+
+
+def send_station_command(
+    station_id: int, action: str, args: dict[str, Any], *, timeout: float = STATION_TIMEOUT
+) -> str:
+    """A command to a charging station, through the gateway holding it.
+    Returns the station's answer (its status: Accepted, Rejected...); raises
+    StationOffline or StationTimeout."""
+    timeout = clamp_timeout(timeout)
+    holder = _station_holders([station_id]).get(station_id)
+    if holder is None:
+        raise StationOffline(_("The charging station is offline."))
+    command = {
+        "op": "station",
+        "station": station_id,
+        "action": action,
+        "args": args,
+        "timeout": timeout,
+    }
+    try:
+        if _backend() == "redis":
+            reply_key = f"{_prefix()}:reply:station:{next(_ids)}:{time.time_ns()}"
+            client = _client()
+            if not client.publish(
+                gateway_channel(holder[0]), json.dumps({**command, "reply": reply_key})
+            ):
+                raise StationOffline(_("The charging station is offline."))
+            answer = client.blpop([reply_key], timeout=timeout + 1)
+            if answer is None:
+                raise TimeoutError
+            result: dict[str, Any] = json.loads(answer[1])
+        else:
+            result = _ask(holder[1], command, timeout + 2)
+    except TimeoutError:
+        raise StationTimeout(_("The charging station did not answer in time. Try again.")) from None
+    except _Unreachable:
+        raise StationOffline(_("The charging station is offline.")) from None
+    if result.get("ok"):
+        return str(result.get("status") or "")
+    if result.get("error") == "timeout":
+        raise StationTimeout(_("The charging station did not answer in time. Try again."))
+    if result.get("error") == "rejected":
+        raise StationRejected(
+            _("The charging station refused the command: %(reason)s")
+            % {"reason": result.get("reason") or "?"}
+        )
+    raise StationOffline(_("The charging station is offline."))
+
+
 # --- direct routing: who holds the lock, and a kept-open link to it -------------------------
 
 _holders: dict[int, tuple[str, str, float]] = {}  # lock id -> (gateway, url, valid until)
@@ -803,6 +902,15 @@ class RedisSide(DirectSide):
             if op in ("changed", "changed_many"):  # nobody waits for an answer
                 self.gateway.changed_many(notice_changes(command))
                 return
+            if op == "stations_changed":
+                from doorkeep.gateway.internal import station_ids
+                from doorkeep.gateway.ocpp import csms
+
+                csms.changed(self.gateway, station_ids(command))
+                return
+            if op == "station":
+                self._spawn(self._station(command))
+                return
             lock_id = int(command["lock"])
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("gateway %s ignored a malformed command: %.100r", self.gateway.id, data)
@@ -833,6 +941,24 @@ class RedisSide(DirectSide):
             log.exception(
                 "gateway %s could not answer an unlock of lock %s", self.gateway.id, lock_id
             )
+
+    async def _station(self, command: dict[str, Any]) -> None:
+        from doorkeep.gateway.ocpp import csms
+
+        try:
+            result = await csms.command(
+                self.gateway,
+                int(command["station"]),
+                str(command.get("action")),
+                dict(command.get("args") or {}),
+                clamp_timeout(float(command.get("timeout", STATION_TIMEOUT))),
+            )
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(str(command["reply"]), json.dumps(result))
+                pipe.expire(str(command["reply"]), 30)
+                await pipe.execute()
+        except Exception:
+            log.exception("gateway %s could not answer a station command", self.gateway.id)
 
 
 def _text(value: bytes | str | None) -> str:

@@ -5,7 +5,8 @@ and carries remote unlocks to them.
 Database work runs in a small thread pool (Django's ORM is synchronous). One
 slow or broken connection never blocks the others: each has its own task, its
 own send lock and its own message budget. docs/protocol/lock-v1.md is the
-protocol; docs/gateway.md is for operators. Beside this file: syncing.py (the
+protocol; docs/gateway.md is for operators. Charging stations (OCPP 1.6J and
+2.0.1) connect to the same server at /ocpp/{id}: gateway/ocpp/. Beside this file: syncing.py (the
 list work done in the database threads), internal.py (commands from web
 workers and other gateways), routing.py (how commands find a lock's gateway)."""
 
@@ -34,9 +35,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from doorkeep.chargers import reports as chargers_reports
 from doorkeep.core import memory
 from doorkeep.gateway import internal, lists, protocol, services, syncing
 from doorkeep.gateway.internal import INTERNAL_WS_PATH
+from doorkeep.gateway.ocpp import csms
 from doorkeep.gateway.protocol import ProtocolError
 from doorkeep.gateway.syncing import Hint, Push
 from doorkeep.keys.credentials import lock_pin_key
@@ -214,6 +217,7 @@ class Gateway:
         self.public_url = public_url
         self.poll_interval = poll_interval
         self.connections: dict[int, Connection] = {}
+        self.stations: dict[int, csms.StationLink] = {}  # charging stations (OCPP), by id
         self.internal_links: set[ServerConnection] = set()  # from web workers, other gateways
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gw-db")
         self.server: Server | None = None
@@ -277,6 +281,7 @@ class Gateway:
             self.host,
             self.port,
             process_request=functools.partial(internal.process_request, self),
+            select_subprotocol=csms.select_subprotocol,
             max_size=protocol.MAX_FRAME_BYTES,
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_INTERVAL,
@@ -298,6 +303,7 @@ class Gateway:
             raise
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
         self._tasks.append(asyncio.create_task(self._windows(), name="windows"))
+        self._tasks.append(asyncio.create_task(csms.recheck(self), name="station-lists"))
         log.info("gateway %s listening on %s", self.id, self.public_url)
 
     async def stop(self) -> None:
@@ -324,6 +330,15 @@ class Gateway:
                     connected_at=conn.connected_at,
                 )
         self.connections.clear()
+        for link in list(self.stations.values()):
+            with contextlib.suppress(Exception):
+                await self.db(
+                    chargers_reports.disconnected,
+                    link.session,
+                    gateway=self.id,
+                    connected_at=link.opened_at,
+                )
+        self.stations.clear()
         await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -361,6 +376,11 @@ class Gateway:
     async def handle(self, ws: ServerConnection) -> None:
         if ws.request is not None and ws.request.path == INTERNAL_WS_PATH:
             await internal.serve_links(self, ws)  # a web worker or another gateway (token checked)
+            return
+        if ws.request is not None and csms.is_station_path(ws.request.path):
+            await csms.serve_station(
+                self, ws
+            )  # a charging station (authenticated in the handshake)
             return
         peer = _peer(ws)
         try:

@@ -1,0 +1,462 @@
+"""What charging stations report, turned into the platform's records: the
+connection, BootNotification, StatusNotification, Authorize, transactions
+and meter values. Plain synchronous functions, called by the gateway's OCPP
+handlers in its database threads; they speak in the platform's terms (Wh,
+UTC datetimes, the Status strings), and the handlers translate each OCPP
+version to them.
+
+Whatever a station sends that the platform cannot make sense of (a stop of
+an unknown transaction, a meter going backwards) is stored and flagged for
+review: never dropped, never an error to the station. Messages a station
+queued while offline and sends again are stored once."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from doorkeep.badges.access import decide_equipment
+from doorkeep.chargers.lists import Status, end_of_day, status_of
+from doorkeep.chargers.models import ChargingSession, Connector, MeterSample, Review, Station
+from doorkeep.events.models import Event, EventKind
+from doorkeep.events.services import record
+from doorkeep.properties.models import zone_of
+from doorkeep.residents.models import Residency
+
+log = logging.getLogger("doorkeep.chargers")
+
+REFUSED_EVENT_EVERY = timedelta(minutes=1)  # at most one "refused" event per station a minute
+MAX_FUTURE = timedelta(minutes=10)  # a station's clock ahead of ours by more is not believed
+
+
+class StationRefused(Exception):
+    """Unknown station, removed station or wrong password (not said which)."""
+
+
+@dataclass(frozen=True)
+class StationSession:
+    station_id: int
+    charge_point_id: str
+    organization_id: int
+    property_id: int
+    acked_version: int
+    acked_entries: dict[str, str]
+
+
+def authenticate(charge_point_id: str, password: str, *, peer: str = "") -> StationSession:
+    """HTTP Basic authentication of a station (OCPP security profiles 1 and
+    2): its id in the URL, the password issued at registration."""
+    station = Station.objects.filter(charge_point_id=charge_point_id).first()
+    if station is None or station.removed_at is not None:
+        log.warning("refused station %r from %s: unknown id", charge_point_id[:48], peer)
+        raise StationRefused
+    if not secrets.compare_digest(station.password_digest, Station.digest_of(password)):
+        log.warning("refused station %s from %s: wrong password", station.charge_point_id, peer)
+        now = timezone.now()
+        if not Event.objects.filter(
+            station_id=station.pk,
+            kind=EventKind.STATION_REFUSED,
+            occurred_at__gte=now - REFUSED_EVENT_EVERY,
+        ).exists():
+            record(
+                EventKind.STATION_REFUSED,
+                organization_id=station.organization_id,
+                property_id=station.property_id,
+                station_id=station.pk,
+                reason="wrong_password",
+                summary=_("A charging station with a wrong password tried to connect"),
+                data={"peer": peer} if peer else None,
+            )
+        raise StationRefused
+    return StationSession(
+        station.pk,
+        station.charge_point_id,
+        station.organization_id,
+        station.property_id,
+        station.acked_version,
+        dict(station.acked_entries or {}),
+    )
+
+
+def connected(
+    session: StationSession, *, gateway: str, url: str, version: str, at: datetime
+) -> None:
+    Station.objects.filter(pk=session.station_id).update(
+        online=True,
+        gateway=gateway,
+        gateway_url=url,
+        connected_at=at,
+        last_seen_at=at,
+        ocpp_version=version,
+    )
+    record(
+        EventKind.STATION_CONNECTED,
+        organization_id=session.organization_id,
+        property_id=session.property_id,
+        station_id=session.station_id,
+        summary=_("Charging station online (OCPP %(version)s)") % {"version": version},
+        data={"gateway": gateway},
+    )
+
+
+def disconnected(session: StationSession, *, gateway: str, connected_at: datetime) -> None:
+    """Offline, unless another connection of the station came since."""
+    gone = Station.objects.filter(
+        pk=session.station_id, gateway=gateway, connected_at=connected_at
+    ).update(online=False, gateway="", gateway_url="")
+    if gone:
+        record(
+            EventKind.STATION_DISCONNECTED,
+            organization_id=session.organization_id,
+            property_id=session.property_id,
+            station_id=session.station_id,
+            summary=_("Charging station offline"),
+        )
+
+
+def seen(station_id: int, *, heartbeat: bool = False) -> None:
+    now = timezone.now()
+    fields = {"last_seen_at": now, **({"last_heartbeat_at": now} if heartbeat else {})}
+    Station.objects.filter(pk=station_id).update(**fields)
+
+
+def booted(station_id: int, *, vendor: str, model: str, serial: str, firmware: str) -> None:
+    Station.objects.filter(pk=station_id).update(
+        vendor=vendor[:50],
+        model=model[:50],
+        serial_number=serial[:50],
+        firmware=firmware[:50],
+        last_boot_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+
+
+def connector_status(station_id: int, number: int, status: str, error_code: str = "") -> None:
+    Connector.objects.update_or_create(
+        station_id=station_id,
+        number=number,
+        defaults={
+            "status": status[:20],
+            "error_code": error_code[:50],
+            "updated_at": timezone.now(),
+        },
+    )
+
+
+def station_time(moment: datetime | None) -> datetime:
+    """A time a station sent, believed unless it is in the future."""
+    now = timezone.now()
+    if moment is None or moment > now + MAX_FUTURE:
+        return now
+    return moment
+
+
+# --- who may charge -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: str  # Status.*
+    reason: str  # a DenyReason value, "" when accepted
+    expires: datetime | None = None
+
+
+def authorize(
+    station_id: int, id_tag: str, *, at: datetime | None = None, what: str = "authorize"
+) -> Answer:
+    """The platform's one equipment rule for the badge presented at the
+    station, as an OCPP answer; every answer is an event with its reason."""
+    station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
+    decision = decide_equipment(station.property, id_tag, at=at, space=station.parking_space)
+    status = status_of(decision)
+    badge = decision.badge
+    record(
+        EventKind.CHARGING_AUTHORIZED if decision.allowed else EventKind.CHARGING_REFUSED,
+        organization_id=station.organization_id,
+        property_id=station.property_id,
+        station_id=station.pk,
+        person=badge.person if badge is not None else None,
+        reason=decision.reason,
+        credential_kind="tag",
+        summary=(
+            _("%(station)s: %(tag)s %(status)s")
+            % {"station": station.label, "tag": id_tag[:40], "status": status}
+        ),
+        data={"id_tag": id_tag[:40], "status": status, "asked": what},
+    )
+    expires = end_of_day(station.property, decision.until) if decision.allowed else None
+    return Answer(status, decision.reason, expires)
+
+
+def _whose(
+    station: Station, id_tag: str, day_of: datetime
+) -> tuple[int | None, int | None, int | None]:
+    """The badge, its person and the unit they lived in at the site that day."""
+    from doorkeep.badges.models import Badge, BadgeStatus
+    from doorkeep.core.errors import InvalidInput
+    from doorkeep.keys.credentials import normalize_tag
+
+    try:
+        clean = normalize_tag(id_tag)
+    except InvalidInput:
+        return None, None, None
+    badges = Badge.objects.filter(organization_id=station.organization_id, uid=clean)
+    badge = badges.filter(status=BadgeStatus.ACTIVE).first() or badges.order_by("-pk").first()
+    if badge is None:
+        return None, None, None
+    day = day_of.astimezone(zone_of(station.property)).date()
+    unit = (
+        Residency.objects.on(day)
+        .filter(person_id=badge.person_id, unit__property_id=station.property_id)
+        .values_list("unit_id", flat=True)
+        .first()
+    )
+    return badge.pk, badge.person_id, unit
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    transaction_id: str
+    answer: Answer
+    new: bool
+
+
+def start(
+    station_id: int,
+    *,
+    connector: int,
+    id_tag: str,
+    meter_start_wh: int | None,
+    at: datetime,
+    transaction_id: str | None = None,
+    remote: bool = False,
+) -> Started:
+    """A transaction started (1.6 StartTransaction: ``transaction_id`` None,
+    the platform numbers it; 2.0.1 TransactionEvent Started: the station's
+    id). A start sent again (its answer was lost) is the same session."""
+    at = station_time(at)
+    station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
+    answer = (
+        authorize(station_id, id_tag, at=at, what="start")
+        if id_tag
+        else Answer(Status.ACCEPTED, "")
+    )
+    with transaction.atomic():
+        if transaction_id is None:
+            same = ChargingSession.objects.filter(
+                station=station, connector=connector, id_tag=id_tag[:40], started_at=at
+            ).first()
+        else:
+            same = (
+                ChargingSession.objects.select_for_update()
+                .filter(station=station, transaction_id=transaction_id)
+                .first()
+            )
+        if same is not None and same.started_at is not None:
+            return Started(same.transaction_id, answer, False)
+        badge, person, unit = _whose(station, id_tag, at) if id_tag else (None, None, None)
+        session = same or ChargingSession(
+            organization_id=station.organization_id,
+            property_id=station.property_id,
+            station=station,
+            transaction_id=transaction_id or f"pending-{secrets.token_hex(8)}",
+        )
+        session.connector = connector
+        session.id_tag = id_tag[:40]
+        session.badge_id, session.person_id, session.unit_id = badge, person, unit
+        session.started_at, session.meter_start_wh = at, meter_start_wh
+        session.remote = session.remote or remote
+        if session.review == Review.STOP_WITHOUT_START:
+            session.review = ""  # its start came after all (sent late, out of order)
+        if answer.status != Status.ACCEPTED and not session.review:
+            session.review = Review.NOT_AUTHORIZED
+        session.updated_at = timezone.now()
+        session.measure()
+        session.save()
+        if transaction_id is None:
+            session.transaction_id = str(session.pk)
+            session.save(update_fields=["transaction_id"])
+        _event(session, EventKind.CHARGING_STARTED, at)
+    return Started(session.transaction_id, answer, True)
+
+
+def stop(
+    station_id: int,
+    transaction_id: str,
+    *,
+    meter_stop_wh: int | None,
+    at: datetime,
+    reason: str = "",
+    id_tag: str = "",
+    connector: int = 0,
+) -> ChargingSession:
+    """A transaction ended. A stop of a transaction the platform does not
+    know is stored as a session flagged for review; a stop sent again
+    changes nothing."""
+    at = station_time(at)
+    with transaction.atomic():
+        station = Station.objects.get(pk=station_id)
+        session = (
+            ChargingSession.objects.select_for_update()
+            .filter(station=station, transaction_id=transaction_id)
+            .first()
+        )
+        if session is not None and session.stopped_at is not None:
+            return session
+        if session is None:
+            badge, person, unit = _whose(station, id_tag, at) if id_tag else (None, None, None)
+            session = ChargingSession(
+                organization_id=station.organization_id,
+                property_id=station.property_id,
+                station=station,
+                connector=connector,
+                transaction_id=transaction_id,
+                id_tag=id_tag[:40],
+                badge_id=badge,
+                person_id=person,
+                unit_id=unit,
+                review=Review.STOP_WITHOUT_START,
+            )
+        session.stopped_at, session.meter_stop_wh = at, meter_stop_wh
+        session.stop_reason = reason[:40]
+        session.power_w = None
+        session.updated_at = timezone.now()
+        session.measure()
+        try:
+            with transaction.atomic():
+                session.save()
+        except IntegrityError:  # the same unknown stop, stored meanwhile by another thread
+            return ChargingSession.objects.get(station=station, transaction_id=transaction_id)
+        _event(session, EventKind.CHARGING_STOPPED, at)
+        if session.review:
+            _event(session, EventKind.CHARGING_FLAGGED, at)
+    return session
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: datetime
+    energy_wh: int | None
+    power_w: int | None
+
+
+def meter_values(
+    station_id: int,
+    readings: list[Reading],
+    *,
+    transaction_id: str | None = None,
+    connector: int = 0,
+    keep_unknown: bool = False,
+) -> ChargingSession | None:
+    """Readings during a session (by its transaction id, else the session
+    running on the connector). Readings of no session are not kept (a
+    station's idle meter), unless ``keep_unknown``: readings of a transaction
+    whose start has not arrived yet (2.0.1, sent out of order) make its
+    session, flagged until the start comes. Each moment is stored once; a reading lower than
+    an earlier one flags the session."""
+    if not readings:
+        return None
+    with transaction.atomic():
+        sessions = ChargingSession.objects.select_for_update().filter(station_id=station_id)
+        if transaction_id is not None:
+            session = sessions.filter(transaction_id=transaction_id).first()
+        else:
+            session = (
+                sessions.filter(connector=connector, stopped_at__isnull=True)
+                .exclude(started_at=None)
+                .order_by("-started_at")
+                .first()
+            )
+        if session is None and keep_unknown and transaction_id:
+            station = Station.objects.get(pk=station_id)
+            session, _new = ChargingSession.objects.get_or_create(
+                station=station,
+                transaction_id=transaction_id,
+                defaults={
+                    "organization_id": station.organization_id,
+                    "property_id": station.property_id,
+                    "connector": connector,
+                    "review": Review.STOP_WITHOUT_START,
+                },
+            )
+        if session is None:
+            return None
+        MeterSample.objects.bulk_create(
+            [
+                MeterSample(
+                    session=session, at=station_time(r.at), energy_wh=r.energy_wh, power_w=r.power_w
+                )
+                for r in readings
+            ],
+            ignore_conflicts=True,
+        )
+        _take(session, readings)
+    return session
+
+
+def _take(session: ChargingSession, readings: list[Reading]) -> None:
+    """The session's last reading and power, and the review flag, after new
+    readings (read back with the ones stored before, in time order: they may
+    arrive in any order)."""
+    energies = list(
+        MeterSample.objects.filter(session=session, energy_wh__isnull=False)
+        .order_by("at")
+        .values_list("energy_wh", flat=True)
+    )
+    start = session.meter_start_wh
+    steps = ([start] if start is not None else []) + energies
+    backwards = any(b < a for a, b in itertools.pairwise(steps))
+    if energies:
+        session.meter_last_wh = energies[-1]
+    latest = max(readings, key=lambda r: r.at)
+    if session.stopped_at is None and latest.power_w is not None:
+        session.power_w = latest.power_w
+    flagged = session.review
+    session.measure()
+    if backwards and not session.review:
+        session.review = Review.METER_BACKWARDS
+    session.updated_at = timezone.now()
+    session.save(update_fields=["meter_last_wh", "power_w", "energy_wh", "review", "updated_at"])
+    if session.review == Review.METER_BACKWARDS and flagged != session.review:
+        _event(session, EventKind.CHARGING_FLAGGED, timezone.now())
+
+
+def _event(session: ChargingSession, kind: str, at: datetime) -> None:
+    energy = session.energy_wh
+    if kind == EventKind.CHARGING_STARTED:
+        summary = _("Charging started on connector %(n)d") % {"n": session.connector}
+    elif kind == EventKind.CHARGING_STOPPED:
+        summary = (
+            _("Charging stopped: %(kwh)s kWh") % {"kwh": f"{energy / 1000:.2f}"}
+            if energy is not None
+            else _("Charging stopped")
+        )
+    else:
+        summary = _("Charging session needs review: %(why)s") % {
+            "why": Review(session.review).label if session.review else "?"
+        }
+    record(
+        kind,
+        organization_id=session.organization_id,
+        property_id=session.property_id,
+        station_id=session.station_id,
+        person=session.person,
+        reason=session.review if kind == EventKind.CHARGING_FLAGGED else "",
+        occurred_at=at,
+        summary=summary,
+        data={
+            "transaction": session.transaction_id,
+            "connector": session.connector,
+            **({"energy_wh": energy} if energy is not None else {}),
+        },
+    )

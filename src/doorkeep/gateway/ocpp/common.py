@@ -1,0 +1,166 @@
+"""What the OCPP 1.6 and 2.0.1 charge points of the gateway share: the
+database, malformed frames, meter readings and times, and the calls of the
+platform (the list, the commands) that each version spells its own way."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import CallError, MessageType, unpack
+
+from doorkeep.chargers.lists import ListEntry
+from doorkeep.chargers.reports import Reading
+
+if TYPE_CHECKING:
+    from doorkeep.gateway.ocpp.csms import StationLink
+    from doorkeep.gateway.server import Gateway
+
+log = logging.getLogger("doorkeep.gateway.ocpp")
+T = TypeVar("T")
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+
+class StationPoint:
+    """Mixed into the ``ocpp`` library's ChargePoint of each version."""
+
+    gateway: Gateway
+    link: StationLink
+    malformed_code = "FormatViolation"  # 1.6 names it FormationViolation
+
+    def __init__(self, cp_id: str, connection: Any, gateway: Gateway, link: StationLink) -> None:
+        from doorkeep.gateway.ocpp.csms import RESPONSE_TIMEOUT
+
+        super().__init__(cp_id, connection, response_timeout=RESPONSE_TIMEOUT)  # type: ignore[call-arg]
+        self.gateway, self.link = gateway, link
+        self.logger = log  # type: ignore[misc]
+
+    async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.gateway.db(func, *args, **kwargs)
+
+    @property
+    def station_id(self) -> int:
+        return self.link.session.station_id
+
+    async def route_message(self, raw_msg: str) -> None:
+        """The library's routing, with an answer to a frame it cannot read:
+        the CALLERROR the specification names (it would only log it)."""
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as error:
+            code = self.malformed_code if error.code == "FormatViolation" else error.code
+            unique_id = _unique_id(raw_msg)
+            log.info("station %s sent a malformed frame: %s", self.id, error)  # type: ignore[attr-defined]
+            await self.send_error(unique_id or "-1", code, str(error.description or error.code))
+            return
+        if msg.message_type_id == MessageType.Call and not isinstance(msg.payload, dict):
+            await self.send_error(msg.unique_id, self.malformed_code, "The payload is an object")
+            return
+        await super().route_message(raw_msg)  # type: ignore[misc]
+        if msg.message_type_id == MessageType.Call:
+            self.gateway.spawn(self.db(_seen, self.station_id), name="station-seen")
+
+    async def send_error(self, unique_id: str, code: str, description: str) -> None:
+        frame = CallError(unique_id, code, description[:255], {}).to_json()
+        try:
+            await self._send(frame)  # type: ignore[attr-defined]
+        except Exception:
+            return
+
+    # --- what each version spells its own way --------------------------------------------
+
+    async def local_list_version(self) -> int | None:
+        raise NotImplementedError
+
+    async def send_local_list(
+        self, version: int, entries: list[ListEntry], removed: list[str], *, whole: bool
+    ) -> str:
+        raise NotImplementedError
+
+    async def command(self, action: str, args: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+def _seen(station_id: int) -> None:
+    from doorkeep.chargers.reports import seen
+
+    seen(station_id)
+
+
+def _unique_id(raw: str) -> str | None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(message, list) and len(message) > 1 and isinstance(message[1], str):
+        return message[1][:36]
+    return None
+
+
+def when(value: Any) -> datetime:
+    """A time a station sent (ISO 8601), in UTC; now when unreadable."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _number(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+_SCALE = {"wh": 1, "kwh": 1000, "w": 1, "kw": 1000}
+
+
+def readings(meter_values: list[dict[str, Any]] | None) -> list[Reading]:
+    """Energy (Wh) and power (W) from OCPP meter values of either version:
+    1.6's ``unit`` ("Wh", "kWh", "W", "kW"), 2.0.1's ``unit_of_measure`` with
+    its ``multiplier``; a value per phase is not the total and is left out."""
+    found = []
+    for meter_value in meter_values or []:
+        energy = power = None
+        for sample in meter_value.get("sampled_value") or []:
+            if sample.get("phase"):
+                continue
+            measurand = sample.get("measurand") or ENERGY
+            if measurand not in (ENERGY, POWER):
+                continue
+            unit = sample.get("unit")
+            multiplier = 0
+            measure = sample.get("unit_of_measure")
+            if isinstance(measure, dict):
+                unit = measure.get("unit", unit)
+                multiplier = int(measure.get("multiplier") or 0)
+            unit = str(unit or ("Wh" if measurand == ENERGY else "W")).lower()
+            number = _number(sample.get("value"))
+            if number is None or unit not in _SCALE:
+                continue
+            value = int((number * _SCALE[unit] * (Decimal(10) ** multiplier)).to_integral_value())
+            if measurand == ENERGY and unit in ("wh", "kwh"):
+                energy = value
+            elif measurand == POWER and unit in ("w", "kw"):
+                power = value
+        if energy is not None or power is not None:
+            found.append(Reading(when(meter_value.get("timestamp")), energy, power))
+    return found
