@@ -132,7 +132,16 @@ def _switch_on(badge: Badge) -> int:
         if add_credential_to_key(key, credential):
             bump_version(key.lock_id, [key.pk])
             changed += 1
+    _stations_learn(badge)
     return changed
+
+
+def _stations_learn(badge: Badge) -> None:
+    """The charging stations where the badge's holder lives or lived keep it
+    in their local lists: their versions rise in this transaction too."""
+    from doorkeep.chargers.lists import changed
+
+    changed(person_ids=[badge.person_id])
 
 
 def _switch_off(badge: Badge, reason: str) -> int:
@@ -155,6 +164,7 @@ def _switch_off(badge: Badge, reason: str) -> int:
     )
     for lock_id, key_ids in sorted(affected.items()):
         bump_version(lock_id, key_ids)
+    _stations_learn(badge)
     return len(affected)
 
 

@@ -40,6 +40,14 @@ def site_today(prop: Property) -> date:
     return timezone.now().astimezone(zone_of(prop)).date()
 
 
+def _equipment_learns(prop: Property) -> None:
+    """Who lives at the site, or how it bills, changed: the site's charging
+    stations' local lists may change (their versions rise in this transaction)."""
+    from doorkeep.chargers.lists import changed
+
+    changed(property_ids=[prop.pk])
+
+
 def _site(actor: User, property_id: int) -> Property:
     return get_property(actor, property_id, policy.Action.MANAGE_RESIDENTS)
 
@@ -185,6 +193,7 @@ def add_resident(actor: User, property_id: int, spec: ResidentSpec) -> Residency
             summary=_("%(name)s lives in %(unit)s from %(day)s")
             % {"name": residency.person.name, "unit": unit.label, "day": spec.move_in.isoformat()},
         )
+        _equipment_learns(prop)
     return residency
 
 
@@ -238,6 +247,7 @@ def change_residency(
                 "end": move_out.isoformat() if move_out else "…",
             },
         )
+        _equipment_learns(prop)
     return residency
 
 
@@ -366,6 +376,7 @@ def import_residents(
             summary=_("%(n)d residents imported") % {"n": len(result.imported)},
             data={"units_added": result.units_added},
         )
+        _equipment_learns(prop)
     return result
 
 
@@ -440,6 +451,7 @@ def set_billing_mode(actor: User, property_id: int, mode: str, *, confirm: bool)
             },
             data={"before": before, "after": mode, "badges_stopping": len(stopping)},
         )
+        _equipment_learns(prop)
         change.changed = True
     return change
 
