@@ -48,6 +48,8 @@ class Action(StrEnum):
     REACTIVATE_BADGES = "reactivate_badges"  # switch a found badge on again
     VIEW_RESIDENTS = "view_residents"  # read a site's residents and badges
     MANAGE_COLLABORATORS = "manage_collaborators"  # invite collaborators, end their access
+    MANAGE_STATIONS = "manage_stations"  # register charging stations, send them commands
+    VIEW_STATIONS = "view_stations"  # see a site's charging stations and charging sessions
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -72,6 +74,8 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.REACTIVATE_BADGES: frozenset({Role.LOCK_OWNER}),
     Action.VIEW_RESIDENTS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER, Role.READ_ONLY}),
     Action.MANAGE_COLLABORATORS: frozenset({Role.LOCK_OWNER}),
+    Action.MANAGE_STATIONS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.VIEW_STATIONS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER, Role.READ_ONLY}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -96,6 +100,13 @@ _DENIED_MESSAGE: dict[Action, str] = {
     ),
     Action.MANAGE_COLLABORATORS: N_(
         "Only lock owners can invite collaborators and end their access."
+    ),
+    Action.MANAGE_STATIONS: N_(
+        "Only lock owners and building managers can manage charging stations."
+    ),
+    Action.VIEW_STATIONS: N_(
+        "Only lock owners, building managers and read-only collaborators can see the charging "
+        "stations and charging sessions of a site."
     ),
 }
 

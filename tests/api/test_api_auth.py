@@ -269,6 +269,8 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         login_request_id=1,
         membership_id=1,
         collaborator_invitation_id=1,
+        station_id=1,
+        session_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

@@ -9,7 +9,8 @@ Alice's organization also holds a key to Dora's lock (shared management): the
 endpoints about shared keys are walked with that key. Her Canal House has a
 unit where Dana and Alice live, a parking space, an existing badge of Dana's
 and a badge request of Alice's; only the platform operator works the badge
-queue, so to everyone else those endpoints answer 404. Alice invited an agent
+queue, so to everyone else those endpoints answer 404. A shared charging
+station there has a session of Dana's running. Alice invited an agent
 to collaborate, read only, on the Canal House; collaborators are her business
 alone (a lock owner's), so Bob is refused them with a reason."""
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,9 @@ from doorkeep.accounts.services import create_organization, create_token, create
 from doorkeep.api import api
 from doorkeep.badges.models import Badge, BadgeRequest
 from doorkeep.badges.services import RequestSpec, register_existing_badge, request_badge
+from doorkeep.chargers import reports as charger_reports
+from doorkeep.chargers.models import ChargingSession, Station
+from doorkeep.chargers.services import StationSpec, register_station
 from doorkeep.collaborators import services as collaborators
 from doorkeep.collaborators.models import CollaboratorInvitation
 from doorkeep.events.models import Event
@@ -78,6 +82,7 @@ ALICE_SECRETS = (
     "04C0FFEE",
     "EVB-CANAL-01",
     "agent@example.com",
+    "CP-CANAL-1",
 )
 ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
@@ -107,6 +112,8 @@ class Ids:
     portal_code: str  # the code on the notice in Alice's Canal House
     membership_id: int  # Bob's membership of Alice's organization (a collaborator)
     collaborator_invitation_id: int  # Alice invited an agent, read only, to the Canal House
+    station_id: int  # a shared charging station at the Canal House
+    session_id: int  # Dana's session running there
 
 
 def _code(sku: str) -> str:
@@ -200,6 +207,16 @@ def alices(world) -> Ids:
         role="read_only",
         property_id=world.prop.pk,
     )
+    station, _password = register_station(
+        world.alice, world.prop.pk, StationSpec("CP-CANAL-1", name="Courtyard")
+    )
+    started = charger_reports.start(
+        station.pk,
+        connector=1,
+        id_tag="04C0FFEE",
+        meter_start_wh=1000,
+        at=timezone.now() - timedelta(minutes=30),
+    )
     return Ids(
         world.lock.pk,
         world.prop.pk,
@@ -224,6 +241,8 @@ def alices(world) -> Ids:
         code,
         Membership.objects.get(user=world.bob, organization=world.org).pk,
         agent.invitation.pk,
+        station.pk,
+        ChargingSession.objects.get(station=station, transaction_id=started.transaction_id).pk,
     )
 
 
@@ -358,6 +377,12 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/collaborator-invitations/{collaborator_invitation_id}/revoke"): {},
         ("POST", "/api/v1/collaborator-invitations/accept"): {"token": "not-a-token"},
+        ("POST", "/api/v1/properties/{property_id}/stations"): {"charge_point_id": "CP-MINE-NOW"},
+        ("PATCH", "/api/v1/stations/{station_id}"): {"name": "Mine now", "parking_space": "P9"},
+        ("POST", "/api/v1/stations/{station_id}/password"): {},
+        ("POST", "/api/v1/stations/{station_id}/commands"): {"action": "reset", "hard": True},
+        ("POST", "/api/v1/me/charging"): {"station_id": ids.station_id if ids else 1},
+        ("POST", "/api/v1/me/charging-sessions/{session_id}/stop"): {},
     }
 
 
@@ -384,6 +409,8 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/me/badges"),
     ("GET", "/api/v1/me/badge-requests"),
     ("GET", "/api/v1/installations"),
+    ("GET", "/api/v1/me/charging-sessions"),
+    ("GET", "/api/v1/me/charging-sessions.csv"),
     # public: anyone with the notice's code may ask; the answer names nothing
     ("POST", "/api/v1/portal/login-requests"),
 }
@@ -476,6 +503,12 @@ def snapshot() -> tuple[Any, ...]:
             )
         ),
         list(CollaboratorInvitation.objects.order_by("pk").values_list("pk", "status")),
+        list(
+            Station.objects.order_by("pk").values_list(
+                "pk", "name", "parking_space_id", "password_digest", "removed_at", "list_version"
+            )
+        ),
+        list(ChargingSession.objects.order_by("pk").values_list("pk", "stopped_at")),
     )
 
 
@@ -692,6 +725,27 @@ MEMBER_REFUSED = [
             ("POST", "/api/v1/collaborator-invitations/{collaborator_invitation_id}/revoke"),
         ]
     ],
+    *[
+        (method, path, "can see the charging stations and charging sessions of a site")
+        for method, path in [
+            ("GET", "/api/v1/properties/{property_id}/stations"),
+            ("GET", "/api/v1/stations/{station_id}"),
+            ("GET", "/api/v1/stations/{station_id}/sessions"),
+            ("GET", "/api/v1/stations/{station_id}/sessions.csv"),
+            ("GET", "/api/v1/properties/{property_id}/charging-sessions"),
+            ("GET", "/api/v1/properties/{property_id}/charging-sessions.csv"),
+        ]
+    ],
+    *[
+        (method, path, "Only lock owners and building managers can manage charging stations")
+        for method, path in [
+            ("POST", "/api/v1/properties/{property_id}/stations"),
+            ("PATCH", "/api/v1/stations/{station_id}"),
+            ("DELETE", "/api/v1/stations/{station_id}"),
+            ("POST", "/api/v1/stations/{station_id}/password"),
+            ("POST", "/api/v1/stations/{station_id}/commands"),
+        ]
+    ],
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -728,6 +782,9 @@ MEMBER_NOT_RESIDENT = {
     ("POST", "/api/v1/installations/{installation_id}/schedule"),
     ("POST", "/api/v1/installations/{installation_id}/installed"),
     ("POST", "/api/v1/installations/{installation_id}/cancel"),
+    # nor start charging at its stations, nor stop a resident's session
+    ("POST", "/api/v1/me/charging"),
+    ("POST", "/api/v1/me/charging-sessions/{session_id}/stop"),
 }
 
 

@@ -152,6 +152,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.badges.api import router as badges
+    from doorkeep.chargers.api import router as chargers
     from doorkeep.collaborators.api import router as collaborators
     from doorkeep.events.api import router as events
     from doorkeep.gateway.api import router as gateway
@@ -179,6 +180,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", installations)
     api.add_router("/v1/", portal)
     api.add_router("/v1/", collaborators)
+    api.add_router("/v1/", chargers)
 
 
 _register_routers()
