@@ -423,6 +423,51 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate_charger(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from django.conf import settings
+
+    from doorkeep.gateway.ocpp.simulator import SimulatedCharger, StationRefused, interactive
+
+    if args.power < 0:
+        return _fail("the power is not negative")
+    if args.meter_interval <= 0:
+        return _fail("the meter interval is a number of seconds above 0")
+    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    charger = SimulatedCharger(
+        url,
+        args.charge_point_id,
+        args.password,
+        ocpp=args.ocpp,
+        power_kw=args.power,
+        meter_interval=args.meter_interval,
+        on_event=lambda text: print(text, flush=True),
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def read_line() -> str | None:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            return line if line else None
+
+        try:
+            await interactive(charger, read_line)
+        finally:
+            await charger.close()
+
+    try:
+        asyncio.run(main())
+    except StationRefused as exc:
+        return _fail(str(exc))
+    except (OSError, TimeoutError) as exc:
+        return _fail(f"cannot reach the gateway at {url}: {exc}")
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_simulate_panel(args: argparse.Namespace) -> int:
     import time
 
@@ -634,6 +679,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gateway (default: GATEWAY_URL, else ws://127.0.0.1:GATEWAY_PORT, 8001)",
     )
     q.set_defaults(func=cmd_simulate_lock)
+    q = sim_sub.add_parser(
+        "charger",
+        help="A charging station (OCPP 1.6J or 2.0.1) that charges, queues offline, "
+        "and keeps its list.",
+        description="Connect a simulated charging station to the gateway (ws://…/ocpp/CP_ID, "
+        "HTTP Basic authentication). Then type: tag UID | stop | power KW | offline | online "
+        "| status | list | help | quit.",
+    )
+    q.add_argument("charge_point_id", metavar="CP_ID", help="the station's charge point id")
+    q.add_argument("--password", required=True, help="the station's password")
+    q.add_argument("--ocpp", choices=("1.6", "2.0.1"), required=True, help="the OCPP version")
+    q.add_argument(
+        "--url",
+        help="the gateway (default: GATEWAY_URL, else ws://127.0.0.1:GATEWAY_PORT, 8001)",
+    )
+    q.add_argument("--power", type=float, default=11.0, help="charging power in kW (default 11)")
+    q.add_argument(
+        "--meter-interval",
+        type=float,
+        default=10.0,
+        help="seconds between meter values while charging (default 10)",
+    )
+    q.set_defaults(func=cmd_simulate_charger)
     q = sim_sub.add_parser(
         "panel",
         help="An entry panel: prints the code it shows and the URL in its NFC tag.",
