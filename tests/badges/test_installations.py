@@ -8,6 +8,8 @@ import pytest
 
 from doorkeep.accounts.models import Membership, Role
 from doorkeep.accounts.services import create_user
+from doorkeep.chargers.models import Station
+from doorkeep.chargers.reports import authenticate
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from doorkeep.events.models import Event
 from doorkeep.installations import services
@@ -41,6 +43,13 @@ def test_a_resident_follows_a_station_from_request_to_installed(site, space):
 
     assert (done.status, done.station_serial) == (S.INSTALLED, "EVB0042")
     assert ParkingSpace.objects.get(pk=space.pk).station_serial == "EVB0042"
+    # The installed station is registered at its space, private to Rosa's unit,
+    # and connects with the password shown once in this step's answer.
+    station = Station.objects.get(charge_point_id="EVB0042")
+    assert (station.property_id, station.parking_space_id) == (world.prop.pk, space.pk)
+    assert station.private
+    assert done.station_password
+    assert authenticate("EVB0042", done.station_password).station_id == station.pk
     kinds = list(
         Event.objects.filter(kind__startswith="installation.")
         .order_by("id")

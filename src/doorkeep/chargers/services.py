@@ -168,6 +168,32 @@ def register_station(actor: User, property_id: int, spec: StationSpec) -> tuple[
     cp_id = _charge_point_id(spec.charge_point_id)
     name = _name(spec.name)
     space = _space(prop, spec.parking_space, spec.parking_space_id)
+    return _register(actor, prop, cp_id, name, space)
+
+
+def register_installed(actor: User, space: ParkingSpace, serial: str) -> str | None:
+    """The installation workflow's last step (installations.services.complete,
+    by the platform operator or the owner): the station installed at
+    ``space`` is registered with its serial as its charge point id. Returns
+    its password (shown once), or None when a station of the site already
+    has that id or the serial is not a valid charge point id (the owner then
+    registers it by hand)."""
+    if not CHARGE_POINT_ID.fullmatch(serial):
+        return None
+    prop = space.property
+    if (
+        Station.objects.filter(charge_point_id=serial)
+        .exclude(removed_at__isnull=False, organization_id=prop.organization_id)
+        .exists()
+    ):
+        return None
+    _station, password = _register(actor, prop, serial, "", space)
+    return password
+
+
+def _register(
+    actor: User, prop: Property, cp_id: str, name: str, space: ParkingSpace | None
+) -> tuple[Station, str]:
     password = new_password()
     taken = Conflict(
         _("A charging station with the id %(id)s is registered already.") % {"id": cp_id},

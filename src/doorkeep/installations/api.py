@@ -41,6 +41,11 @@ class InstallationOut(Schema):
     electrician: ElectricianOut | None
     scheduled_for: date | None
     station_serial: str
+    station_password: str | None = Field(
+        None,
+        description="When the installed station was registered at this step: its password, "
+        "shown only in this answer (configure the station with it)",
+    )
     created_at: datetime
     decided_at: datetime | None
     handed_at: datetime | None
@@ -96,6 +101,7 @@ def out(item: Installation) -> dict[str, object]:
         "electrician": body["electrician"],
         "scheduled_for": item.scheduled_for,
         "station_serial": item.station_serial,
+        "station_password": getattr(item, "station_password", None),
         **{
             k: getattr(item, k)
             for k in (

@@ -69,6 +69,9 @@ class Installation(models.Model):
     scheduled_at = models.DateTimeField(null=True, blank=True)
     installed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Not stored: the installed station's password, set by the step that
+    # registers it (services.complete) and shown only in its answer.
+    station_password: str | None = None
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -277,7 +277,10 @@ def schedule(actor: User, installation_id: int, day: date) -> Installation:
 
 
 def complete(actor: User, installation_id: int, *, station_serial: str) -> Installation:
-    """The station is installed: its serial becomes the station's at that space."""
+    """The station is installed: its serial becomes the station's at that space,
+    and the station is registered at the site with the serial as its charge
+    point id (``item.station_password``: its password, shown once; None when
+    it could not be registered so, see chargers.services.register_installed)."""
     serial = "".join(station_serial.split()).upper()
     if not serial or len(serial) > 40:
         raise InvalidInput(
@@ -309,6 +312,9 @@ def complete(actor: User, installation_id: int, *, station_serial: str) -> Insta
             "station_serial",
             "installed_at",
         )
+        from doorkeep.chargers.services import register_installed
+
+        item.station_password = register_installed(actor, item.parking_space, serial)
     return item
 
 
