@@ -126,6 +126,7 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
         _canal_house(rng, owner, org, entries[:4])
     _guests(owner, entries[:4])
     _sites(owner, entries)
+    _stations(owner, entries[0].property_id, rng)
     _batch_of_known_codes()
     with transaction.atomic():
         locks = list(
@@ -224,7 +225,7 @@ def _sites(owner: User, entries: list[Entry]) -> None:
         request.refresh_from_db()
         return request.badge_id or 0
 
-    handed_over(accounts["Sanne"], "04D3A5B7C9E1F2")
+    handed_over(accounts["Sanne"], SANNE_BADGE)
     lost = handed_over(accounts["Lucas"], "04E7E7E7123456")
     badges.report_lost(accounts["Lucas"], lost)
     badges.request_badge(
@@ -263,6 +264,63 @@ def _sites(owner: User, entries: list[Entry]) -> None:
     )
     installations.decide(owner, station.pk, approve=True)
     installations.hand_over(owner, station.pk)
+
+
+STATIONS = (("EVB-KZG-0001", "Charger P1", "P1"), ("EVB-KZG-0002", "Charger P2", "P2"))
+SANNE_BADGE = "04D3A5B7C9E1F2"
+
+
+def demo_station_password(charge_point_id: str) -> str:
+    """The demo stations' passwords are known, to connect `doorkeep simulate charger`."""
+    return f"dsp_demo-{charge_point_id.lower()}"
+
+
+def _stations(owner: User, site_id: int, rng: random.Random) -> None:
+    """Two charging stations at the Keizersgracht residence: EVB-KZG-0001 at
+    the shared space P1, EVB-KZG-0002 at P2, private to unit 2A (Rosa's).
+    Sanne charged at P1 a few times in the last weeks."""
+    from doorkeep.chargers import reports
+    from doorkeep.chargers import services as chargers
+    from doorkeep.chargers.models import Station
+
+    made = {}
+    for cp_id, name, space in STATIONS:
+        station, _password = chargers.register_station(
+            owner, site_id, chargers.StationSpec(cp_id, name=name, parking_space=space)
+        )
+        Station.objects.filter(pk=station.pk).update(
+            password_digest=Station.digest_of(demo_station_password(cp_id))
+        )
+        made[cp_id] = station
+    shared = made["EVB-KZG-0001"].pk
+    meter = 1_204_000  # Wh on the station's register
+    now = timezone.now()
+    for days_ago in (26, 19, 12, 5):
+        start = (now - timedelta(days=days_ago)).replace(
+            hour=17, minute=rng.randrange(60), second=0, microsecond=0
+        )
+        hours = rng.choice((2, 3, 4))
+        power = 7_400
+        started = reports.start(
+            shared,
+            connector=1,
+            id_tag=SANNE_BADGE,
+            meter_start_wh=meter,
+            at=start,
+        )
+        readings = [
+            reports.Reading(start + timedelta(hours=h), meter + power * h, power)
+            for h in range(1, hours)
+        ]
+        reports.meter_values(shared, readings, transaction_id=started.transaction_id)
+        meter += power * hours
+        reports.stop(
+            shared,
+            started.transaction_id,
+            meter_stop_wh=meter,
+            at=start + timedelta(hours=hours),
+            reason="EVDisconnected",
+        )
 
 
 def _batch_of_known_codes() -> None:
