@@ -39,7 +39,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from doorkeep.core.errors import DomainError
+from doorkeep.core.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
     from doorkeep.gateway.server import Gateway
@@ -402,6 +402,12 @@ def send_station_command(
         return str(result.get("status") or "")
     if result.get("error") == "timeout":
         raise StationTimeout(_("The charging station did not answer in time. Try again."))
+    if result.get("error") == "bad command":
+        raise InvalidInput(
+            _("The charging station cannot take this command: %(reason)s")
+            % {"reason": result.get("reason") or "?"},
+            code="bad_station_command",
+        )
     if result.get("error") == "rejected":
         raise StationRejected(
             _("The charging station refused the command: %(reason)s")
