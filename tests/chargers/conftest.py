@@ -16,11 +16,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gateway"))
 
-from gateway_helpers import Running, start_gateway  # noqa: E402
+from gateway_helpers import Running, start_gateway
 
-from doorkeep.badges import services as badges  # noqa: E402
-from doorkeep.badges.models import Badge  # noqa: E402
-from doorkeep.chargers.models import Station  # noqa: E402
+from doorkeep.badges import services as badges
+from doorkeep.badges.models import Badge
+from doorkeep.chargers.models import Station
 
 
 def _badges_conftest() -> Any:

@@ -40,6 +40,12 @@ class StationRefused(Exception):
     """Unknown station, removed station or wrong password (not said which)."""
 
 
+def _take_turn(station_id: int) -> None:
+    """Lock the station's row until the transaction ends (its writes that
+    read first, one at a time)."""
+    list(Station.objects.select_for_update().filter(pk=station_id).order_by().values_list("pk"))
+
+
 @dataclass(frozen=True)
 class StationSession:
     station_id: int
@@ -59,21 +65,23 @@ def authenticate(charge_point_id: str, password: str, *, peer: str = "") -> Stat
         raise StationRefused
     if not secrets.compare_digest(station.password_digest, Station.digest_of(password)):
         log.warning("refused station %s from %s: wrong password", station.charge_point_id, peer)
-        now = timezone.now()
-        if not Event.objects.filter(
-            station_id=station.pk,
-            kind=EventKind.STATION_REFUSED,
-            occurred_at__gte=now - REFUSED_EVENT_EVERY,
-        ).exists():
-            record(
-                EventKind.STATION_REFUSED,
-                organization_id=station.organization_id,
-                property_id=station.property_id,
+        with transaction.atomic():
+            # The station's row is the turn: attempts at once make one event.
+            _take_turn(station.pk)
+            if not Event.objects.filter(
                 station_id=station.pk,
-                reason="wrong_password",
-                summary=_("A charging station with a wrong password tried to connect"),
-                data={"peer": peer} if peer else None,
-            )
+                kind=EventKind.STATION_REFUSED,
+                occurred_at__gte=timezone.now() - REFUSED_EVENT_EVERY,
+            ).exists():
+                record(
+                    EventKind.STATION_REFUSED,
+                    organization_id=station.organization_id,
+                    property_id=station.property_id,
+                    station_id=station.pk,
+                    reason="wrong_password",
+                    summary=_("A charging station with a wrong password tried to connect"),
+                    data={"peer": peer} if peer else None,
+                )
         raise StationRefused
     return StationSession(
         station.pk,
@@ -253,6 +261,9 @@ def start(
     )
     with transaction.atomic():
         if transaction_id is None:
+            # The station's row is the turn: a start sent twice at once is
+            # still one session (the platform numbers it, no constraint can).
+            _take_turn(station_id)
             same = ChargingSession.objects.filter(
                 station=station, connector=connector, id_tag=id_tag[:40], started_at=at
             ).first()
@@ -272,21 +283,25 @@ def start(
             transaction_id=transaction_id or f"pending-{secrets.token_hex(8)}",
         )
         session.connector = connector
-        session.id_tag = id_tag[:40]
-        session.badge_id, session.person_id, session.unit_id = badge, person, unit
+        if id_tag or not session.id_tag:  # a badge presented earlier, in an event sent first
+            session.id_tag = id_tag[:40]
+            session.badge_id, session.person_id, session.unit_id = badge, person, unit
         session.started_at, session.meter_start_wh = at, meter_start_wh
         session.remote = session.remote or remote
+        flagged = session.review
         if session.review == Review.STOP_WITHOUT_START:
             session.review = ""  # its start came after all (sent late, out of order)
         if answer.status != Status.ACCEPTED and not session.review:
             session.review = Review.NOT_AUTHORIZED
         session.updated_at = timezone.now()
-        session.measure()
+        _settle(session)
         session.save()
         if transaction_id is None:
             session.transaction_id = str(session.pk)
             session.save(update_fields=["transaction_id"])
         _event(session, EventKind.CHARGING_STARTED, at)
+        if session.review and session.review != flagged:
+            _event(session, EventKind.CHARGING_FLAGGED, at)
     return Started(session.transaction_id, answer, True)
 
 
@@ -313,6 +328,7 @@ def stop(
         )
         if session is not None and session.stopped_at is not None:
             return session
+        flagged = session.review if session is not None else ""
         if session is None:
             badge, person, unit = _whose(station, id_tag, at) if id_tag else (None, None, None)
             session = ChargingSession(
@@ -331,16 +347,41 @@ def stop(
         session.stop_reason = reason[:40]
         session.power_w = None
         session.updated_at = timezone.now()
-        session.measure()
+        _settle(session)
         try:
             with transaction.atomic():
                 session.save()
         except IntegrityError:  # the same unknown stop, stored meanwhile by another thread
             return ChargingSession.objects.get(station=station, transaction_id=transaction_id)
         _event(session, EventKind.CHARGING_STOPPED, at)
-        if session.review:
+        # Flagged now, or earlier without an event (readings of a start not
+        # yet known make the session flagged, quietly: the start may follow).
+        if session.review and (session.review != flagged or flagged == Review.STOP_WITHOUT_START):
             _event(session, EventKind.CHARGING_FLAGGED, at)
     return session
+
+
+def identified(station_id: int, transaction_id: str, id_tag: str, *, at: datetime) -> None:
+    """The badge of a transaction that started without one (OCPP 2.0.1: the
+    cable plugged in first, the badge presented in a later event): the
+    session keeps it, its person and their unit."""
+    with transaction.atomic():
+        session = (
+            ChargingSession.objects.select_for_update()
+            .select_related("station")
+            .filter(station_id=station_id, transaction_id=transaction_id)
+            .first()
+        )
+        if session is None or session.id_tag or not id_tag:
+            return
+        badge, person, unit = _whose(session.station, id_tag, station_time(at))
+        ChargingSession.objects.filter(pk=session.pk).update(
+            id_tag=id_tag[:40],
+            badge_id=badge,
+            person_id=person,
+            unit_id=unit,
+            updated_at=timezone.now(),
+        )
 
 
 @dataclass(frozen=True)
@@ -405,30 +446,46 @@ def meter_values(
 
 
 def _take(session: ChargingSession, readings: list[Reading]) -> None:
-    """The session's last reading and power, and the review flag, after new
-    readings (read back with the ones stored before, in time order: they may
-    arrive in any order)."""
-    energies = list(
-        MeterSample.objects.filter(session=session, energy_wh__isnull=False)
-        .order_by("at")
-        .values_list("energy_wh", flat=True)
-    )
-    start = session.meter_start_wh
-    steps = ([start] if start is not None else []) + energies
-    backwards = any(b < a for a, b in itertools.pairwise(steps))
-    if energies:
-        session.meter_last_wh = energies[-1]
+    """The session after new readings: its power (while it runs), and what
+    ``_settle`` makes of all its readings."""
     latest = max(readings, key=lambda r: r.at)
     if session.stopped_at is None and latest.power_w is not None:
         session.power_w = latest.power_w
     flagged = session.review
-    session.measure()
-    if backwards and not session.review:
-        session.review = Review.METER_BACKWARDS
+    _settle(session)
     session.updated_at = timezone.now()
     session.save(update_fields=["meter_last_wh", "power_w", "energy_wh", "review", "updated_at"])
     if session.review == Review.METER_BACKWARDS and flagged != session.review:
         _event(session, EventKind.CHARGING_FLAGGED, timezone.now())
+
+
+def _settle(session: ChargingSession) -> None:
+    """The session's last reading and energy from everything the station
+    sent, read back in time order (messages arrive in any order): the meter
+    at the start, the readings, the meter at the stop. A meter that went
+    backwards anywhere flags the session, and its energy is not guessed."""
+    energies = (
+        list(
+            MeterSample.objects.filter(session=session, energy_wh__isnull=False)
+            .order_by("at")
+            .values_list("energy_wh", flat=True)
+        )
+        if session.pk is not None
+        else []
+    )
+    if energies:
+        session.meter_last_wh = energies[-1]
+    start, stop = session.meter_start_wh, session.meter_stop_wh
+    steps = [start, *energies, stop]
+    known = [step for step in steps if step is not None]
+    end = stop if stop is not None else session.meter_last_wh
+    if any(b < a for a, b in itertools.pairwise(known)):
+        session.energy_wh = None
+        session.review = session.review or Review.METER_BACKWARDS
+    elif start is not None and end is not None:
+        session.energy_wh = end - start
+    else:
+        session.energy_wh = None
 
 
 def _event(session: ChargingSession, kind: str, at: datetime) -> None:

@@ -330,13 +330,13 @@ class Gateway:
                     connected_at=conn.connected_at,
                 )
         self.connections.clear()
-        for link in list(self.stations.values()):
+        for station in list(self.stations.values()):
             with contextlib.suppress(Exception):
                 await self.db(
                     chargers_reports.disconnected,
-                    link.session,
+                    station.session,
                     gateway=self.id,
-                    connected_at=link.opened_at,
+                    connected_at=station.opened_at,
                 )
         self.stations.clear()
         await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ocpp import exceptions as errors
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, MessageType, unpack
+from websockets.exceptions import ConnectionClosed
 
 from doorkeep.chargers.lists import ListEntry
 from doorkeep.chargers.reports import Reading
@@ -26,6 +29,7 @@ T = TypeVar("T")
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+SEEN_EVERY = 10.0  # seconds: how often a busy station's last_seen_at is written
 
 
 class StationPoint:
@@ -34,13 +38,18 @@ class StationPoint:
     gateway: Gateway
     link: StationLink
     malformed_code = "FormatViolation"  # 1.6 names it FormationViolation
+    # A required field missing. OCPP 1.6 names an incomplete payload
+    # ProtocolError; OCPP 2.0.1 names it an occurrence constraint violation,
+    # spelt as 1.6 and 2.0.1 spell it (the corrected spelling is 2.1's).
+    missing_code = "OccurenceConstraintViolation"
+    actions: frozenset[str] = frozenset()  # every action of the version, either direction
 
     def __init__(self, cp_id: str, connection: Any, gateway: Gateway, link: StationLink) -> None:
         from doorkeep.gateway.ocpp.csms import RESPONSE_TIMEOUT
 
         super().__init__(cp_id, connection, response_timeout=RESPONSE_TIMEOUT)  # type: ignore[call-arg]
         self.gateway, self.link = gateway, link
-        self.logger = log  # type: ignore[misc]
+        self.logger = log
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.gateway.db(func, *args, **kwargs)
@@ -50,22 +59,57 @@ class StationPoint:
         return self.link.session.station_id
 
     async def route_message(self, raw_msg: str) -> None:
-        """The library's routing, with an answer to a frame it cannot read:
-        the CALLERROR the specification names (it would only log it)."""
+        """One frame, routed as the library routes it, with the answers the
+        specification names where the library gives none or another: a frame
+        it cannot read gets a CALLERROR (the library would only log it); an
+        action nobody knows is NotImplemented and one known but not taken
+        here NotSupported (the library has them the other way round); a
+        required field missing is ``missing_code``."""
         try:
             msg = unpack(raw_msg)
         except OCPPError as error:
             code = self.malformed_code if error.code == "FormatViolation" else error.code
-            unique_id = _unique_id(raw_msg)
             log.info("station %s sent a malformed frame: %s", self.id, error)  # type: ignore[attr-defined]
-            await self.send_error(unique_id or "-1", code, str(error.description or error.code))
+            if not _is_answer(raw_msg):  # an answer is never answered
+                unique_id = _unique_id(raw_msg) or "-1"
+                await self.send_error(unique_id, code, str(error.description or error.code))
             return
-        if msg.message_type_id == MessageType.Call and not isinstance(msg.payload, dict):
+        if msg.message_type_id != MessageType.Call:
+            await super().route_message(raw_msg)  # type: ignore[misc]
+            return
+        if not isinstance(msg.payload, dict):
             await self.send_error(msg.unique_id, self.malformed_code, "The payload is an object")
             return
-        await super().route_message(raw_msg)  # type: ignore[misc]
-        if msg.message_type_id == MessageType.Call:
-            self.gateway.spawn(self.db(_seen, self.station_id), name="station-seen")
+        try:
+            if msg.action not in self.route_map:  # type: ignore[attr-defined]
+                raise self._unhandled(str(msg.action))
+            await self._handle_call(msg)  # type: ignore[attr-defined]
+        except errors.ProtocolError as error:  # the schema's "required" (the request's)
+            await self.send_error(msg.unique_id, self.missing_code, _described(error))
+        except OCPPError as error:
+            await self.send_error(msg.unique_id, error.code, _described(error))
+        except ConnectionClosed:
+            return
+        self._seen()
+
+    def _unhandled(self, action: str) -> OCPPError:
+        if action in self.actions:
+            return errors.NotSupportedError(
+                description="Requested Action is recognized but not supported by the receiver",
+                details={"cause": f"{action} is not taken by the central system"},
+            )
+        return errors.NotImplementedError(
+            description="Requested Action is not known by receiver",
+            details={"cause": f"{action[:48]} is no OCPP action"},
+        )
+
+    def _seen(self) -> None:
+        """The station's last message, recorded at most every SEEN_EVERY
+        seconds (a write per message would double the database's work)."""
+        now = time.monotonic()
+        if now - self.link.seen_at >= SEEN_EVERY:
+            self.link.seen_at = now
+            self.gateway.spawn(self.db(_record_seen, self.station_id), name="station-seen")
 
     async def send_error(self, unique_id: str, code: str, description: str) -> None:
         frame = CallError(unique_id, code, description[:255], {}).to_json()
@@ -88,10 +132,23 @@ class StationPoint:
         raise NotImplementedError
 
 
-def _seen(station_id: int) -> None:
+def _record_seen(station_id: int) -> None:
     from doorkeep.chargers.reports import seen
 
     seen(station_id)
+
+
+def _described(error: OCPPError) -> str:
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    return f"{error.description}: {cause}" if cause else str(error.description or error.code)
+
+
+def _is_answer(raw: str) -> bool:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(message, list) and bool(message) and message[0] in (3, 4)
 
 
 def _unique_id(raw: str) -> str | None:

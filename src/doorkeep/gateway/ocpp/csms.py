@@ -157,8 +157,10 @@ class StationLink:
     sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tokens: float = BURST
     refilled: float = field(default_factory=time.monotonic)
-    dropped: int = 0
+    dropped: int = 0  # messages refused for flooding since the station last calmed down
     list_supported: bool = True
+    seen_at: float = 0.0  # when its last_seen_at was last written (monotonic)
+    ready: bool = False  # the first sync knows what list the station holds
 
     @property
     def station_id(self) -> int:
@@ -168,6 +170,8 @@ class StationLink:
         now = time.monotonic()
         self.tokens = min(BURST, self.tokens + (now - self.refilled) * MESSAGES_PER_SECOND)
         self.refilled = now
+        if self.tokens >= BURST:
+            self.dropped = 0  # calm again: only a flood that goes on is closed
         if self.tokens < 1:
             return False
         self.tokens -= 1
@@ -226,28 +230,33 @@ async def _close(ws: ServerConnection, code: int, reason: str) -> None:
 async def receive(gateway: Gateway, link: StationLink, raw: str | bytes) -> None:
     """One frame from the station. Answers to the platform's calls go to the
     call waiting for them; a call is handled in its own task, so that a slow
-    one (a database write) never holds the answers the platform waits for."""
+    one (a database write) never holds the answers the platform waits for.
+    Each frame counts against the station's budget: over it, a call is
+    answered GenericError, and a station that goes on is closed (4008)."""
     point = link.point
     assert point is not None
-    if isinstance(raw, bytes):
-        await point.send_error("-1", "FormatViolation", "OCPP-J frames are text")
-        return
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    message = _parsed(text)
+    unique_id = _unique_id(message)
+    is_call = isinstance(message, list) and bool(message) and message[0] == 2
     if not link.allow():
         link.dropped += 1
         if link.dropped > MAX_DROPPED:
             log.warning("closing station %s: flooding", link.session.charge_point_id)
             await _close(link.ws, 4008, "too many messages")
             return
-        unique_id = _unique_id(raw)
-        if unique_id is not None and _is_call(raw):
+        if unique_id is not None and is_call:
             await point.send_error(unique_id, "GenericError", "Too many messages: slow down")
         return
-    if _is_call(raw):
+    if isinstance(raw, bytes):
+        await point.send_error(
+            unique_id or "-1", point.malformed_code, "OCPP-J messages are text frames"
+        )
+        return
+    if is_call:
         gateway.spawn(point.route_message(raw), name="ocpp-call")
     else:
         await point.route_message(raw)
-    if link.booted.is_set() or link.point is None:
-        return
 
 
 def _parsed(raw: str) -> Any:
@@ -257,13 +266,7 @@ def _parsed(raw: str) -> Any:
         return None
 
 
-def _is_call(raw: str) -> bool:
-    message = _parsed(raw)
-    return isinstance(message, list) and bool(message) and message[0] == 2
-
-
-def _unique_id(raw: str) -> str | None:
-    message = _parsed(raw)
+def _unique_id(message: Any) -> str | None:
     if isinstance(message, list) and len(message) > 1 and isinstance(message[1], str):
         return message[1][:36]
     return None
@@ -294,14 +297,17 @@ async def _first_sync(gateway: Gateway, link: StationLink) -> None:
         held = None
     if held is not None and held == link.session.acked_version and held > 0:
         link.acked_version, link.acked = held, dict(link.session.acked_entries)
+    link.ready = True
     await sync(gateway, link)
 
 
 async def sync(gateway: Gateway, link: StationLink, *, full: bool = False) -> None:
     """Bring the station's list in step with the platform's: the difference
     from what it acknowledged, or the whole list (``full``, or when what it
-    holds is not known)."""
-    if not link.list_supported or link.point is None:
+    holds is not known). Before the first sync knows what the station holds,
+    there is nothing to do: that sync reads the list after any change
+    announced so far."""
+    if not link.ready or not link.list_supported or link.point is None:
         return
     async with link.sync_lock:
         version, listed = await gateway.db(_current, link.station_id)
@@ -342,7 +348,7 @@ async def sync(gateway: Gateway, link: StationLink, *, full: bool = False) -> No
             await _failed(gateway, link, f"the station refused the list: {status}")
             return
     if status not in ("Accepted", "NotSupported") and not whole:
-        await sync(gateway, link, full=True)
+        await sync(gateway, link)  # what it holds is unknown now: the whole list
 
 
 async def _failed(gateway: Gateway, link: StationLink, error: str) -> None:

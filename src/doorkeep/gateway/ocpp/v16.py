@@ -24,6 +24,8 @@ def _id_tag_info(answer: reports.Answer) -> dict[str, Any]:
 
 class StationPoint16(StationPoint, ChargePoint):
     malformed_code = "FormationViolation"
+    missing_code = "ProtocolError"  # "Payload for Action is incomplete"
+    actions = frozenset(str(action.value) for action in Action)
 
     @on(Action.boot_notification)
     async def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kw: Any) -> Any:

@@ -38,6 +38,8 @@ def _energies(got: list[reports.Reading]) -> list[int]:
 
 
 class StationPoint201(StationPoint, ChargePoint):
+    actions = frozenset(str(action.value) for action in Action)
+
     @on(Action.boot_notification)
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **kw: Any) -> Any:
         await self.db(
@@ -91,9 +93,7 @@ class StationPoint201(StationPoint, ChargePoint):
         at = when(timestamp)
         answer: reports.Answer | None = None
         if event_type == "Started":
-            energies = [
-                r.energy_wh for r in sorted(got, key=lambda r: r.at) if r.energy_wh is not None
-            ]
+            energies = _energies(got)
             started = await self.db(
                 reports.start,
                 self.station_id,
@@ -115,10 +115,10 @@ class StationPoint201(StationPoint, ChargePoint):
                 connector=connector,
                 keep_unknown=True,
             )
+        if tag and event_type != "Started":
+            await self.db(reports.identified, self.station_id, transaction_id, tag, at=at)
         if event_type == "Ended":
-            energies = [
-                r.energy_wh for r in sorted(got, key=lambda r: r.at) if r.energy_wh is not None
-            ]
+            energies = _energies(got)
             await self.db(
                 reports.stop,
                 self.station_id,
