@@ -176,6 +176,31 @@ def test_a_16_stop_of_an_unknown_transaction_is_stored_flagged_and_answered(stat
     assert flagged.reason == Review.STOP_WITHOUT_START
 
 
+def test_a_16_start_never_takes_the_number_of_an_unknown_stop(stations, gateway):
+    """The platform numbers 1.6 transactions with the session's id; a stop
+    stored under the station's own number must not be taken by a later start
+    (the same number twice at one station would make the start fail)."""
+    from doorkeep.chargers.models import ChargingSession as Sessions
+
+    marker = Sessions.objects.create(
+        organization_id=stations.shared.organization_id,
+        property_id=stations.shared.property_id,
+        station=stations.shared,
+        transaction_id="marker",
+    )
+    upcoming = marker.pk + 2  # the stop's row comes next, then the start's
+    with Linked(gateway, "CP-SHARED-1") as linked:
+        linked.call(
+            call16.StopTransaction(meter_stop=5000, timestamp=iso(ago(50)), transaction_id=upcoming)
+        )
+        started = start16(linked, ago(10))
+        assert started.id_tag_info["status"] == "Accepted"
+    assert started.transaction_id != upcoming
+    session = session_of(started.transaction_id)
+    assert session.pk == upcoming and session.review == ""
+    assert session_of(upcoming).review == Review.STOP_WITHOUT_START
+
+
 def test_a_16_meter_going_backwards_is_flagged_and_its_energy_not_guessed(stations, gateway):
     t0 = ago(30)
     with Linked(gateway, "CP-SHARED-1") as linked:

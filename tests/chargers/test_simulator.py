@@ -17,6 +17,7 @@ from conftest import PASSWORD, UID
 from doorkeep.accounts.services import create_user
 from doorkeep.badges import services as badges
 from doorkeep.chargers.models import ChargingSession, Connector, MeterSample, Station
+from doorkeep.core.errors import InvalidInput
 from doorkeep.events.models import Event, EventKind
 from doorkeep.gateway.ocpp.simulator import NO_FREE_CONNECTOR, ListEntry, SimulatedCharger
 from doorkeep.gateway.routing import StationOffline, send_station_command
@@ -361,6 +362,9 @@ def test_remote_start_and_stop_and_an_offline_station(stations, gateway, make, v
     eventually(lambda: ChargingSession.objects.filter(station_id=shared).exists())
     session = ChargingSession.objects.get(station_id=shared)
     assert session.person == stations.site.rosa_person
+    assert session.remote  # started by the platform's command, not at the station
+    with pytest.raises(InvalidInput):  # a command the gateway does not give
+        send_station_command(shared, "self_destruct", {})
     eventually(lambda: charger.running(1) is not None)
     assert (
         send_station_command(shared, "remote_start", {"id_tag": UID, "connector": 1}) == "Rejected"

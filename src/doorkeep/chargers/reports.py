@@ -297,12 +297,27 @@ def start(
         _settle(session)
         session.save()
         if transaction_id is None:
-            session.transaction_id = str(session.pk)
+            session.transaction_id = _number(station, session.pk)
             session.save(update_fields=["transaction_id"])
         _event(session, EventKind.CHARGING_STARTED, at)
         if session.review and session.review != flagged:
             _event(session, EventKind.CHARGING_FLAGGED, at)
     return Started(session.transaction_id, answer, True)
+
+
+NUMBER_STEP = 2**30  # OCPP 1.6 transaction ids are 32-bit integers
+
+
+def _number(station: Station, pk: int) -> str:
+    """The 1.6 transaction id of a new session: its own id, unless the
+    station already used that number (a stop of a transaction the platform
+    never saw, stored under the station's number): then the next free one
+    NUMBER_STEP further (the station's row is locked: no one takes it
+    meanwhile)."""
+    number = pk
+    while ChargingSession.objects.filter(station=station, transaction_id=str(number)).exists():
+        number += NUMBER_STEP
+    return str(number)
 
 
 def stop(

@@ -55,6 +55,7 @@ RESPONSE_TIMEOUT = 10.0  # seconds a station has to answer the platform's calls
 MESSAGES_PER_SECOND = 20  # sustained, per station
 BURST = 60
 MAX_DROPPED = 100  # messages refused for flooding before the connection is closed
+REMOTE_START_WINDOW = 180.0  # seconds between a remote start and the start it causes
 RECHECK = 300.0  # seconds between checks that a station's list still holds (the calendar)
 
 
@@ -161,6 +162,15 @@ class StationLink:
     list_supported: bool = True
     seen_at: float = 0.0  # when its last_seen_at was last written (monotonic)
     ready: bool = False  # the first sync knows what list the station holds
+    # Badges the platform asked the station to start charging for, and when
+    # (monotonic): the start that follows is marked as started remotely.
+    remote_starts: dict[str, float] = field(default_factory=dict)
+
+    def started_remotely(self, id_tag: str) -> bool:
+        """Whether a start for ``id_tag`` follows a remote start of the last
+        REMOTE_START_WINDOW seconds (each remote start marks one start)."""
+        asked = self.remote_starts.pop(id_tag.upper(), None)
+        return asked is not None and time.monotonic() - asked < REMOTE_START_WINDOW
 
     @property
     def station_id(self) -> int:
@@ -396,6 +406,8 @@ async def command(
         return {"ok": False, "error": "offline"}
     if action not in COMMANDS:
         return {"ok": False, "error": "bad command"}
+    if action == "remote_start" and isinstance(args.get("id_tag"), str):
+        link.remote_starts[args["id_tag"].upper()] = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
             status = await link.point.command(action, args)

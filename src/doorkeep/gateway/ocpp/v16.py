@@ -74,6 +74,7 @@ class StationPoint16(StationPoint, ChargePoint):
             id_tag=id_tag,
             meter_start_wh=meter_start,
             at=when(timestamp),
+            remote=self.link.started_remotely(id_tag),
         )
         return call_result.StartTransaction(
             transaction_id=int(started.transaction_id), id_tag_info=_id_tag_info(started.answer)

@@ -102,6 +102,9 @@ class StationPoint201(StationPoint, ChargePoint):
                 meter_start_wh=energies[0] if energies else None,
                 at=at,
                 transaction_id=transaction_id,
+                remote=trigger_reason == "RemoteStart"
+                or transaction_info.get("remote_start_id") is not None
+                or self.link.started_remotely(tag),
             )
             answer = started.answer if tag else None
         elif tag:
