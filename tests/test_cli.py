@@ -155,9 +155,16 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
             assert b"/api/v1/locks" in r.read()
         assert (tmp_path / "doorkeep.sqlite3").exists()
         assert (tmp_path / "secret_key").exists()
-        # The gateway listens on the next port (not a fixed 8001).
-        with socket.create_connection(("127.0.0.1", port + 1), timeout=5):
-            pass
+        # The gateway listens on the next port (not a fixed 8001); it may come
+        # up a little after the web server.
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port + 1), timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=20)

@@ -526,7 +526,7 @@ def test_equipment_refuses_former_residents_other_units_spaces_and_foreign_badge
     change_residency(
         world.alice, site.residency.pk, move_out=site_today(world.prop) - timedelta(days=2)
     )
-    assert decide_equipment(prop, "04A1B2C3").reason == DenyReason.NOT_A_RESIDENT
+    assert decide_equipment(prop, "04A1B2C3").reason == DenyReason.MOVED_OUT
 
 
 def test_a_badge_lost_on_its_way_never_becomes_active(site):

@@ -27,8 +27,16 @@ EXPECTED = {
         Action.MANAGE_RESIDENTS,
         Action.MANAGE_BADGES,
         Action.VIEW_RESIDENTS,
+        Action.MANAGE_STATIONS,
+        Action.VIEW_STATIONS,
     },
-    Role.READ_ONLY: {Action.VIEW, Action.VIEW_KEYS, Action.VIEW_EVENTS, Action.VIEW_RESIDENTS},
+    Role.READ_ONLY: {
+        Action.VIEW,
+        Action.VIEW_KEYS,
+        Action.VIEW_EVENTS,
+        Action.VIEW_RESIDENTS,
+        Action.VIEW_STATIONS,
+    },
     Role.MEMBER: {Action.VIEW},
     Role.PLATFORM_OPERATOR: {Action.VIEW},
 }
