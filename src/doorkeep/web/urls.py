@@ -11,6 +11,7 @@ from doorkeep.web.views import (
     operator,
     portal,
     residents,
+    stations,
 )
 
 app_name = "web"
@@ -288,6 +289,59 @@ urlpatterns: list[URLPattern] = [
         "operator/installations/<int:installation_id>/installed/",
         installations.operator_installed,
         name="operator_installation_installed",
+    ),
+    # Charging stations (issue 13): a site's stations and sessions, a station's page, the portal
+    path("properties/<int:property_id>/stations/", stations.site_stations, name="site_stations"),
+    path(
+        "properties/<int:property_id>/stations/live/",
+        stations.site_stations_live,
+        name="site_stations_live",
+    ),
+    path(
+        "properties/<int:property_id>/stations/add/",
+        stations.register_station,
+        name="register_station",
+    ),
+    path(
+        "properties/<int:property_id>/charging-sessions/",
+        stations.site_sessions,
+        name="site_charging_sessions",
+    ),
+    path(
+        "properties/<int:property_id>/charging-sessions.csv",
+        stations.site_sessions_csv,
+        name="site_charging_sessions_csv",
+    ),
+    path("stations/<int:station_id>/", stations.station_detail, name="station"),
+    path("stations/<int:station_id>/live/", stations.station_live, name="station_live"),
+    path("stations/<int:station_id>/commands/", stations.station_command, name="station_command"),
+    path("stations/<int:station_id>/change/", stations.change_station, name="change_station"),
+    path(
+        "stations/<int:station_id>/password/",
+        stations.rotate_station_password,
+        name="rotate_station_password",
+    ),
+    path("stations/<int:station_id>/remove/", stations.remove_station, name="remove_station"),
+    path(
+        "stations/<int:station_id>/sessions.csv",
+        stations.station_sessions_csv,
+        name="station_sessions_csv",
+    ),
+    path("portal/charging/live/", stations.portal_charging_live, name="portal_charging_live"),
+    path(
+        "portal/charging/stations/<int:station_id>/connectors/<int:connector>/start/",
+        stations.portal_start,
+        name="portal_charging_start",
+    ),
+    path(
+        "portal/charging/sessions/<int:session_id>/stop/",
+        stations.portal_stop,
+        name="portal_charging_stop",
+    ),
+    path(
+        "portal/charging-sessions.csv",
+        stations.portal_sessions_csv,
+        name="portal_charging_sessions_csv",
     ),
     path("portal/", portal.portal, name="portal"),
     path("portal/badges/ask/", portal.ask_for_badge, name="portal_ask"),

@@ -172,10 +172,17 @@ def _scheduled(item: Installation) -> str:
 
 
 def _installed(item: Installation) -> str:
-    return _("Station %(serial)s is installed at parking space %(number)s.") % {
+    done = _("Station %(serial)s is installed at parking space %(number)s.") % {
         "serial": item.station_serial,
         "number": item.parking_space.number,
     }
+    password = getattr(item, "station_password", None)
+    if not password:
+        return done
+    return done + " " + _(
+        "It is registered as a charging station of the site; configure it with the charge "
+        "point id %(serial)s and the password %(password)s (shown only now)."
+    ) % {"serial": item.station_serial, "password": password}
 
 
 def _cancelled(item: Installation) -> str:

@@ -1,7 +1,9 @@
 """The resident portal (made for a phone): where they live, their badges
 (report one lost, with a replacement in the same step), their badge requests
 step by step, asking for a badge, and saying a badge sent by post arrived.
-Their charging-station installations are here too (views/installations.py)."""
+Their charging-station installations are here too (views/installations.py),
+and their charging: the stations they may use, starting and stopping with
+their badge, their sessions (web/charging_cards.py, views/stations.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from doorkeep.properties.models import Property
 from doorkeep.residents.models import Residency
 from doorkeep.residents.selectors import residencies_of_user
 from doorkeep.residents.services import site_today
-from doorkeep.web import installation_cards, queries
+from doorkeep.web import charging_cards, installation_cards, queries
 from doorkeep.web.installation_forms import InstallationRequestForm, prefixed
 from doorkeep.web.resident_forms import BadgeRequestForm, LostForm
 from doorkeep.web.views.common import current_user, page_view
@@ -169,6 +171,7 @@ def _portal_page(
             "installation_sites": [s for s in sites if s.installation_form is not None],
             "installations": installations,
             "installation_zones": sorted({card.tz.key for card in installations}),
+            "charging": charging_cards.for_resident(user),
             "error": error,
         },
         status=status,

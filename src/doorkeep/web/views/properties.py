@@ -50,6 +50,9 @@ def _property_page(
             "locks": list(lock_selectors.locks_for(user, property_id=prop.pk)),
             "can_manage": can_manage,
             "can_view_events": policy.can(user, Action.VIEW_EVENTS, prop.organization_id, prop.pk),
+            "can_view_stations": policy.can(
+                user, Action.VIEW_STATIONS, prop.organization_id, prop.pk
+            ),
             "entry_form": entry_form,
         },
         status=status,
