@@ -179,10 +179,15 @@ def _installed(item: Installation) -> str:
     password = getattr(item, "station_password", None)
     if not password:
         return done
-    return done + " " + _(
-        "It is registered as a charging station of the site; configure it with the charge "
-        "point id %(serial)s and the password %(password)s (shown only now)."
-    ) % {"serial": item.station_serial, "password": password}
+    return (
+        done
+        + " "
+        + _(
+            "It is registered as a charging station of the site; configure it with the charge "
+            "point id %(serial)s and the password %(password)s (shown only now)."
+        )
+        % {"serial": item.station_serial, "password": password}
+    )
 
 
 def _cancelled(item: Installation) -> str:
