@@ -247,7 +247,17 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # At DEBUG websockets logs every handshake header, a station's HTTP
+        # Basic password (base64) included: never below INFO.
+        "websockets": {"level": "INFO"},
+        # The OCPP frames (badge UIDs, whole local lists): WARNING unless
+        # asked for with LOG_LEVEL_OCPP_FRAMES=DEBUG (or INFO).
+        "doorkeep.gateway.ocpp.frames": {
+            "level": env_str("LOG_LEVEL_OCPP_FRAMES", "WARNING").upper()
+        },
+    },
 }
 
 # Doorkeep's own settings.

@@ -110,3 +110,31 @@ def test_a_resident_who_moved_out_is_told_so(world):
     Residency.objects.filter(person=person).update(move_out=today + timedelta(days=3))
     decision = decide_equipment(prop, "04AABBCC")
     assert decision.allowed and decision.until == today + timedelta(days=3)
+
+
+def test_a_uid_handed_back_here_and_given_to_someone_elsewhere_is_decided_alike(world):
+    """The list holds the UID because a former holder lived here; the
+    decision reads whoever holds it now. Both must say the same."""
+    prop = world.prop
+    here = Unit.objects.create(property=prop, label="A")
+    other_site = Property.objects.create(organization=prop.organization, name="Elsewhere")
+    there = Unit.objects.create(property=other_site, label="Z")
+    today = site_today(prop)
+    before, now = (
+        Person.objects.create(organization_id=prop.organization_id, name=n, email=f"{n}@x.ch")
+        for n in ("before", "now")
+    )
+    Residency.objects.create(unit=here, person=before, move_in=today - timedelta(days=90))
+    Residency.objects.create(unit=there, person=now, move_in=today - timedelta(days=9))
+    for person, status in ((before, BadgeStatus.DEACTIVATED), (now, BadgeStatus.ACTIVE)):
+        Badge.objects.create(
+            organization_id=prop.organization_id,
+            person=person,
+            uid="04CAFE01",
+            source=BadgeSource.PLATFORM,
+            status=status,
+        )
+    single = decide_equipment(prop, "04CAFE01")
+    listed = equipment_list(prop)["04CAFE01"]
+    assert single.reason == listed.reason == DenyReason.NOT_A_RESIDENT
+    assert single.badge == listed.badge and single.badge.person == now

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gateway"))
 
+from charger_values import PASSWORD, UID
 from gateway_helpers import Running, start_gateway
 
 from doorkeep.badges import services as badges
@@ -34,9 +35,6 @@ def _badges_conftest() -> Any:
 
 
 site = _badges_conftest().site  # the badges' site fixture: Alice's site, Rosa in A-12
-
-UID = "04A1B2C3D4E5F6"
-PASSWORD = "station-password-0001"
 
 
 @dataclass

@@ -9,13 +9,13 @@ import asyncio
 import logging
 
 import pytest
+from charger_values import PASSWORD
 from csms_helpers import VERSIONS, Linked, basic
 from django.utils import timezone
 from gateway_helpers import DEVICE_SECRET, eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import PASSWORD
 from doorkeep.chargers.models import Station
 from doorkeep.events.models import Event, EventKind
 from doorkeep.gateway.models import Device

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from charger_values import UID
 from csms_helpers import VERSIONS, Linked, frame, iso
 from django.utils import timezone
 from gateway_helpers import eventually
@@ -15,7 +16,6 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from conftest import UID
 from doorkeep.badges import services as badges
 from doorkeep.chargers.models import Connector, Station
 from doorkeep.events.models import Event, EventKind
@@ -270,7 +270,7 @@ MISSING = {"1.6": "ProtocolError", "2.0.1": "OccurenceConstraintViolation"}
 def test_malformed_json_gets_the_formation_or_format_violation(stations, gateway, version):
     with Linked(gateway, "CP-SHARED-1", version) as linked:
         linked.boot()
-        answer = linked.raw('[2, "m-1", "Heartbeat", {', "-1")
+        answer = linked.raw('[2, "m-1", "Heartbeat", {', "m-1")  # its id read from its start
         assert answer[0] == 4 and answer[2] == MALFORMED[version]
         # A frame that is JSON but no OCPP message, and a call whose payload is no object.
         answer = linked.raw('{"hello": "there"}', "-1")

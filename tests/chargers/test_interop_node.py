@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from charger_values import PASSWORD, UID
 from gateway_helpers import eventually
 
-from conftest import PASSWORD, UID
 from doorkeep.badges import services as badges
 from doorkeep.chargers.lists import end_of_day
 from doorkeep.chargers.models import ChargingSession, MeterSample, Station
@@ -270,15 +270,9 @@ def test_an_ocpp_rpc_station_follows_the_list_through_differential_updates(
     assert all(line["answer"] == {"status": "Accepted"} for line in sent)
     # What the station holds after the differences is what the platform lists.
     held = sent[-1]["held"]
-    assert held.keys() == {UID}  # Bea's badge was removed when she moved out
+    assert held.keys() == {UID, "04112233"}
     assert held[UID]["status"] == "Blocked"
-    removals = [
-        entry
-        for line in sent[1:]
-        for entry in line["params"].get("localAuthorizationList", [])
-        if "idTagInfo" not in entry and "idTokenInfo" not in entry
-    ]
-    assert len(removals) == 1
+    assert held["04112233"]["status"] == "Expired"  # Bea moved out: refused even offline
     recorded = Station.objects.get(pk=stations.shared.pk)
     assert recorded.acked_version == recorded.list_version == list_version(sent[-1])
-    assert recorded.acked_entries.keys() == {UID}
+    assert recorded.acked_entries.keys() == {UID, "04112233"}

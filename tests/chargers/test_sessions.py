@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from charger_values import UID
 from csms_helpers import TOKEN_TYPE, Linked, ago, iso
 from gateway_helpers import eventually
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from conftest import UID
 from doorkeep.chargers.models import ChargingSession, MeterSample, Review
 from doorkeep.events.models import Event, EventKind
 

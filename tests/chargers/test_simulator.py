@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from charger_values import PASSWORD, UID
 from gateway_helpers import eventually
 
-from conftest import PASSWORD, UID
 from doorkeep.accounts.services import create_user
 from doorkeep.badges import services as badges
 from doorkeep.chargers.models import ChargingSession, Connector, MeterSample, Station

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from charger_values import PASSWORD, UID
 from gateway_helpers import eventually
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as ChargePoint16
@@ -28,7 +29,6 @@ from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 from websockets.asyncio.client import ClientConnection, connect
 
-from conftest import PASSWORD, UID
 from doorkeep.badges import services as badges
 from doorkeep.chargers import reports, services
 from doorkeep.chargers.models import ChargingSession, Station

@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from charger_values import PASSWORD, UID
 
-from conftest import PASSWORD, UID
 from doorkeep.accounts.models import Membership, Role, User
 from doorkeep.accounts.services import create_user
 from doorkeep.badges import services as badges

@@ -512,7 +512,7 @@ def test_a_new_password_is_shown_once_and_the_old_one_stops_working(site, alice)
     assert "no-store" in response["Cache-Control"]
     body = text(response)
     password = re.search(r'id="shown-once"[^>]*value="([^"]+)"', body).group(1)
-    assert "New station password" in body and "The previous password is refused" in body
+    assert "New station password" in body and "the previous password is refused" in body
     site.shared.refresh_from_db()
     assert site.shared.password_digest == Station.digest_of(password)
     assert password not in alice.get(f"/stations/{site.shared.pk}/").content.decode()

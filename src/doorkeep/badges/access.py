@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q
 from django.utils import timezone
 
 from doorkeep.badges.models import Badge, BadgeSource, BadgeStatus
@@ -102,43 +101,56 @@ def decide_equipment(
         clean = normalize_tag(uid)
     except InvalidInput:
         return EquipmentDecision(False, DenyReason.MALFORMED_CREDENTIAL, None)
-    badges = Badge.objects.filter(organization_id=prop.organization_id, uid=clean)
-    badge = (
-        badges.filter(status=BadgeStatus.ACTIVE).first()
-        or badges.filter(status=BadgeStatus.LOST).first()
-        or badges.first()
-    )
+    badge = badge_for_uid(prop.organization_id, clean)
     lived = _lived(prop, [badge.person_id]).get(badge.person_id, []) if badge else []
     return judge(prop, badge, lived, site_day(prop, at), space)
+
+
+# Which of an organization's badges with one UID a machine's reader means:
+# the active one, else the lost one, else the latest (the model's order).
+_RANK = {BadgeStatus.ACTIVE: 0, BadgeStatus.LOST: 1}
+
+
+def _pick(badges: Iterable[Badge]) -> Badge | None:
+    """The badge the rule reads among badges of one UID, given in the
+    model's order (newest first)."""
+    chosen = None
+    for badge in badges:
+        if chosen is None or _RANK.get(badge.status, 2) < _RANK.get(chosen.status, 2):  # type: ignore[call-overload]
+            chosen = badge
+    return chosen
+
+
+def badge_for_uid(organization_id: int, uid: str) -> Badge | None:
+    """The badge a presented (normalized) UID stands for in the organization
+    (``_pick``): what the equipment rule, the local lists and the charging
+    sessions all attribute a UID to."""
+    return _pick(Badge.objects.filter(organization_id=organization_id, uid=uid))
 
 
 def equipment_list(
     prop: Property, *, at: datetime | None = None, space: ParkingSpace | None = None
 ) -> dict[str, EquipmentDecision]:
     """What a machine of ``prop`` (at ``space``) keeps to decide alone, by
-    UID: the decision for every badge of a person who lives at the site on
-    the day (allowed or not), and for every lost or switched-off badge of a
-    person who ever lived there (so that a lost badge is refused even by a
-    machine that cannot ask). A UID held by several badges (one handed
-    back, one active) is decided as ``decide_equipment`` decides it."""
+    UID: the decision for every UID of a badge of a person who lives, lived
+    or will live at the site (allowed, or refused with its reason: lost,
+    switched off, moved out...), so that a machine that cannot ask still
+    refuses what it should. Each UID is decided as ``decide_equipment``
+    decides it: for the badge ``badge_for_uid`` picks among all the
+    organization's badges with that UID, whoever holds it."""
     day = site_day(prop, at)
-    ever = Residency.objects.filter(unit__property=prop)
-    people = set(ever.values_list("person_id", flat=True))
-    living = set(ever.on(day).values_list("person_id", flat=True))
-    lived = _lived(prop, people)
-    badges = (
+    people = set(Residency.objects.filter(unit__property=prop).values_list("person_id", flat=True))
+    uids = set(
         Badge.objects.filter(organization_id=prop.organization_id, person_id__in=people)
-        .filter(Q(person_id__in=living) | ~Q(status=BadgeStatus.ACTIVE))
         .exclude(status=BadgeStatus.PENDING)
-        .order_by("pk")
+        .values_list("uid", flat=True)
     )
-    rank = {BadgeStatus.ACTIVE: 0, BadgeStatus.LOST: 1}
-    chosen: dict[str, Badge] = {}
-    for badge in badges:
-        held = chosen.get(badge.uid)
-        if held is None or rank.get(badge.status, 2) < rank.get(held.status, 2):  # type: ignore[call-overload]
-            chosen[badge.uid] = badge
+    by_uid: dict[str, list[Badge]] = {}
+    for badge in Badge.objects.filter(organization_id=prop.organization_id, uid__in=uids):
+        by_uid.setdefault(badge.uid, []).append(badge)  # in the model's order
+    chosen = {uid: _pick(badges) for uid, badges in by_uid.items()}
+    lived = _lived(prop, {b.person_id for b in chosen.values() if b is not None})
     return {
-        uid: judge(prop, badge, lived.get(badge.person_id, []), day, space)
-        for uid, badge in chosen.items()
+        uid: judge(prop, badge, lived.get(badge.person_id, []) if badge else [], day, space)
+        for uid, badge in sorted(chosen.items())
     }

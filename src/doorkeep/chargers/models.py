@@ -154,6 +154,9 @@ class ChargingSession(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # The start time as the station sent it (started_at is not believed when
+    # its clock is ahead): what tells a start sent again from a new one.
+    reported_start = models.DateTimeField(null=True, blank=True)
     meter_start_wh = models.BigIntegerField(null=True, blank=True)
     meter_stop_wh = models.BigIntegerField(null=True, blank=True)
     meter_last_wh = models.BigIntegerField(null=True, blank=True)
@@ -188,19 +191,6 @@ class ChargingSession(models.Model):
     @builtins.property
     def running(self) -> bool:
         return self.stopped_at is None and self.started_at is not None
-
-    def measure(self) -> None:
-        """Energy from the readings: stop (or the last reading) minus start.
-        A meter that went backwards is flagged, and its energy is not
-        guessed."""
-        end = self.meter_stop_wh if self.meter_stop_wh is not None else self.meter_last_wh
-        if self.meter_start_wh is None or end is None:
-            return
-        if end < self.meter_start_wh:
-            self.energy_wh = None
-            self.review = self.review or Review.METER_BACKWARDS
-        else:
-            self.energy_wh = end - self.meter_start_wh
 
 
 class MeterSample(models.Model):

@@ -22,10 +22,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from doorkeep.badges.access import decide_equipment
+from doorkeep.badges.access import EquipmentDecision, badge_for_uid, decide_equipment
 from doorkeep.chargers.lists import Status, end_of_day, status_of
 from doorkeep.chargers.models import ChargingSession, Connector, MeterSample, Review, Station
-from doorkeep.events.models import Event, EventKind
+from doorkeep.events.models import DenyReason, Event, EventKind
 from doorkeep.events.services import record
 from doorkeep.properties.models import zone_of
 from doorkeep.residents.models import Residency
@@ -129,6 +129,14 @@ def disconnected(session: StationSession, *, gateway: str, connected_at: datetim
         )
 
 
+def forget_gateway(gateway: str) -> int:
+    """A gateway starts: stations recorded as held by a gateway of the same
+    id (its predecessor, which did not stop cleanly) are offline."""
+    return Station.objects.filter(gateway=gateway, online=True).update(
+        online=False, gateway="", gateway_url=""
+    )
+
+
 def seen(station_id: int, *, heartbeat: bool = False) -> None:
     now = timezone.now()
     fields = {"last_seen_at": now, **({"last_heartbeat_at": now} if heartbeat else {})}
@@ -176,15 +184,34 @@ class Answer:
     expires: datetime | None = None
 
 
+CARD_UID = "ISO14443"  # an OCPP id token type
+BADGE_TOKENS = (CARD_UID, "ISO15693")  # OCPP 2.0.1 id token types a badge's UID comes as
+
+
 def authorize(
-    station_id: int, id_tag: str, *, at: datetime | None = None, what: str = "authorize"
+    station_id: int,
+    id_tag: str,
+    *,
+    at: datetime | None = None,
+    what: str = "authorize",
+    token_type: str = CARD_UID,
+    log: bool = True,
 ) -> Answer:
     """The platform's one equipment rule for the badge presented at the
-    station, as an OCPP answer; every answer is an event with its reason."""
+    station, as an OCPP answer; every answer is an event with its reason
+    (``log``: False for a message sent again, answered as before). A 2.0.1
+    id token of another type than a card's UID (a key code, an eMAID, a
+    central token) is no badge: Invalid."""
     station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
-    decision = decide_equipment(station.property, id_tag, at=at, space=station.parking_space)
+    if token_type in BADGE_TOKENS:
+        decision = decide_equipment(station.property, id_tag, at=at, space=station.parking_space)
+    else:
+        decision = EquipmentDecision(False, DenyReason.MALFORMED_CREDENTIAL, None)
     status = status_of(decision)
     badge = decision.badge
+    if not log:
+        expires = end_of_day(station.property, decision.until) if decision.allowed else None
+        return Answer(status, decision.reason, expires)
     record(
         EventKind.CHARGING_AUTHORIZED if decision.allowed else EventKind.CHARGING_REFUSED,
         organization_id=station.organization_id,
@@ -197,7 +224,12 @@ def authorize(
             _("%(station)s: %(tag)s %(status)s")
             % {"station": station.label, "tag": id_tag[:40], "status": status}
         ),
-        data={"id_tag": id_tag[:40], "status": status, "asked": what},
+        data={
+            "id_tag": id_tag[:40],
+            "status": status,
+            "asked": what,
+            **({"token_type": token_type[:20]} if token_type != CARD_UID else {}),
+        },
     )
     expires = end_of_day(station.property, decision.until) if decision.allowed else None
     return Answer(status, decision.reason, expires)
@@ -206,8 +238,9 @@ def authorize(
 def _whose(
     station: Station, id_tag: str, day_of: datetime
 ) -> tuple[int | None, int | None, int | None]:
-    """The badge, its person and the unit they lived in at the site that day."""
-    from doorkeep.badges.models import Badge, BadgeStatus
+    """The badge (as the equipment rule picks it), its person and the unit
+    they lived in at the site that day (at a private station, the station's
+    unit when they lived there)."""
     from doorkeep.core.errors import InvalidInput
     from doorkeep.keys.credentials import normalize_tag
 
@@ -215,17 +248,18 @@ def _whose(
         clean = normalize_tag(id_tag)
     except InvalidInput:
         return None, None, None
-    badges = Badge.objects.filter(organization_id=station.organization_id, uid=clean)
-    badge = badges.filter(status=BadgeStatus.ACTIVE).first() or badges.order_by("-pk").first()
+    badge = badge_for_uid(station.organization_id, clean)
     if badge is None:
         return None, None, None
     day = day_of.astimezone(zone_of(station.property)).date()
-    unit = (
+    units = list(
         Residency.objects.on(day)
         .filter(person_id=badge.person_id, unit__property_id=station.property_id)
+        .order_by("unit_id")
         .values_list("unit_id", flat=True)
-        .first()
     )
+    space_unit = station.parking_space.unit_id if station.parking_space else None
+    unit = space_unit if space_unit in units else (units[0] if units else None)
     return badge.pk, badge.person_id, unit
 
 
@@ -248,34 +282,44 @@ def start(
     at: datetime,
     transaction_id: str | None = None,
     remote: bool = False,
+    token_type: str = CARD_UID,
 ) -> Started:
     """A transaction started (1.6 StartTransaction: ``transaction_id`` None,
     the platform numbers it; 2.0.1 TransactionEvent Started: the station's
-    id). A start sent again (its answer was lost) is the same session."""
+    id). A start sent again (its answer was lost) is the same session,
+    answered as before and not logged again: in 1.6 it is known by the
+    station's own start time (``reported_start``, as sent, even from a clock
+    that is ahead), connector and badge."""
+    reported = at
     at = station_time(at)
     station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
-    answer = (
-        authorize(station_id, id_tag, at=at, what="start")
-        if id_tag
-        else Answer(Status.ACCEPTED, "")
-    )
     with transaction.atomic():
+        # The station's row is the turn: a start sent twice at once, or the
+        # start, readings and stop of one transaction handled at once (2.0.1,
+        # each call in its own task), make one session.
+        _take_turn(station_id)
+        sessions = ChargingSession.objects.filter(station=station)
         if transaction_id is None:
-            # The station's row is the turn: a start sent twice at once is
-            # still one session (the platform numbers it, no constraint can).
-            _take_turn(station_id)
-            same = ChargingSession.objects.filter(
-                station=station, connector=connector, id_tag=id_tag[:40], started_at=at
+            same = sessions.filter(
+                connector=connector, id_tag=id_tag[:40], reported_start=reported
             ).first()
         else:
-            same = (
-                ChargingSession.objects.select_for_update()
-                .filter(station=station, transaction_id=transaction_id)
-                .first()
+            same = sessions.filter(transaction_id=transaction_id).first()
+        replay = same is not None and same.started_at is not None
+        answer = (
+            authorize(
+                station_id, id_tag, at=at, what="start", token_type=token_type, log=not replay
             )
-        if same is not None and same.started_at is not None:
+            if id_tag
+            else Answer(Status.ACCEPTED, "")
+        )
+        if same is not None and replay:
             return Started(same.transaction_id, answer, False)
-        badge, person, unit = _whose(station, id_tag, at) if id_tag else (None, None, None)
+        badge, person, unit = (
+            _whose(station, id_tag, at)
+            if id_tag and token_type in BADGE_TOKENS
+            else (None, None, None)
+        )
         session = same or ChargingSession(
             organization_id=station.organization_id,
             property_id=station.property_id,
@@ -287,6 +331,7 @@ def start(
             session.id_tag = id_tag[:40]
             session.badge_id, session.person_id, session.unit_id = badge, person, unit
         session.started_at, session.meter_start_wh = at, meter_start_wh
+        session.reported_start = reported
         session.remote = session.remote or remote
         flagged = session.review
         if session.review == Review.STOP_WITHOUT_START:
@@ -335,12 +380,11 @@ def stop(
     changes nothing."""
     at = station_time(at)
     with transaction.atomic():
-        station = Station.objects.get(pk=station_id)
-        session = (
-            ChargingSession.objects.select_for_update()
-            .filter(station=station, transaction_id=transaction_id)
-            .first()
-        )
+        _take_turn(station_id)  # as ``start``: one transaction's messages, one at a time
+        station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
+        session = ChargingSession.objects.filter(
+            station=station, transaction_id=transaction_id
+        ).first()
         if session is not None and session.stopped_at is not None:
             return session
         flagged = session.review if session is not None else ""
@@ -418,12 +462,13 @@ def meter_values(
     running on the connector). Readings of no session are not kept (a
     station's idle meter), unless ``keep_unknown``: readings of a transaction
     whose start has not arrived yet (2.0.1, sent out of order) make its
-    session, flagged until the start comes. Each moment is stored once; a reading lower than
-    an earlier one flags the session."""
+    session, flagged until the start comes. Each moment is stored once; a
+    reading lower than an earlier one flags the session."""
     if not readings:
         return None
     with transaction.atomic():
-        sessions = ChargingSession.objects.select_for_update().filter(station_id=station_id)
+        _take_turn(station_id)  # as ``start``: one transaction's messages, one at a time
+        sessions = ChargingSession.objects.filter(station_id=station_id)
         if transaction_id is not None:
             session = sessions.filter(transaction_id=transaction_id).first()
         else:

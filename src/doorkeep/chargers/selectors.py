@@ -76,13 +76,10 @@ def stations_of_site(actor: User, property_id: int) -> list[Station]:
 
 
 def energy_so_far(session: ChargingSession) -> int | None:
-    """Wh charged up to the last reading (the stop's, once stopped)."""
-    if session.energy_wh is not None:
-        return session.energy_wh
-    end = session.meter_stop_wh if session.meter_stop_wh is not None else session.meter_last_wh
-    if session.meter_start_wh is None or end is None or end < session.meter_start_wh:
-        return None
-    return end - session.meter_start_wh
+    """Wh charged up to the last reading (the stop's, once stopped), as
+    chargers.reports settles it with every message (None when the meter went
+    backwards: not guessed)."""
+    return session.energy_wh
 
 
 def _running(session: ChargingSession) -> dict[str, Any]:
@@ -229,7 +226,9 @@ def sessions(
         station = get_station(actor, station_id, removed=True)
         if property_id is not None and property_id != station.property_id:
             raise NotFound(_("Charging station not found."), code="station_not_found")
-        rows = ChargingSession.objects.filter(station=station)
+        # Only the sessions of the site it is at now: a station moved from
+        # another site of the organization keeps those under that site.
+        rows = ChargingSession.objects.filter(station=station, property_id=station.property_id)
     elif property_id is not None:
         prop = get_property(actor, property_id, VIEW)
         rows = ChargingSession.objects.filter(property=prop)

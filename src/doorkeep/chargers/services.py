@@ -305,15 +305,17 @@ def change_station(
 
 
 def rotate_password(actor: User, station_id: int) -> str:
-    """A new password for the station, shown only this once. The old one is
-    refused from the station's next connection on (the current connection
-    goes on until the station reconnects)."""
+    """A new password for the station, shown only this once. The station's
+    current connection is closed after the commit (what a password is
+    replaced for: whoever holds the old one is out at once); it connects
+    again with the new one."""
     password = new_password()
     with transaction.atomic():
         station = _locked(actor, station_id)
         station.password_digest = Station.digest_of(password)
         station.password_set_at = timezone.now()
         station.save(update_fields=["password_digest", "password_set_at"])
+        _drop_after_commit(station.pk, "new password")
         record(
             EventKind.STATION_PASSWORD_ROTATED,
             organization_id=station.organization_id,
@@ -327,13 +329,15 @@ def rotate_password(actor: User, station_id: int) -> str:
 
 
 def remove_station(actor: User, station_id: int) -> Station:
-    """Take a station out of use: it is no longer listed and its connections
-    are refused (from its next one on). Its sessions are billing records and
-    are kept, as is the station's row they refer to."""
+    """Take a station out of use: it is no longer listed, its current
+    connection is closed after the commit and new ones are refused. Its
+    sessions are billing records and are kept, as is the station's row they
+    refer to."""
     with transaction.atomic():
         station = _locked(actor, station_id)
         station.removed_at = timezone.now()
         station.save(update_fields=["removed_at"])
+        _drop_after_commit(station.pk, "removed")
         record(
             EventKind.STATION_REMOVED,
             organization_id=station.organization_id,
@@ -344,6 +348,12 @@ def remove_station(actor: User, station_id: int) -> Station:
             data={"charge_point_id": station.charge_point_id},
         )
     return station
+
+
+def _drop_after_commit(station_id: int, reason: str) -> None:
+    from doorkeep.gateway.routing import drop_station
+
+    transaction.on_commit(lambda: drop_station(station_id, reason))
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -486,8 +496,20 @@ def _command_args(
                 code="id_tag_required",
                 field="id_tag",
             )
+        uid = normalize_tag(given["id_tag"])
+        # The one rule, as for a badge presented at the station: a manager
+        # does not start a charge the badge could not start itself (a lost
+        # badge, another unit's at a private station), billed to its holder.
+        decision = decide_equipment(station.property, uid, space=station.parking_space)
+        if not decision.allowed:
+            raise Conflict(
+                _("This badge may not charge here: %(reason)s.")
+                % {"reason": DenyReason(decision.reason).label},
+                code="charging_refused",
+                field="id_tag",
+            )
         return {
-            "id_tag": normalize_tag(given["id_tag"]),
+            "id_tag": uid,
             "connector": _connector(given.get("connector"), lowest=1, default=1),
         }, None
     transaction_id, session = _transaction(station, given)

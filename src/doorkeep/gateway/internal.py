@@ -70,7 +70,7 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
 
 
 NOTICES = ("changed", "changed_many")
-STATION_OPS = ("stations_changed", "station")  # charging stations: by station id
+STATION_OPS = ("stations_changed", "station", "station_drop")  # charging stations: by id
 
 
 def take_notice(gateway: Gateway, command: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +99,11 @@ async def run_command(
             reply = take_notice(gateway, command)
         elif op == "stations_changed":
             reply = {"ok": True, "not_held": csms.changed(gateway, station_ids(command))}
+        elif op == "station_drop":
+            dropped = await csms.drop(
+                gateway, int(command["station"]), str(command.get("reason") or "dropped")[:100]
+            )
+            reply = {"ok": True, "dropped": dropped}
         elif op == "station":
             from doorkeep.gateway.routing import clamp_timeout
 

@@ -360,6 +360,23 @@ def notify_stations(station_ids: Iterable[int]) -> None:
                 log.info("could not notify gateway %s of %d station(s): %s", gateway, len(ids), exc)
 
 
+def drop_station(station_id: int, reason: str) -> None:
+    """Have the gateway holding the station close its connection (its
+    password was replaced, or it was removed): it must authenticate again.
+    Best effort: a gateway that cannot be told keeps it until it reconnects."""
+    holder = _station_holders([station_id]).get(station_id)
+    if holder is None:
+        return
+    command = {"op": "station_drop", "station": station_id, "reason": reason}
+    try:
+        if _backend() == "redis":
+            _client().publish(gateway_channel(holder[0]), json.dumps(command))
+        else:
+            _ask(holder[1], command, NOTICE_WAIT)
+    except Exception as exc:
+        log.warning("could not have station %s disconnected: %s", station_id, exc)
+
+
 STATION_TIMEOUT = 10.0  # seconds a station has to answer a command
 
 
@@ -381,23 +398,35 @@ def send_station_command(
         "timeout": timeout,
     }
     try:
-        if _backend() == "redis":
-            reply_key = f"{_prefix()}:reply:station:{next(_ids)}:{time.time_ns()}"
-            client = _client()
-            if not client.publish(
-                gateway_channel(holder[0]), json.dumps({**command, "reply": reply_key})
-            ):
-                raise StationOffline(_("The charging station is offline."))
-            answer = client.blpop([reply_key], timeout=timeout + 1)
-            if answer is None:
-                raise TimeoutError
-            result: dict[str, Any] = json.loads(answer[1])
-        else:
-            result = _ask(holder[1], command, timeout + 2)
+        return _station_reply(holder, command, timeout)
     except TimeoutError:
         raise StationTimeout(_("The charging station did not answer in time. Try again.")) from None
-    except _Unreachable:
+    except (_Unreachable, OSError) as exc:
+        log.info("cannot reach the gateway of station %s: %s", station_id, exc)
         raise StationOffline(_("The charging station is offline.")) from None
+    except DomainError:
+        raise
+    except Exception as exc:  # Redis down or unreachable: nobody can reach the station
+        log.warning("cannot route a command to station %s: %s", station_id, exc)
+        raise StationOffline(_("The charging station is offline.")) from None
+
+
+def _station_reply(holder: tuple[str, str], command: dict[str, Any], timeout: float) -> str:
+    """Send a station command to the gateway ``holder`` and read its answer,
+    as ``send_station_command`` describes it."""
+    if _backend() == "redis":
+        reply_key = f"{_prefix()}:reply:station:{next(_ids)}:{time.time_ns()}"
+        client = _client()
+        if not client.publish(
+            gateway_channel(holder[0]), json.dumps({**command, "reply": reply_key})
+        ):
+            raise StationOffline(_("The charging station is offline."))
+        answer = client.blpop([reply_key], timeout=timeout + 1)
+        if answer is None:
+            raise TimeoutError
+        result: dict[str, Any] = json.loads(answer[1])
+    else:
+        result = _ask(holder[1], command, timeout + 2)
     if result.get("ok"):
         return str(result.get("status") or "")
     if result.get("error") == "timeout":
@@ -916,6 +945,12 @@ class RedisSide(DirectSide):
                 return
             if op == "station":
                 self._spawn(self._station(command))
+                return
+            if op == "station_drop":
+                from doorkeep.gateway.ocpp import csms
+
+                reason = str(command.get("reason") or "dropped")[:100]
+                self._spawn(csms.drop(self.gateway, int(command["station"]), reason))
                 return
             lock_id = int(command["lock"])
         except (ValueError, TypeError, KeyError, AttributeError):

@@ -295,6 +295,7 @@ class Gateway:
         if self.public_url is None:
             self.public_url = f"http://{self.host}:{self.port}"
         await self.db(services.forget_gateway, self.id)
+        await self.db(chargers_reports.forget_gateway, self.id)
         try:
             await self.router.start()
         except BaseException:

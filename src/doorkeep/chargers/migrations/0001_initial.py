@@ -126,6 +126,7 @@ class Migration(migrations.Migration):
                 ("id_tag", models.CharField(blank=True, default="", max_length=40)),
                 ("started_at", models.DateTimeField(blank=True, null=True)),
                 ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("reported_start", models.DateTimeField(blank=True, null=True)),
                 ("meter_start_wh", models.BigIntegerField(blank=True, null=True)),
                 ("meter_stop_wh", models.BigIntegerField(blank=True, null=True)),
                 ("meter_last_wh", models.BigIntegerField(blank=True, null=True)),

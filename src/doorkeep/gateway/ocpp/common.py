@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from doorkeep.gateway.server import Gateway
 
 log = logging.getLogger("doorkeep.gateway.ocpp")
+# The library's log of every frame (settings.LOGGING keeps it at WARNING).
+FRAMES = logging.getLogger("doorkeep.gateway.ocpp.frames")
 T = TypeVar("T")
 
 ENERGY = "Energy.Active.Import.Register"
@@ -49,7 +53,28 @@ class StationPoint:
 
         super().__init__(cp_id, connection, response_timeout=RESPONSE_TIMEOUT)  # type: ignore[call-arg]
         self.gateway, self.link = gateway, link
-        self.logger = log
+        # The library logs every frame at INFO (badge UIDs, whole local
+        # lists): to a logger of its own, quiet unless asked for.
+        self.logger = FRAMES
+        # The ids of the platform's calls waiting for their answers: an
+        # answer to anything else (or too late) is dropped, not queued.
+        self.awaiting: set[str] = set()
+
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool = False,
+    ) -> Any:
+        unique_id = unique_id or str(uuid.uuid4())
+        self.awaiting.add(unique_id)
+        try:
+            return await super().call(  # type: ignore[misc]
+                payload, suppress, unique_id, skip_schema_validation
+            )
+        finally:
+            self.awaiting.discard(unique_id)
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.gateway.db(func, *args, **kwargs)
@@ -67,6 +92,12 @@ class StationPoint:
         required field missing is ``missing_code``."""
         try:
             msg = unpack(raw_msg)
+        except ValueError:  # an integer of more than 4,300 digits, say
+            if not _is_answer(raw_msg):
+                await self.send_error(
+                    _unique_id(raw_msg) or "-1", self.malformed_code, "Unreadable JSON"
+                )
+            return
         except OCPPError as error:
             code = self.malformed_code if error.code == "FormatViolation" else error.code
             log.info("station %s sent a malformed frame: %s", self.id, error)  # type: ignore[attr-defined]
@@ -75,6 +106,9 @@ class StationPoint:
                 await self.send_error(unique_id, code, str(error.description or error.code))
             return
         if msg.message_type_id != MessageType.Call:
+            if msg.unique_id not in self.awaiting:
+                log.debug("station %s answered no call of ours: dropped", self.id)  # type: ignore[attr-defined]
+                return
             await super().route_message(raw_msg)  # type: ignore[misc]
             return
         if not isinstance(msg.payload, dict):
@@ -151,11 +185,16 @@ def _is_answer(raw: str) -> bool:
     return isinstance(message, list) and bool(message) and message[0] in (3, 4)
 
 
+# A frame's unique id read from its start, for a frame JSON cannot read whole.
+_LEADING_ID = re.compile(r'\s*\[\s*[234]\s*,\s*"([^"\\]{1,36})"')
+
+
 def _unique_id(raw: str) -> str | None:
     try:
         message = json.loads(raw)
     except ValueError:
-        return None
+        found = _LEADING_ID.match(raw)
+        return found.group(1) if found else None
     if isinstance(message, list) and len(message) > 1 and isinstance(message[1], str):
         return message[1][:36]
     return None
@@ -188,6 +227,16 @@ def _number(value: Any) -> Decimal | None:
 
 
 _SCALE = {"wh": 1, "kwh": 1000, "w": 1, "kw": 1000}
+MAX_DIGITS = 15  # a reading of 10^15 Wh or more (a terawatt-hour meter) is not a reading
+
+
+def _plausible(number: Decimal, multiplier: int) -> bool:
+    """Whether a value can be a meter's: checked before it is scaled, since
+    scaling "9e999999" or a multiplier of a million would hold the event loop
+    for seconds."""
+    if abs(multiplier) > 9:
+        return False
+    return number.is_zero() or number.adjusted() + multiplier + 3 < MAX_DIGITS
 
 
 def readings(meter_values: list[dict[str, Any]] | None) -> list[Reading]:
@@ -208,10 +257,13 @@ def readings(meter_values: list[dict[str, Any]] | None) -> list[Reading]:
             measure = sample.get("unit_of_measure")
             if isinstance(measure, dict):
                 unit = measure.get("unit", unit)
-                multiplier = int(measure.get("multiplier") or 0)
+                try:
+                    multiplier = int(measure.get("multiplier") or 0)
+                except (TypeError, ValueError):
+                    continue
             unit = str(unit or ("Wh" if measurand == ENERGY else "W")).lower()
             number = _number(sample.get("value"))
-            if number is None or unit not in _SCALE:
+            if number is None or unit not in _SCALE or not _plausible(number, multiplier):
                 continue
             value = int((number * _SCALE[unit] * (Decimal(10) ** multiplier)).to_integral_value())
             if measurand == ENERGY and unit in ("wh", "kwh"):

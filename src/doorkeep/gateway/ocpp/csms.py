@@ -54,6 +54,7 @@ BOOT_WAIT = 3.0  # seconds to wait for a BootNotification before the first list 
 RESPONSE_TIMEOUT = 10.0  # seconds a station has to answer the platform's calls
 MESSAGES_PER_SECOND = 20  # sustained, per station
 BURST = 60
+MAX_IN_FLIGHT = 8  # a station's calls handled at once; beyond, its frames wait to be read
 MAX_DROPPED = 100  # messages refused for flooding before the connection is closed
 REMOTE_START_WINDOW = 180.0  # seconds between a remote start and the start it causes
 RECHECK = 300.0  # seconds between checks that a station's list still holds (the calendar)
@@ -162,6 +163,7 @@ class StationLink:
     list_supported: bool = True
     seen_at: float = 0.0  # when its last_seen_at was last written (monotonic)
     ready: bool = False  # the first sync knows what list the station holds
+    busy: int = 0  # its calls being handled (each in its own task)
     # Badges the platform asked the station to start charging for, and when
     # (monotonic): the start that follows is marked as started remotely.
     remote_starts: dict[str, float] = field(default_factory=dict)
@@ -206,7 +208,10 @@ async def serve_station(gateway: Gateway, ws: ServerConnection) -> None:
     if previous is not None:
         gateway.spawn(_close(previous.ws, 4009, "connected again"))
     try:
-        await gateway.db(
+        # Written in turn with the station's other connection rows (its older
+        # connection's goodbye waits behind this), as locks' are.
+        await gateway.device_row(
+            _row_key(session.station_id),
             reports.connected,
             session,
             gateway=gateway.id,
@@ -226,10 +231,31 @@ async def serve_station(gateway: Gateway, ws: ServerConnection) -> None:
         if gateway.stations.get(session.station_id) is link:
             del gateway.stations[session.station_id]
         with contextlib.suppress(Exception):
-            await gateway.db(
-                reports.disconnected, session, gateway=gateway.id, connected_at=link.opened_at
+            await gateway.device_row(
+                _row_key(session.station_id),
+                reports.disconnected,
+                session,
+                gateway=gateway.id,
+                connected_at=link.opened_at,
             )
         log.info("station %s disconnected", session.charge_point_id)
+
+
+def _row_key(station_id: int) -> int:
+    """The key of a station's turn in ``Gateway.device_row`` (by lock id):
+    negative, so that it is never a lock's."""
+    return -station_id
+
+
+async def drop(gateway: Gateway, station_id: int, reason: str) -> bool:
+    """Close the station's connection held here (its password was replaced,
+    or it was removed): it must authenticate again. Whether one was held."""
+    link = gateway.stations.get(station_id)
+    if link is None:
+        return False
+    log.info("closing station %s: %s", link.session.charge_point_id, reason)
+    await _close(link.ws, 4003, reason)
+    return True
 
 
 async def _close(ws: ServerConnection, code: int, reason: str) -> None:
@@ -249,7 +275,15 @@ async def receive(gateway: Gateway, link: StationLink, raw: str | bytes) -> None
     message = _parsed(text)
     unique_id = _unique_id(message)
     is_call = isinstance(message, list) and bool(message) and message[0] == 2
-    if not link.allow():
+    # The answer to the call the platform waits for is never dropped for
+    # flooding (the platform asked for it); any other answer is (common.py).
+    expected = (
+        not is_call
+        and isinstance(raw, str)
+        and unique_id is not None
+        and unique_id in point.awaiting
+    )
+    if not expected and not link.allow():
         link.dropped += 1
         if link.dropped > MAX_DROPPED:
             log.warning("closing station %s: flooding", link.session.charge_point_id)
@@ -263,10 +297,18 @@ async def receive(gateway: Gateway, link: StationLink, raw: str | bytes) -> None
             unique_id or "-1", point.malformed_code, "OCPP-J messages are text frames"
         )
         return
-    if is_call:
-        gateway.spawn(point.route_message(raw), name="ocpp-call")
-    else:
+    if is_call and link.busy < MAX_IN_FLIGHT:
+        link.busy += 1
+        gateway.spawn(_handle(link, point, raw), name="ocpp-call")
+    else:  # an answer, or more calls in hand than a station needs: read no more meanwhile
         await point.route_message(raw)
+
+
+async def _handle(link: StationLink, point: StationPoint, raw: str) -> None:
+    try:
+        await point.route_message(raw)
+    finally:
+        link.busy -= 1
 
 
 def _parsed(raw: str) -> Any:
@@ -285,11 +327,33 @@ def _unique_id(message: Any) -> str | None:
 # --- the local authorization list -----------------------------------------------------------
 
 
-def _current(station_id: int) -> tuple[int, dict[str, lists.ListEntry]]:
+Current = tuple[int, dict[str, lists.ListEntry]]  # a station's list version, and its list
+
+
+def _current(station_id: int) -> Current:
     from doorkeep.chargers.models import Station
 
     station = Station.objects.select_related("property", "parking_space").get(pk=station_id)
     return station.list_version, lists.entries(station)
+
+
+def _current_many(station_ids: list[int]) -> dict[int, Current]:
+    """The lists of many stations, each list worked out once for all the
+    stations of a site (and parking space): a notice names every station of
+    the site where a badge changed, and they share one list."""
+    from doorkeep.chargers.models import Station
+
+    found: dict[int, Current] = {}
+    shared: dict[tuple[int, int | None], dict[str, lists.ListEntry]] = {}
+    stations = Station.objects.select_related("property", "parking_space").filter(
+        pk__in=station_ids
+    )
+    for station in stations:
+        key = (station.property_id, station.parking_space_id)
+        if key not in shared:
+            shared[key] = lists.entries(station)
+        found[station.pk] = (station.list_version, shared[key])
+    return found
 
 
 async def _first_sync(gateway: Gateway, link: StationLink) -> None:
@@ -311,16 +375,21 @@ async def _first_sync(gateway: Gateway, link: StationLink) -> None:
     await sync(gateway, link)
 
 
-async def sync(gateway: Gateway, link: StationLink, *, full: bool = False) -> None:
+async def sync(
+    gateway: Gateway, link: StationLink, *, full: bool = False, current: Current | None = None
+) -> None:
     """Bring the station's list in step with the platform's: the difference
     from what it acknowledged, or the whole list (``full``, or when what it
     holds is not known). Before the first sync knows what the station holds,
     there is nothing to do: that sync reads the list after any change
-    announced so far."""
+    announced so far. ``current``: the list as read for a notice (read again
+    if the station acknowledged a newer version meanwhile)."""
     if not link.ready or not link.list_supported or link.point is None:
         return
     async with link.sync_lock:
-        version, listed = await gateway.db(_current, link.station_id)
+        if current is None or current[0] < link.acked_version:
+            current = await gateway.db(_current, link.station_id)
+        version, listed = current
         changed, removed = lists.difference(link.acked, listed)
         whole = full or link.acked_version < 0
         if not whole and not changed and not removed and version <= link.acked_version:
@@ -370,14 +439,25 @@ async def _failed(gateway: Gateway, link: StationLink, error: str) -> None:
 def changed(gateway: Gateway, station_ids: list[int]) -> list[int]:
     """A notice: these stations' lists changed. Syncs those held here (in the
     background); returns those that are not."""
-    not_held = []
+    held = [station_id for station_id in station_ids if station_id in gateway.stations]
+    if held:
+        gateway.spawn(_sync_many(gateway, held), name="station-sync")
+    return [station_id for station_id in station_ids if station_id not in gateway.stations]
+
+
+async def _sync_many(gateway: Gateway, station_ids: list[int]) -> None:
+    """The stations of a notice: their lists read in one database call (read
+    one station at a time, the lists of a site's 1,000 stations took seconds
+    of database work: bench/chargers.py), then each synced."""
+    try:
+        current = await gateway.db(_current_many, station_ids)
+    except Exception as exc:  # each sync reads its own list then
+        log.warning("could not read the lists of %d stations: %s", len(station_ids), exc)
+        current = {}
     for station_id in station_ids:
         link = gateway.stations.get(station_id)
-        if link is None:
-            not_held.append(station_id)
-        else:
-            gateway.spawn(sync(gateway, link), name="station-sync")
-    return not_held
+        if link is not None:
+            gateway.spawn(sync(gateway, link, current=current.get(station_id)), name="station-sync")
 
 
 async def recheck(gateway: Gateway) -> None:

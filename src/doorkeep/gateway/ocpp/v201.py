@@ -33,6 +33,14 @@ def _tag(id_token: dict[str, Any] | None) -> str:
     return str(id_token.get("id_token") or "")
 
 
+def _kind(id_token: dict[str, Any] | None) -> str:
+    """The id token's type: a badge is ISO14443 (or ISO15693); a key code, an
+    eMAID or a central token is refused as no badge (reports.authorize)."""
+    if not isinstance(id_token, dict):
+        return TOKEN_TYPE
+    return str(id_token.get("type") or "")
+
+
 def _energies(got: list[reports.Reading]) -> list[int]:
     return [r.energy_wh for r in sorted(got, key=lambda r: r.at) if r.energy_wh is not None]
 
@@ -72,7 +80,9 @@ class StationPoint201(StationPoint, ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
-        answer = await self.db(reports.authorize, self.station_id, _tag(id_token))
+        answer = await self.db(
+            reports.authorize, self.station_id, _tag(id_token), token_type=_kind(id_token)
+        )
         return call_result.Authorize(id_token_info=_token_info(answer))
 
     @on(Action.transaction_event)
@@ -88,7 +98,7 @@ class StationPoint201(StationPoint, ChargePoint):
         transaction_id = str(transaction_info.get("transaction_id") or "")
         evse = kw.get("evse") or {}
         connector = int(evse.get("id") or 0) if isinstance(evse, dict) else 0
-        tag = _tag(kw.get("id_token"))
+        tag, kind = _tag(kw.get("id_token")), _kind(kw.get("id_token"))
         got = readings(kw.get("meter_value"))
         at = when(timestamp)
         answer: reports.Answer | None = None
@@ -105,10 +115,13 @@ class StationPoint201(StationPoint, ChargePoint):
                 remote=trigger_reason == "RemoteStart"
                 or transaction_info.get("remote_start_id") is not None
                 or self.link.started_remotely(tag),
+                token_type=kind,
             )
             answer = started.answer if tag else None
         elif tag:
-            answer = await self.db(reports.authorize, self.station_id, tag, what="transaction")
+            answer = await self.db(
+                reports.authorize, self.station_id, tag, what="transaction", token_type=kind
+            )
         if got:
             await self.db(
                 reports.meter_values,
@@ -118,7 +131,7 @@ class StationPoint201(StationPoint, ChargePoint):
                 connector=connector,
                 keep_unknown=True,
             )
-        if tag and event_type != "Started":
+        if tag and kind in reports.BADGE_TOKENS and event_type != "Started":
             await self.db(reports.identified, self.station_id, transaction_id, tag, at=at)
         if event_type == "Ended":
             energies = _energies(got)

@@ -176,17 +176,17 @@ def _installed(item: Installation) -> str:
         "serial": item.station_serial,
         "number": item.parking_space.number,
     }
-    password = getattr(item, "station_password", None)
-    if not password:
+    if not getattr(item, "station_password", None):
         return done
+    # Its password is not put in a message (messages travel in a cookie):
+    # the station's page issues one, shown once on a page that is not kept.
     return (
         done
         + " "
         + _(
-            "It is registered as a charging station of the site; configure it with the charge "
-            "point id %(serial)s and the password %(password)s (shown only now)."
+            "It is registered as a charging station of the site: give it a password with "
+            "New password on its page, then configure the station with it."
         )
-        % {"serial": item.station_serial, "password": password}
     )
 
 
