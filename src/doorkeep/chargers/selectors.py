@@ -25,6 +25,7 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.chargers.models import ChargingSession, Connector, Station
 from doorkeep.core.errors import InvalidInput, NotFound, PermissionDenied
+from doorkeep.core.text import csv_cell
 from doorkeep.keys.models import Person
 from doorkeep.properties.models import zone_of
 from doorkeep.properties.services import get_property
@@ -270,11 +271,6 @@ CSV_COLUMNS = (
 )
 
 
-def _safe(value: str) -> str:
-    # Keep spreadsheet programs from running a cell as a formula (CSV injection).
-    return "'" + value if value[:1] in {"=", "+", "-", "@", "\t", "\r"} else value
-
-
 def kwh(wh: int | None) -> str:
     """Watt-hours as kWh with three decimals, exactly ("12.345"), or ""."""
     if wh is None:
@@ -305,16 +301,16 @@ def sessions_csv(rows: Iterable[ChargingSession]) -> str:
         writer.writerow(
             [
                 s.pk,
-                _safe(s.station.label),
+                csv_cell(s.station.label),
                 s.connector,
-                _safe(s.transaction_id),
-                s.badge.uid if s.badge else _safe(s.id_tag),
-                _safe(s.person.name) if s.person else "",
-                _safe(s.unit.label) if s.unit else "",
+                csv_cell(s.transaction_id),
+                s.badge.uid if s.badge else csv_cell(s.id_tag),
+                csv_cell(s.person.name) if s.person else "",
+                csv_cell(s.unit.label) if s.unit else "",
                 *started,
                 *stopped,
                 kwh(s.energy_wh),
-                _safe(s.stop_reason),
+                csv_cell(s.stop_reason),
                 s.review,
             ]
         )

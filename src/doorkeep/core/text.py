@@ -27,3 +27,13 @@ def storable(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return True
+
+
+# A spreadsheet program runs a cell that begins with one of these as a
+# formula (CSV injection): such a cell is exported with a leading quote.
+FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as a CSV cell that no spreadsheet program runs."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value

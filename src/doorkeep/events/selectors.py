@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from doorkeep.core.errors import InvalidInput
+from doorkeep.core.text import csv_cell
 from doorkeep.events.models import Event, EventKind
 
 MAX_PAGE = 500
@@ -124,11 +125,6 @@ class _Echo:
         return value
 
 
-def _safe(value: str) -> str:
-    # Keep spreadsheet programs from running a cell as a formula (CSV injection).
-    return "'" + value if value[:1] in {"=", "+", "-", "@", "\t", "\r"} else value
-
-
 def csv_rows(queryset: QuerySet[Event], *, batch: int = 2000) -> Iterator[str]:
     """Stream the whole filtered log as CSV, newest first, in keyset batches."""
     writer = csv.writer(_Echo())
@@ -153,12 +149,12 @@ def _csv_lines(writer: Any, events: Iterable[Event]) -> Iterator[str]:
                 e.kind,
                 outcome,
                 e.reason,
-                _safe(e.property.name) if e.property else "",
+                csv_cell(e.property.name) if e.property else "",
                 e.lock.serial if e.lock else "",
-                _safe(e.lock.name) if e.lock else "",
-                _safe(e.person.name) if e.person else "",
+                csv_cell(e.lock.name) if e.lock else "",
+                csv_cell(e.person.name) if e.person else "",
                 e.credential_kind,
-                _safe(e.actor.email) if e.actor else "",
-                _safe(e.summary),
+                csv_cell(e.actor.email) if e.actor else "",
+                csv_cell(e.summary),
             ]
         )

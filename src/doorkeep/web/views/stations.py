@@ -7,7 +7,7 @@ start, stop and sessions (the section itself: views/portal.py and
 web/charging_cards.py).
 
 The live parts of a page (``data-live-part``) are rendered again by the
-``…/live/`` views, which static/stations.js fetches every 2 seconds: the
+``…/live/`` views, which static/stations.js fetches every second: the
 page follows a station coming online and a session's energy without being
 reloaded. Stations and sessions are for the site's lock owners, building
 managers and read-only collaborators; changes and commands for owners and
