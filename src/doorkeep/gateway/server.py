@@ -39,7 +39,7 @@ from doorkeep.chargers import reports as chargers_reports
 from doorkeep.core import memory
 from doorkeep.gateway import internal, lists, protocol, services, syncing
 from doorkeep.gateway.internal import INTERNAL_WS_PATH
-from doorkeep.gateway.ocpp import csms
+from doorkeep.gateway.ocpp import answers, csms
 from doorkeep.gateway.protocol import ProtocolError
 from doorkeep.gateway.syncing import Hint, Push
 from doorkeep.keys.credentials import lock_pin_key
@@ -68,6 +68,7 @@ SEND_TIMEOUT = 2.0 * PING_INTERVAL
 # call (Batched).
 SYNC_BATCH = 250
 ACK_BATCH = 250
+ANSWER_BATCH = 500  # Authorize events written in one statement
 
 
 class Batched(Generic[A, R]):
@@ -233,6 +234,12 @@ class Gateway:
         )
         self._acks: Batched[tuple[services.Session, Push], None] = Batched(
             self, syncing.record_acks, most=ACK_BATCH
+        )
+        # Charging stations: the site decisions Authorize is answered from,
+        # and its events, written in batches (gateway/ocpp/answers.py).
+        self.decisions = answers.Decisions()
+        self.answered: Batched[chargers_reports.Answered, None] = Batched(
+            self, chargers_reports.record_answers, most=ANSWER_BATCH
         )
 
     # --- running -------------------------------------------------------------------

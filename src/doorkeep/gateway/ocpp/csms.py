@@ -39,6 +39,7 @@ from websockets.typing import Subprotocol
 
 from doorkeep.chargers import lists, reports
 from doorkeep.chargers.reports import StationRefused, StationSession
+from doorkeep.gateway.ocpp import answers
 
 if TYPE_CHECKING:
     from doorkeep.gateway.ocpp.common import StationPoint
@@ -164,6 +165,8 @@ class StationLink:
     seen_at: float = 0.0  # when its last_seen_at was last written (monotonic)
     ready: bool = False  # the first sync knows what list the station holds
     busy: int = 0  # its calls being handled (each in its own task)
+    place: reports.Place | None = None  # its site and parking space, once read (answers.py)
+    label: str = ""
     # Badges the platform asked the station to start charging for, and when
     # (monotonic): the start that follows is marked as started remotely.
     remote_starts: dict[str, float] = field(default_factory=dict)
@@ -440,6 +443,7 @@ def changed(gateway: Gateway, station_ids: list[int]) -> list[int]:
     """A notice: these stations' lists changed. Syncs those held here (in the
     background); returns those that are not."""
     held = [station_id for station_id in station_ids if station_id in gateway.stations]
+    answers.forget(gateway, held)
     if held:
         gateway.spawn(_sync_many(gateway, held), name="station-sync")
     return [station_id for station_id in station_ids if station_id not in gateway.stations]
@@ -465,6 +469,7 @@ async def recheck(gateway: Gateway) -> None:
     calendar (a resident's first or last day)."""
     while True:
         await asyncio.sleep(RECHECK)
+        answers.forget(gateway, list(gateway.stations))
         for link in list(gateway.stations.values()):
             with contextlib.suppress(Exception):
                 await sync(gateway, link)

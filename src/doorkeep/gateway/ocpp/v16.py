@@ -11,7 +11,7 @@ from ocpp.v16.enums import Action
 
 from doorkeep.chargers import reports
 from doorkeep.chargers.lists import ListEntry
-from doorkeep.gateway.ocpp import csms
+from doorkeep.gateway.ocpp import answers, csms
 from doorkeep.gateway.ocpp.common import StationPoint, iso, readings, when
 
 
@@ -60,7 +60,7 @@ class StationPoint16(StationPoint, ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str, **kw: Any) -> Any:
-        answer = await self.db(reports.authorize, self.station_id, id_tag)
+        answer = await answers.authorize(self.gateway, self.link, id_tag)
         return call_result.Authorize(id_tag_info=_id_tag_info(answer))
 
     @on(Action.start_transaction)

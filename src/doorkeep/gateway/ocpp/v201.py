@@ -14,7 +14,7 @@ from ocpp.v201.enums import Action
 
 from doorkeep.chargers import reports
 from doorkeep.chargers.lists import ListEntry
-from doorkeep.gateway.ocpp import csms
+from doorkeep.gateway.ocpp import answers, csms
 from doorkeep.gateway.ocpp.common import StationPoint, iso, readings, when
 
 TOKEN_TYPE = "ISO14443"  # noqa: S105 - an id token type, not a secret
@@ -80,9 +80,12 @@ class StationPoint201(StationPoint, ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
-        answer = await self.db(
-            reports.authorize, self.station_id, _tag(id_token), token_type=_kind(id_token)
-        )
+        if _kind(id_token) in reports.BADGE_TOKENS:
+            answer = await answers.authorize(self.gateway, self.link, _tag(id_token))
+        else:
+            answer = await self.db(
+                reports.authorize, self.station_id, _tag(id_token), token_type=_kind(id_token)
+            )
         return call_result.Authorize(id_token_info=_token_info(answer))
 
     @on(Action.transaction_event)
