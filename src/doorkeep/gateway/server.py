@@ -241,6 +241,7 @@ class Gateway:
         self.answered: Batched[chargers_reports.Answered, None] = Batched(
             self, chargers_reports.record_answers, most=ANSWER_BATCH
         )
+        self.seen: Batched[int, None] = Batched(self, chargers_reports.seen_many, most=ANSWER_BATCH)
 
     # --- running -------------------------------------------------------------------
 

@@ -40,14 +40,24 @@ class Decisions:
 def forget(gateway: Gateway, station_ids: Iterable[int]) -> None:
     """A change: every place's decisions are dropped (a change is rare, and
     a badge's holder may live at several places), and the named stations'
-    places are read again (a station may have moved)."""
+    places are read again, in one query (a station may have moved)."""
     decisions = gateway.decisions
     decisions.held.clear()
     decisions.generation += 1
+    named = [station_id for station_id in station_ids if station_id in gateway.stations]
+    if named:
+        gateway.spawn(_places(gateway, named), name="station-places")
+
+
+async def _places(gateway: Gateway, station_ids: list[int]) -> None:
+    try:
+        found = await gateway.db(reports.places_of, station_ids)
+    except Exception:  # each station reads its own when it next asks
+        found = {}
     for station_id in station_ids:
         link = gateway.stations.get(station_id)
         if link is not None:
-            link.place = None
+            link.place, link.label = found.get(station_id, (None, link.label))
 
 
 async def _decided(gateway: Gateway, link: StationLink) -> reports.Decided | None:

@@ -143,7 +143,7 @@ class StationPoint:
         now = time.monotonic()
         if now - self.link.seen_at >= SEEN_EVERY:
             self.link.seen_at = now
-            self.gateway.spawn(self.db(_record_seen, self.station_id), name="station-seen")
+            self.gateway.spawn(self.gateway.seen(self.station_id), name="station-seen")
 
     async def send_error(self, unique_id: str, code: str, description: str) -> None:
         frame = CallError(unique_id, code, description[:255], {}).to_json()
@@ -164,12 +164,6 @@ class StationPoint:
 
     async def command(self, action: str, args: dict[str, Any]) -> str:
         raise NotImplementedError
-
-
-def _record_seen(station_id: int) -> None:
-    from doorkeep.chargers.reports import seen
-
-    seen(station_id)
 
 
 def _described(error: OCPPError) -> str:
