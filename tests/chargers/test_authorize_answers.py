@@ -97,3 +97,21 @@ def test_a_change_reaches_the_answers_at_once(stations, gateway):
         eventually(lambda: linked.authorize(UID) == "Blocked")
         refused = Event.objects.filter(kind=EventKind.CHARGING_REFUSED).last()
         assert refused is not None and refused.reason == "badge_lost"
+
+
+def test_many_answers_are_written_in_statements_of_many_rows(stations):
+    from datetime import UTC, datetime
+
+    place, label = reports.place_of(stations.shared.pk)
+    decided = reports.decided_for(place)
+    answer = reports.answer_from(decided, UID)
+    assert answer is not None
+    now = datetime.now(UTC)
+    items = [
+        reports.Answered(stations.shared.pk, label, decided, UID, answer, now)
+        for _ in range(reports.ANSWER_ROWS + 10)
+    ]
+    reports.record_answers(items)
+    written = Event.objects.filter(kind=EventKind.CHARGING_AUTHORIZED, station=stations.shared)
+    assert written.count() == reports.ANSWER_ROWS + 10
+    assert {e.person_id for e in written} == {stations.site.rosa_person.pk}

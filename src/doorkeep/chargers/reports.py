@@ -332,6 +332,7 @@ class Answered:
     at: datetime
 
 
+ANSWER_ROWS = 250  # rows of one INSERT (11 values each: within SQLite's 32,766 variables)
 _ANSWER_COLUMNS = (
     "organization_id",
     "kind",
@@ -380,10 +381,13 @@ def record_answers(items: list[Answered]) -> None:
             )
         )
     columns = ", ".join(_ANSWER_COLUMNS)
-    marks = ", ".join(["%s"] * len(_ANSWER_COLUMNS))
-    sql = f"INSERT INTO events_event ({columns}) VALUES ({marks})"  # noqa: S608 - fixed columns
+    one = "(" + ", ".join(["%s"] * len(_ANSWER_COLUMNS)) + ")"
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(rows), ANSWER_ROWS):
+            part = rows[start : start + ANSWER_ROWS]
+            # One statement of many rows: one round trip to the database.
+            sql = f"INSERT INTO events_event ({columns}) VALUES {', '.join([one] * len(part))}"  # noqa: S608 - fixed columns
+            cursor.execute(sql, [value for row in part for value in row])
 
 
 def _authorize_summary(label: str, id_tag: str, status: str) -> str:
