@@ -257,6 +257,8 @@ LOGGING = {
         "doorkeep.gateway.ocpp.frames": {
             "level": env_str("LOG_LEVEL_OCPP_FRAMES", "WARNING").upper()
         },
+        # The ocpp library's own logger (the charger simulator's frames).
+        "ocpp": {"level": env_str("LOG_LEVEL_OCPP_FRAMES", "WARNING").upper()},
     },
 }
 
