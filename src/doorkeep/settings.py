@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "doorkeep.installations",
     "doorkeep.collaborators",
     "doorkeep.chargers",
+    "doorkeep.laundry",
+    "doorkeep.billing",
 ]
 
 MIDDLEWARE = [

@@ -152,6 +152,9 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from doorkeep.accounts.api import router as accounts
     from doorkeep.badges.api import router as badges
+    from doorkeep.billing.api import router as billing
+    from doorkeep.billing.consumption_api import router as consumption
+    from doorkeep.billing.payments_api import router as payments
     from doorkeep.chargers.api import router as chargers
     from doorkeep.collaborators.api import router as collaborators
     from doorkeep.events.api import router as events
@@ -159,6 +162,7 @@ def _register_routers() -> None:
     from doorkeep.guests.api import router as guests
     from doorkeep.installations.api import router as installations
     from doorkeep.keys.api import router as keys
+    from doorkeep.laundry.api import router as laundry
     from doorkeep.licensing.api import router as licences
     from doorkeep.locks.api import router as locks
     from doorkeep.notify.api import router as notify
@@ -181,6 +185,10 @@ def _register_routers() -> None:
     api.add_router("/v1/", portal)
     api.add_router("/v1/", collaborators)
     api.add_router("/v1/", chargers)
+    api.add_router("/v1/", laundry)
+    api.add_router("/v1/", consumption)
+    api.add_router("/v1/", billing)
+    api.add_router("/v1/", payments)
 
 
 _register_routers()

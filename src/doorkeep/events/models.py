@@ -89,6 +89,25 @@ class EventKind(models.TextChoices):
     CHARGING_STARTED = "charging.started", _("Charging started")
     CHARGING_STOPPED = "charging.stopped", _("Charging stopped")
     CHARGING_FLAGGED = "charging.flagged", _("Charging session needs review")
+    MACHINE_REGISTERED = "machine.registered", _("Laundry machine registered")
+    MACHINE_CHANGED = "machine.changed", _("Laundry machine changed")
+    MACHINE_REMOVED = "machine.removed", _("Laundry machine removed")
+    MACHINE_SECRET_ROTATED = "machine.secret_rotated", _("Laundry machine secret replaced")
+    MACHINE_CONNECTED = "machine.connected", _("Laundry machine came online")
+    MACHINE_DISCONNECTED = "machine.disconnected", _("Laundry machine went offline")
+    MACHINE_REFUSED = "machine.refused", _("Laundry machine connection refused")
+    LAUNDRY_AUTHORIZED = "laundry.authorized", _("Laundry machine released")
+    LAUNDRY_REFUSED = "laundry.refused", _("Laundry machine refused")
+    LAUNDRY_STARTED = "laundry.started", _("Laundry cycle started")
+    LAUNDRY_ENDED = "laundry.ended", _("Laundry cycle ended")
+    LAUNDRY_FLAGGED = "laundry.flagged", _("Laundry cycle needs review")
+    TARIFF_CHANGED = "tariff.changed", _("Tariff changed")
+    BILLING_RUN_DRAFTED = "billing.drafted", _("Billing run drafted")
+    BILLING_RUN_FINALIZED = "billing.finalized", _("Billing run finalized")
+    INVOICE_PAID = "invoice.paid", _("Invoice paid")
+    INVOICE_REMINDED = "invoice.reminded", _("Invoice reminder sent")
+    INVOICE_CREDITED = "invoice.credited", _("Credit note issued")
+    BANK_FILE_IMPORTED = "bank_file.imported", _("Bank file imported")
 
 
 class DenyReason(models.TextChoices):
@@ -132,6 +151,9 @@ class Event(models.Model):
     )
     station = models.ForeignKey(
         "chargers.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    machine = models.ForeignKey(
+        "laundry.Machine", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     person = models.ForeignKey(
         "keys.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

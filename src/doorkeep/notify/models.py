@@ -64,6 +64,8 @@ class WebhookEvent(models.TextChoices):
         "installation.cancelled",
         _("An installation was cancelled"),
     )
+    INVOICE_FINALIZED = "invoice.finalized", _("An invoice or credit note was finalized")
+    INVOICE_PAID = "invoice.paid", _("An invoice was paid in full")
     TEST = "webhook.test", _("A test event, sent from the webhooks page or the API")
 
 

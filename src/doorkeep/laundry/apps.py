@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LaundryConfig(AppConfig):
+    name = "doorkeep.laundry"
+    label = "laundry"
