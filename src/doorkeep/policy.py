@@ -50,6 +50,10 @@ class Action(StrEnum):
     MANAGE_COLLABORATORS = "manage_collaborators"  # invite collaborators, end their access
     MANAGE_STATIONS = "manage_stations"  # register charging stations, send them commands
     VIEW_STATIONS = "view_stations"  # see a site's charging stations and charging sessions
+    MANAGE_MACHINES = "manage_machines"  # register laundry machines, change and remove them
+    MANAGE_TARIFFS = "manage_tariffs"  # set a site's tariffs and billing settings
+    VIEW_BILLING = "view_billing"  # consumption, billing runs, invoices, statements of a site
+    FINALIZE_BILLING = "finalize_billing"  # finalize runs, credit notes, payments, bank files
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -76,6 +80,10 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_COLLABORATORS: frozenset({Role.LOCK_OWNER}),
     Action.MANAGE_STATIONS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.VIEW_STATIONS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER, Role.READ_ONLY}),
+    Action.MANAGE_MACHINES: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.MANAGE_TARIFFS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
+    Action.VIEW_BILLING: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER, Role.READ_ONLY}),
+    Action.FINALIZE_BILLING: frozenset({Role.LOCK_OWNER}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -107,6 +115,17 @@ _DENIED_MESSAGE: dict[Action, str] = {
     Action.VIEW_STATIONS: N_(
         "Only lock owners, building managers and read-only collaborators can see the charging "
         "stations and charging sessions of a site."
+    ),
+    Action.MANAGE_MACHINES: N_(
+        "Only lock owners and building managers can manage laundry machines."
+    ),
+    Action.MANAGE_TARIFFS: N_("Only lock owners and building managers can change tariffs."),
+    Action.VIEW_BILLING: N_(
+        "Only lock owners, building managers and read-only collaborators can see the "
+        "consumption, invoices and statements of a site."
+    ),
+    Action.FINALIZE_BILLING: N_(
+        "Only the owner or the platform operator can finalize invoices and record payments."
     ),
 }
 

@@ -318,6 +318,7 @@ class Invoice(models.Model):
     issued_on = models.DateField(null=True, blank=True)
     due_on = models.DateField(null=True, blank=True)
     paid = models.BigIntegerField(default=0)
+    credited = models.BigIntegerField(default=0, help_text="Taken off by credit notes")
     paid_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
@@ -345,7 +346,8 @@ class Invoice(models.Model):
 
     @builtins.property
     def open_amount(self) -> int:
-        return self.total - self.paid
+        """What is still to pay: the total, less payments and credit notes."""
+        return self.total - self.paid - self.credited
 
     def is_overdue(self, today: date) -> bool:
         return self.status == InvoiceStatus.OPEN and self.due_on is not None and today > self.due_on

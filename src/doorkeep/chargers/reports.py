@@ -31,6 +31,7 @@ from doorkeep.badges.access import (
     equipment_list,
     site_day,
 )
+from doorkeep.billing import usage
 from doorkeep.chargers.lists import Status, end_of_day, status_of
 from doorkeep.chargers.models import ChargingSession, Connector, MeterSample, Review, Station
 from doorkeep.core.errors import InvalidInput
@@ -506,6 +507,8 @@ def start(
         _event(session, EventKind.CHARGING_STARTED, at)
         if session.review and session.review != flagged:
             _event(session, EventKind.CHARGING_FLAGGED, at)
+        if session.stopped_at is not None:  # its stop came first: the use is complete now
+            usage.record_charging_use(session)
     return Started(session.transaction_id, answer, True)
 
 
@@ -576,6 +579,7 @@ def stop(
         # yet known make the session flagged, quietly: the start may follow).
         if session.review and (session.review != flagged or flagged == Review.STOP_WITHOUT_START):
             _event(session, EventKind.CHARGING_FLAGGED, at)
+        usage.record_charging_use(session)
     return session
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
@@ -93,21 +93,36 @@ def send_push(message: OutboxMessage) -> Result:
 
 
 def send_email(message: OutboxMessage) -> Result:
+    """An email to the message's user, or to ``payload["to"]`` (a resident
+    without an account gets their invoices too); ``payload["invoice_id"]``
+    attaches that invoice's PDF, as it was finalized."""
     user = message.user
-    if user is None or not user.email or not user.is_active:
-        return Result(ok=False, error="no active account with an email address", final=True)
     payload = message.payload
+    to = str(payload.get("to") or "")
+    if not to and (user is None or not user.email or not user.is_active):
+        return Result(ok=False, error="no active account with an email address", final=True)
     text = str(payload.get("body", ""))
     if payload.get("url"):
         text += f"\n\n{payload['url']}"
-    text += "\n\n--\nDoorkeep. Change which emails you get in your notification settings."
+    if to:
+        text += "\n\n--\nDoorkeep"
+    else:
+        text += "\n\n--\nDoorkeep. Change which emails you get in your notification settings."
+    email = EmailMessage(
+        settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + str(payload.get("subject", "")),
+        text,
+        None,
+        [to or (user.email if user else "")],
+    )
+    if payload.get("invoice_id"):
+        from doorkeep.billing.models import Invoice
+
+        invoice = Invoice.objects.filter(pk=payload["invoice_id"]).only("number", "pdf").first()
+        if invoice is None or not invoice.pdf:
+            return Result(ok=False, error="the invoice or its PDF is gone", final=True)
+        email.attach(f"{invoice.number}.pdf", bytes(invoice.pdf), "application/pdf")
     try:
-        send_mail(
-            settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + str(payload.get("subject", "")),
-            text,
-            None,
-            [user.email],
-        )
+        email.send()
     except (smtplib.SMTPException, OSError) as exc:
         return Result(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
     return Result(ok=True)

@@ -6,87 +6,199 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0003_membership_scope'),
-        ('badges', '0001_initial'),
-        ('keys', '0005_credential_deactivated_reason'),
-        ('properties', '0002_site_billing_and_portal_code'),
-        ('residents', '0001_initial'),
+        ("accounts", "0003_membership_scope"),
+        ("badges", "0001_initial"),
+        ("keys", "0005_credential_deactivated_reason"),
+        ("properties", "0002_site_billing_and_portal_code"),
+        ("residents", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Machine',
+            name="Machine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('washer', 'Washing machine'), ('dryer', 'Dryer')], default='washer', max_length=10, verbose_name='kind')),
-                ('name', models.CharField(blank=True, default='', max_length=100, verbose_name='name')),
-                ('serial', models.CharField(max_length=32, unique=True, verbose_name='controller serial')),
-                ('secret_digest', models.CharField(max_length=64)),
-                ('secret_set_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('free', 'Free'), ('running', 'Running'), ('out_of_order', 'Out of order')], default='free', max_length=14)),
-                ('state_at', models.DateTimeField(blank=True, null=True)),
-                ('programs', models.JSONField(blank=True, default=list)),
-                ('firmware', models.CharField(blank=True, default='', max_length=40)),
-                ('clock_offset_ms', models.BigIntegerField(blank=True, null=True)),
-                ('last_seq', models.PositiveBigIntegerField(default=0)),
-                ('online', models.BooleanField(default=False)),
-                ('gateway', models.CharField(blank=True, default='', max_length=64)),
-                ('gateway_url', models.CharField(blank=True, default='', max_length=200)),
-                ('connected_at', models.DateTimeField(blank=True, null=True)),
-                ('last_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('list_version', models.PositiveBigIntegerField(default=1)),
-                ('acked_version', models.PositiveBigIntegerField(default=0)),
-                ('acked_entries', models.JSONField(blank=True, default=dict)),
-                ('last_push_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, default='', max_length=200)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization')),
-                ('property', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='machines', to='properties.property')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("washer", "Washing machine"), ("dryer", "Dryer")],
+                        default="washer",
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(blank=True, default="", max_length=100, verbose_name="name"),
+                ),
+                (
+                    "serial",
+                    models.CharField(max_length=32, unique=True, verbose_name="controller serial"),
+                ),
+                ("secret_digest", models.CharField(max_length=64)),
+                ("secret_set_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("free", "Free"),
+                            ("running", "Running"),
+                            ("out_of_order", "Out of order"),
+                        ],
+                        default="free",
+                        max_length=14,
+                    ),
+                ),
+                ("state_at", models.DateTimeField(blank=True, null=True)),
+                ("programs", models.JSONField(blank=True, default=list)),
+                ("firmware", models.CharField(blank=True, default="", max_length=40)),
+                ("clock_offset_ms", models.BigIntegerField(blank=True, null=True)),
+                ("last_seq", models.PositiveBigIntegerField(default=0)),
+                ("online", models.BooleanField(default=False)),
+                ("gateway", models.CharField(blank=True, default="", max_length=64)),
+                ("gateway_url", models.CharField(blank=True, default="", max_length=200)),
+                ("connected_at", models.DateTimeField(blank=True, null=True)),
+                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
+                ("list_version", models.PositiveBigIntegerField(default=1)),
+                ("acked_version", models.PositiveBigIntegerField(default=0)),
+                ("acked_entries", models.JSONField(blank=True, default=dict)),
+                ("last_push_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "property",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="machines",
+                        to="properties.property",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['property_id', 'name', 'serial'],
+                "ordering": ["property_id", "name", "serial"],
             },
         ),
         migrations.CreateModel(
-            name='Cycle',
+            name="Cycle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField()),
-                ('program', models.CharField(blank=True, default='', max_length=40, verbose_name='program')),
-                ('tag', models.CharField(blank=True, default='', max_length=20)),
-                ('remote', models.BooleanField(default=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('energy_wh', models.BigIntegerField(blank=True, null=True)),
-                ('review', models.CharField(blank=True, choices=[('end_without_start', 'No known start'), ('not_authorized', 'Started with a badge that was refused')], default='', max_length=30)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('badge', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='badges.badge')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization')),
-                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='keys.person')),
-                ('property', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='properties.property')),
-                ('unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='residents.unit')),
-                ('machine', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cycles', to='laundry.machine')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField()),
+                (
+                    "program",
+                    models.CharField(blank=True, default="", max_length=40, verbose_name="program"),
+                ),
+                ("tag", models.CharField(blank=True, default="", max_length=20)),
+                ("remote", models.BooleanField(default=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("energy_wh", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "review",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("end_without_start", "No known start"),
+                            ("not_authorized", "Started with a badge that was refused"),
+                        ],
+                        default="",
+                        max_length=30,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "badge",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="badges.badge",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="keys.person",
+                    ),
+                ),
+                (
+                    "property",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="properties.property",
+                    ),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="residents.unit",
+                    ),
+                ),
+                (
+                    "machine",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cycles",
+                        to="laundry.machine",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='machine',
-            index=models.Index(fields=['property', 'removed_at'], name='machine_site'),
+            model_name="machine",
+            index=models.Index(fields=["property", "removed_at"], name="machine_site"),
         ),
         migrations.AddIndex(
-            model_name='cycle',
-            index=models.Index(fields=['property', 'started_at'], name='cycle_site_time'),
+            model_name="cycle",
+            index=models.Index(fields=["property", "started_at"], name="cycle_site_time"),
         ),
         migrations.AddConstraint(
-            model_name='cycle',
-            constraint=models.UniqueConstraint(fields=('machine', 'seq'), name='cycle_once_per_controller_seq'),
+            model_name="cycle",
+            constraint=models.UniqueConstraint(
+                fields=("machine", "seq"), name="cycle_once_per_controller_seq"
+            ),
         ),
     ]
