@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from doorkeep import policy
-from doorkeep.billing import pricing, usage
+from doorkeep.billing import paper, pricing, references, usage
 from doorkeep.billing.models import (
     BillingRun,
     Invoice,
@@ -339,8 +339,6 @@ def _take_numbers(issuer_id: int, count: int) -> tuple[Issuer, int]:
 
 def finalize_run(actor: User | None, run_id: int) -> BillingRun:
     """Number, date and render every invoice of a draft run, and send them."""
-    from doorkeep.billing import references
-
     if actor is not None:
         run = get_run(actor, run_id)
         require_finalizer(actor, run.property)
@@ -455,8 +453,6 @@ def webhook_payload(invoice: Invoice) -> dict[str, object]:
 
 
 def render_many(invoices: list[Invoice]) -> list[bytes]:
-    from doorkeep.billing import paper
-
     return [paper.render(invoice) for invoice in invoices]
 
 

@@ -215,6 +215,13 @@ def create_tariff(
         )
     with transaction.atomic():
         Property.objects.select_for_update().filter(pk=prop.pk).first()  # one change at a time
+        later = (
+            Tariff.objects.filter(property=prop, valid_from__gt=spec.valid_from)
+            .order_by("valid_from")
+            .first()
+        )
+        if spec.valid_until is None and later is not None:
+            spec.valid_until = later.valid_from - timedelta(days=1)
         other = _overlap(prop, spec)
         if other is not None:
             raise Conflict(
@@ -225,13 +232,6 @@ def create_tariff(
                 },
                 code="tariff_overlap",
             )
-        later = (
-            Tariff.objects.filter(property=prop, valid_from__gt=spec.valid_from)
-            .order_by("valid_from")
-            .first()
-        )
-        if spec.valid_until is None and later is not None:
-            spec.valid_until = later.valid_from - timedelta(days=1)
         Tariff.objects.filter(
             property=prop, valid_until__isnull=True, valid_from__lt=spec.valid_from
         ).update(valid_until=spec.valid_from - timedelta(days=1))
