@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -109,7 +109,7 @@ class _Bill:
     lines: list[tuple[InvoiceLine, list[int]]]
 
 
-def _lines_for(uses: list[Use], currency: str) -> list[tuple[InvoiceLine, list[int]]]:
+def _lines_for(uses: list[Use]) -> list[tuple[InvoiceLine, list[int]]]:
     """One line per kind and VAT rate: charging sessions with their energy,
     laundry cycles, each extra badge."""
     groups: dict[tuple[str, int], list[Use]] = defaultdict(list)
@@ -222,7 +222,7 @@ def draft_run(actor: User | None, property_id: int, month: str | date) -> Billin
         invoices: list[Invoice] = []
         line_sets: list[list[tuple[InvoiceLine, list[int]]]] = []
         for person_id in sorted(people):
-            lines = _lines_for(by_person.get(person_id, []), prop.currency)
+            lines = _lines_for(by_person.get(person_id, []))
             if fee is not None and person_id in unit_of:
                 lines.append((InvoiceLine(**_copy(fee)), []))
             total = sum(line.amount for line, _ids in lines)
@@ -338,7 +338,12 @@ def _take_numbers(issuer_id: int, count: int) -> tuple[Issuer, int]:
 
 
 def finalize_run(actor: User | None, run_id: int) -> BillingRun:
-    """Number, date and render every invoice of a draft run, and send them."""
+    """Number and date every invoice of a draft run (one short transaction,
+    the issuer's counter locked), then render each PDF and send it
+    (``deliver``). The numbers are final at the commit; a failure while
+    rendering or sending leaves invoices without their PDF, which
+    ``deliver_pending`` (``doorkeep serve``, hourly) completes, each sent
+    once."""
     if actor is not None:
         run = get_run(actor, run_id)
         require_finalizer(actor, run.property)
@@ -354,10 +359,9 @@ def finalize_run(actor: User | None, run_id: int) -> BillingRun:
         if locked.status == RunStatus.FINALIZED:
             raise Conflict(_("This run is finalized already."), code="run_finalized")
         invoices = list(
-            locked.invoices.filter(status=InvoiceStatus.DRAFT)
-            .select_related("person", "unit", "issuer", "property")
-            .prefetch_related("lines")
-            .order_by("unit__label", "person__name", "pk")
+            locked.invoices.filter(status=InvoiceStatus.DRAFT).order_by(
+                "unit__label", "person__name", "pk"
+            )
         )
         issuer, first = _take_numbers(billing.issuer_id, len(invoices))
         for offset, invoice in enumerate(invoices):
@@ -368,13 +372,10 @@ def finalize_run(actor: User | None, run_id: int) -> BillingRun:
             invoice.issued_on = today
             invoice.due_on = today + timedelta(days=billing.payment_days)
             invoice.status = InvoiceStatus.OPEN
-        pdfs = render_many(invoices)
-        for invoice, pdf in zip(invoices, pdfs, strict=True):
-            invoice.pdf = pdf
         Invoice.objects.bulk_update(
             invoices,
-            ["issuer", "seq", "number", "reference", "issued_on", "due_on", "status", "pdf"],
-            batch_size=100,
+            ["issuer", "seq", "number", "reference", "issued_on", "due_on", "status"],
+            batch_size=500,
         )
         locked.status, locked.finalized_at, locked.finalized_by = (
             RunStatus.FINALIZED,
@@ -382,8 +383,6 @@ def finalize_run(actor: User | None, run_id: int) -> BillingRun:
             actor,
         )
         locked.save(update_fields=["status", "finalized_at", "finalized_by"])
-        for invoice in invoices:
-            _announce(invoice)
         record(
             EventKind.BILLING_RUN_FINALIZED,
             organization_id=prop.organization_id,
@@ -393,7 +392,36 @@ def finalize_run(actor: User | None, run_id: int) -> BillingRun:
             % {"month": run.month.strftime("%Y-%m"), "n": len(invoices)},
             data={"run_id": run.pk, "invoices": len(invoices)},
         )
+    deliver(Invoice.objects.filter(run=locked))
     return locked
+
+
+def deliver(invoices: QuerySet[Invoice]) -> int:
+    """Render and store the PDF of each finalized invoice that has none, and
+    send it (email with the PDF, webhook) in the same short transaction: each
+    invoice is sent once, after its PDF is stored. How many were delivered."""
+    done = 0
+    waiting = (
+        invoices.exclude(status=InvoiceStatus.DRAFT)
+        .filter(pdf__isnull=True)
+        .select_related("person", "unit", "issuer", "property", "credits", "person__user")
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+    for invoice in waiting:
+        pdf = paper.render(invoice)
+        with transaction.atomic():
+            if not Invoice.objects.filter(pk=invoice.pk, pdf__isnull=True).update(pdf=pdf):
+                continue  # delivered meanwhile (another worker)
+            invoice.pdf = pdf
+            _announce(invoice)
+        done += 1
+    return done
+
+
+def deliver_pending() -> int:
+    """Finalized invoices whose delivery was cut short (a crash, a restart)."""
+    return deliver(Invoice.objects.all())
 
 
 def _announce(invoice: Invoice) -> None:
@@ -401,37 +429,50 @@ def _announce(invoice: Invoice) -> None:
     the organization's webhooks; in the caller's transaction (the outbox)."""
     person = invoice.person
     if person.email:
-        kind = (
-            _("Credit note %(number)s")
-            if invoice.kind == InvoiceKind.CREDIT_NOTE
-            else _("Invoice %(number)s")
-        ) % {"number": invoice.number}
-        body = _("Hello %(name)s,\n\nattached is %(what)s for %(site)s: %(amount)s.") % {
-            "name": person.name,
-            "what": kind,
-            "site": invoice.property.name,
-            "amount": pricing.money(invoice.total, invoice.currency),
-        }
-        if invoice.kind == InvoiceKind.INVOICE and invoice.due_on:
-            body += "\n" + _("Please pay by %(day)s with the QR-bill at its foot.") % {
-                "day": invoice.due_on
-            }
-        OutboxMessage.objects.create(
-            channel=Channel.EMAIL,
-            user=person.user,
-            payload={
-                "to": person.email,
-                "subject": kind,
-                "body": body,
-                "url": absolute_url(f"/portal/invoices/{invoice.pk}/"),
-                "invoice_id": invoice.pk,
-            },
-        )
-        from doorkeep.notify import outbox
-
-        transaction.on_commit(outbox.kick)
-        Invoice.objects.filter(pk=invoice.pk).update(emailed_at=timezone.now())
+        with translation.override(settings.LANGUAGE_CODE):
+            _mail_invoice(invoice)
     emit_webhook(invoice.organization_id, WebhookEvent.INVOICE_FINALIZED, webhook_payload(invoice))
+
+
+def _mail_invoice(invoice: Invoice) -> None:
+    """The invoice or credit note by email, its PDF attached when the outbox
+    sends it (``payload["invoice_id"]``)."""
+    person = invoice.person
+    kind = (
+        _("Credit note %(number)s")
+        if invoice.kind == InvoiceKind.CREDIT_NOTE
+        else _("Invoice %(number)s")
+    ) % {"number": invoice.number}
+    body = _("Hello %(name)s,\n\nattached is %(what)s for %(site)s: %(amount)s.") % {
+        "name": person.name,
+        "what": kind,
+        "site": invoice.property.name,
+        "amount": pricing.money(invoice.total, invoice.currency),
+    }
+    if invoice.kind == InvoiceKind.INVOICE and invoice.due_on:
+        body += "\n" + _("Please pay by %(day)s with the QR-bill at its foot.") % {
+            "day": invoice.due_on
+        }
+    _queue_email(invoice, kind, body)
+    Invoice.objects.filter(pk=invoice.pk).update(emailed_at=timezone.now())
+
+
+def _queue_email(invoice: Invoice, subject: str, body: str) -> None:
+    from doorkeep.notify import outbox
+
+    person = invoice.person
+    OutboxMessage.objects.create(
+        channel=Channel.EMAIL,
+        user=person.user,
+        payload={
+            "to": person.email,
+            "subject": subject,
+            "body": body,
+            "url": absolute_url(f"/portal/invoices/{invoice.pk}/"),
+            "invoice_id": invoice.pk,
+        },
+    )
+    transaction.on_commit(outbox.kick)
 
 
 def webhook_payload(invoice: Invoice) -> dict[str, object]:
@@ -450,10 +491,6 @@ def webhook_payload(invoice: Invoice) -> dict[str, object]:
         "due_on": str(invoice.due_on) if invoice.due_on else None,
         "credits": invoice.credits.number if invoice.credits_id and invoice.credits else None,
     }
-
-
-def render_many(invoices: list[Invoice]) -> list[bytes]:
-    return [paper.render(invoice) for invoice in invoices]
 
 
 # --- credit notes ----------------------------------------------------------------------------
@@ -516,9 +553,6 @@ def credit_invoice(
         if original.credited >= original.total:
             original.status = InvoiceStatus.CREDITED
         original.save(update_fields=["credited", "status"])
-        note.pdf = render_many([note])[0]
-        note.save(update_fields=["pdf"])
-        _announce(note)
         record(
             EventKind.INVOICE_CREDITED,
             organization_id=original.organization_id,
@@ -533,6 +567,8 @@ def credit_invoice(
             },
             data={"invoice_id": original.pk, "credit_note_id": note.pk},
         )
+    deliver(Invoice.objects.filter(pk=note.pk))
+    note.refresh_from_db()
     return note
 
 
@@ -552,7 +588,7 @@ def get_invoice(actor: User, invoice_id: int) -> Invoice:
         return invoice
     try:
         site_for(actor, invoice.property_id, policy.Action.VIEW_BILLING)
-    except Exception:
+    except NotFound:  # another organization's: it does not exist for the caller
         raise NotFound(_("Invoice not found.")) from None
     return invoice
 
@@ -567,7 +603,10 @@ def my_invoices(actor: User) -> list[Invoice]:
 
 
 def display_status(invoice: Invoice, today: date | None = None) -> str:
-    """open, paid, overdue, credited or draft: what a person reads."""
+    """open, paid, overdue, credited or draft for an invoice; issued (or
+    draft) for a credit note, which asks for no payment."""
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return "draft" if invoice.status == InvoiceStatus.DRAFT else "issued"
     day = today or today_at(invoice.property)
     if invoice.is_overdue(day) and invoice.open_amount > 0:
         return "overdue"
@@ -616,20 +655,7 @@ def send_reminders(now: datetime | None = None) -> int:
                         "day": invoice.due_on,
                         "amount": pricing.money(invoice.open_amount, invoice.currency),
                     }
-                OutboxMessage.objects.create(
-                    channel=Channel.EMAIL,
-                    user=person.user,
-                    payload={
-                        "to": person.email,
-                        "subject": subject,
-                        "body": body,
-                        "url": absolute_url(f"/portal/invoices/{invoice.pk}/"),
-                        "invoice_id": invoice.pk,
-                    },
-                )
-                from doorkeep.notify import outbox
-
-                transaction.on_commit(outbox.kick)
+                _queue_email(invoice, subject, body)
             record(
                 EventKind.INVOICE_REMINDED,
                 organization_id=invoice.organization_id,

@@ -12,6 +12,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -178,8 +180,8 @@ def _check(spec: TariffSpec, prop: Property) -> None:
 
 
 def _overlap(prop: Property, spec: TariffSpec, exclude: int | None = None) -> Tariff | None:
-    """The tariff ``spec`` would overlap, if any. A tariff without a last day
-    that started earlier is not an overlap: it ends the day before."""
+    """The tariff ``spec`` would overlap, if any (``exclude``: the one it
+    shortens)."""
     end = spec.valid_until or date.max
     others = Tariff.objects.filter(property=prop)
     if exclude is not None:
@@ -187,10 +189,16 @@ def _overlap(prop: Property, spec: TariffSpec, exclude: int | None = None) -> Ta
     for other in others.order_by("valid_from"):
         other_end = other.valid_until or date.max
         if other.valid_from <= end and spec.valid_from <= other_end:
-            if other.valid_until is None and other.valid_from < spec.valid_from:
-                continue  # it will end the day before this one starts
             return other
     return None
+
+
+def _runs_until_next(tariff: Tariff, later: Tariff | None) -> bool:
+    """A tariff without a last day of its own: open-ended, or ending the day
+    before the next one starts (as a new tariff left it)."""
+    if tariff.valid_until is None:
+        return True
+    return later is not None and tariff.valid_until == later.valid_from - timedelta(days=1)
 
 
 def create_tariff(
@@ -222,7 +230,13 @@ def create_tariff(
         )
         if spec.valid_until is None and later is not None:
             spec.valid_until = later.valid_from - timedelta(days=1)
-        other = _overlap(prop, spec)
+        before = (
+            Tariff.objects.filter(property=prop, valid_from__lt=spec.valid_from)
+            .order_by("-valid_from")
+            .first()
+        )
+        shortened = before if before is not None and _runs_until_next(before, later) else None
+        other = _overlap(prop, spec, exclude=shortened.pk if shortened else None)
         if other is not None:
             raise Conflict(
                 _("These dates overlap the tariff from %(start)s to %(end)s.")
@@ -232,9 +246,9 @@ def create_tariff(
                 },
                 code="tariff_overlap",
             )
-        Tariff.objects.filter(
-            property=prop, valid_until__isnull=True, valid_from__lt=spec.valid_from
-        ).update(valid_until=spec.valid_from - timedelta(days=1))
+        if shortened is not None:  # it runs until this one starts
+            shortened.valid_until = spec.valid_from - timedelta(days=1)
+            shortened.save(update_fields=["valid_until"])
         try:
             with transaction.atomic():
                 tariff = Tariff.objects.create(
@@ -384,6 +398,13 @@ def create_issuer(actor: User | None, spec: IssuerSpec, *, organization_id: int 
     ):
         if not value.strip():
             raise InvalidInput(_("The issuer needs a %(what)s.") % {"what": what}, code="missing")
+    if spec.email.strip():
+        try:
+            validate_email(spec.email.strip())
+        except ValidationError:
+            raise InvalidInput(
+                _("%(email)s is not an email address.") % {"email": spec.email}, code="bad_email"
+            ) from None
     return Issuer.objects.create(
         organization_id=organization_id,
         name=spec.name.strip()[:70],
