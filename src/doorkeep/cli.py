@@ -105,6 +105,7 @@ def _supervise(
     import threading
     import time
 
+    from doorkeep.billing import runs as billing_runs
     from doorkeep.events.retention import purge as purge_events
     from doorkeep.guests.services import report_expired
     from doorkeep.licensing.services import send_reminders
@@ -144,6 +145,13 @@ def _supervise(
                     purged = purge_events()
                     if purged.deleted:
                         log.info("removed %d event(s) older than the retention", purged.deleted)
+                    billed = billing_runs.finalize_due()
+                    if billed:
+                        log.info("finalized %d billing run(s) of last month", len(billed))
+                    billing_runs.deliver_pending()
+                    reminded = billing_runs.send_reminders()
+                    if reminded:
+                        log.info("sent %d invoice reminder(s)", reminded)
                 except Exception:  # keep serving; the next round tries again
                     log.exception("sending licence reminders failed")
                 next_run = time.monotonic() + reminder_interval
@@ -355,10 +363,13 @@ def cmd_events_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_reminders(args: argparse.Namespace) -> int:
+    from doorkeep.billing.runs import send_reminders as invoice_reminders
     from doorkeep.licensing.services import send_reminders
 
     sent = send_reminders()
     print(f"Sent {sent} reminder(s).")
+    reminded = invoice_reminders()
+    print(f"Sent {reminded} invoice reminder(s).")
     return 0
 
 
@@ -465,6 +476,47 @@ def cmd_simulate_charger(args: argparse.Namespace) -> int:
         return _fail(f"cannot reach the gateway at {url}: {exc}")
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def cmd_simulate_machine(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from django.conf import settings
+
+    from doorkeep.gateway.laundry.simulator import SimulatedMachine, interactive
+
+    if args.cycle_seconds <= 0:
+        return _fail("a cycle lasts a number of seconds above 0")
+    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    machine = SimulatedMachine(
+        url,
+        args.serial.upper(),
+        args.secret,
+        on_event=lambda text: print(text, flush=True),
+        machine=args.kind,
+        cycle_seconds=args.cycle_seconds,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def read_line() -> str | None:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            return line if line else None
+
+        await interactive(machine, read_line)
+
+    try:
+        asyncio.run(main())
+    except (OSError, TimeoutError) as exc:
+        return _fail(f"cannot reach the gateway at {url}: {exc}")
+    except KeyboardInterrupt:
+        pass
+    if machine.close_code and machine.close_code >= 4000:
+        return _fail(
+            f"the gateway refused the machine: {machine.close_reason} ({machine.close_code})"
+        )
     return 0
 
 
@@ -702,6 +754,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between meter values while charging (default 10)",
     )
     q.set_defaults(func=cmd_simulate_charger)
+    q = sim_sub.add_parser(
+        "machine",
+        help="A laundry machine (washer or dryer) that keeps its list of badges, runs cycles, "
+        "and keeps them while offline.",
+        description="Connect a simulated laundry machine to the gateway (the lock protocol, "
+        "kind laundry). Then type: badge UID [PROGRAM] | programs | out-of-order | repair | end "
+        "| offline | online | list | quit. A start from the portal runs a cycle too.",
+    )
+    q.add_argument("serial", help="the machine controller's serial number")
+    q.add_argument("--secret", required=True, help="the machine's device secret")
+    q.add_argument(
+        "--url",
+        help="the gateway (default: GATEWAY_URL, else ws://127.0.0.1:GATEWAY_PORT, 8001)",
+    )
+    q.add_argument(
+        "--kind", choices=("washer", "dryer"), default="washer", help="its programs (washer)"
+    )
+    q.add_argument(
+        "--cycle-seconds",
+        type=float,
+        default=8.0,
+        help="how long a simulated cycle runs (default 8 seconds)",
+    )
+    q.set_defaults(func=cmd_simulate_machine)
     q = sim_sub.add_parser(
         "panel",
         help="An entry panel: prints the code it shows and the URL in its NFC tag.",

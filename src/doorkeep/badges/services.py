@@ -137,11 +137,14 @@ def _switch_on(badge: Badge) -> int:
 
 
 def _stations_learn(badge: Badge) -> None:
-    """The charging stations where the badge's holder lives or lived keep it
-    in their local lists: their versions rise in this transaction too."""
+    """The charging stations and laundry machines where the badge's holder
+    lives or lived keep it in their local lists: their versions rise in this
+    transaction too."""
     from doorkeep.chargers.lists import changed
+    from doorkeep.laundry import lists as laundry_lists
 
     changed(person_ids=[badge.person_id])
+    laundry_lists.changed(person_ids=[badge.person_id])
 
 
 def _switch_off(badge: Badge, reason: str) -> int:
@@ -454,6 +457,12 @@ def assign_badge(actor: User, request_id: int, uid: str) -> BadgeRequest:
     return request
 
 
+def billed_use(request: BadgeRequest) -> None:
+    from doorkeep.billing.usage import record_badge_use
+
+    record_badge_use(request)
+
+
 def deliver_badge(actor: User, request_id: int, delivery: str) -> BadgeRequest:
     """The badge was handed over (active at once) or sent by post (active
     when the resident says it arrived, or the operator does)."""
@@ -465,6 +474,7 @@ def deliver_badge(actor: User, request_id: int, delivery: str) -> BadgeRequest:
         request = _queued(actor, request_id)
         _step(request, (RequestStatus.ASSIGNED,), _("delivered"))
         request.delivery, request.sent_at = delivery, timezone.now()
+        billed_use(request)  # an extra badge is billed once it is on its way (R44)
         if delivery == Delivery.SENT:
             request.status = RequestStatus.SENT
             request.save(update_fields=["delivery", "sent_at", "status"])

@@ -58,7 +58,8 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
             try:
                 command = json.loads(raw)
                 op = str(command["op"])
-                lock_id = 0 if op in NOTICES or op in STATION_OPS else int(command["lock"])
+                by_id = op in NOTICES or op in STATION_OPS or op in MACHINE_OPS
+                lock_id = 0 if by_id else int(command["lock"])
             except (ValueError, TypeError, KeyError, AttributeError):
                 await ws.send(json.dumps({"ok": False, "error": "bad command"}))
                 continue
@@ -71,6 +72,7 @@ async def serve_links(gateway: Gateway, ws: ServerConnection) -> None:
 
 NOTICES = ("changed", "changed_many")
 STATION_OPS = ("stations_changed", "station", "station_drop")  # charging stations: by id
+MACHINE_OPS = ("machines_changed", "machine_start", "machine_drop")  # laundry machines: by id
 
 
 def take_notice(gateway: Gateway, command: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +99,10 @@ async def run_command(
     try:
         if op in NOTICES:
             reply = take_notice(gateway, command)
+        elif op in MACHINE_OPS:
+            from doorkeep.gateway.laundry import machines
+
+            reply = await machines.internal_command(gateway, command)
         elif op == "stations_changed":
             reply = {"ok": True, "not_held": csms.changed(gateway, station_ids(command))}
         elif op == "station_drop":
@@ -157,6 +163,7 @@ async def process_request(
                 "gateway": gateway.id,
                 "locks": len(gateway.connections),
                 "stations": len(gateway.stations),
+                "machines": len(gateway.machines),
             },
         )
     if not parts.path.startswith("/internal/"):

@@ -71,9 +71,12 @@ def parse_time(value: Any, field: str, ref: Any = None) -> datetime:
     return moment
 
 
-def decode(raw: str | bytes, *, first: bool = False) -> dict[str, Any]:
-    """One message from a device: a JSON object with a known ``type`` (with
-    ``first``, the connection's first message, which must be a hello)."""
+def decode(
+    raw: str | bytes, *, first: bool = False, types: frozenset[str] = DEVICE_TYPES
+) -> dict[str, Any]:
+    """One message from a device: a JSON object with a ``type`` among
+    ``types`` (a lock's by default; with ``first``, the connection's first
+    message, which must be a hello)."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_message", "messages are JSON text frames, not binary")
     # len() counts characters; a character is at most 4 bytes in UTF-8.
@@ -97,7 +100,7 @@ def decode(raw: str | bytes, *, first: bool = False) -> dict[str, Any]:
     kind = message.get("type")
     if first and kind != "hello":
         raise ProtocolError("hello_first", "the first message must be hello")
-    if not isinstance(kind, str) or kind not in DEVICE_TYPES:
+    if not isinstance(kind, str) or kind not in types:
         raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}")
     return message
 

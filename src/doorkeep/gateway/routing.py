@@ -445,6 +445,137 @@ def _station_reply(holder: tuple[str, str], command: dict[str, Any], timeout: fl
     raise StationOffline(_("The charging station is offline."))
 
 
+# --- laundry machines: the Machine row names the gateway holding it -------------------------
+
+
+class MachineOffline(DomainError):
+    status = 503
+    code = "machine_offline"
+
+
+class MachineTimeout(DomainError):
+    status = 504
+    code = "machine_timeout"
+
+
+class MachineRejected(DomainError):
+    status = 409
+    code = "machine_rejected"
+
+
+def _machine_holders(machine_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    from doorkeep.laundry.models import Machine
+
+    return {
+        pk: (gateway, url)
+        for pk, gateway, url in Machine.objects.filter(
+            pk__in=list(machine_ids), online=True
+        ).values_list("pk", "gateway", "gateway_url")
+        if gateway
+    }
+
+
+def _tell(holder: tuple[str, str], command: dict[str, Any]) -> None:
+    """A command that needs no answer, to the gateway ``holder``."""
+    if _backend() == "redis":
+        _client().publish(gateway_channel(holder[0]), json.dumps(command))
+    else:
+        _ask(holder[1], command, NOTICE_WAIT)
+
+
+def notify_machines(machine_ids: Iterable[int]) -> None:
+    """Tell the gateways holding these laundry machines that their lists
+    changed (after the commit): one notice to each. Best effort: each
+    gateway also checks its machines' list versions."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for machine, holder in _machine_holders(machine_ids).items():
+        groups.setdefault(holder, []).append(machine)
+    for holder, ids in groups.items():
+        for start in range(0, len(ids), NOTICE_PART):
+            notice = {"op": "machines_changed", "machines": ids[start : start + NOTICE_PART]}
+            try:
+                _tell(holder, notice)
+            except Exception as exc:
+                log.info(
+                    "could not notify gateway %s of %d machine(s): %s", holder[0], len(ids), exc
+                )
+
+
+def drop_machine(machine_id: int, reason: str) -> None:
+    """Have the gateway holding the machine close its connection (its secret
+    was replaced, or it was removed). Best effort: the gateway's watch round
+    closes it too."""
+    holder = _machine_holders([machine_id]).get(machine_id)
+    if holder is None:
+        return
+    try:
+        _tell(holder, {"op": "machine_drop", "machine": machine_id, "reason": reason})
+    except Exception as exc:
+        log.warning("could not have machine %s disconnected: %s", machine_id, exc)
+
+
+MACHINE_TIMEOUT = 10.0  # seconds a laundry machine has to answer a start
+
+
+def send_machine_start(
+    machine_id: int,
+    request_id: str,
+    *,
+    program: str = "",
+    person_id: int | None = None,
+    timeout: float = MACHINE_TIMEOUT,
+) -> dict[str, Any]:
+    """Have a laundry machine start a cycle, through the gateway holding it,
+    and wait for its answer. Returns {"ok": true}; raises MachineOffline
+    (503), MachineTimeout (504) or MachineRejected (409, with its reason)."""
+    timeout = clamp_timeout(timeout)
+    offline = MachineOffline(
+        _("The machine is offline: it is not connected to the platform right now.")
+    )
+    holder = _machine_holders([machine_id]).get(machine_id)
+    if holder is None:
+        raise offline
+    command = {
+        "op": "machine_start",
+        "machine": machine_id,
+        "request": request_id,
+        "program": program,
+        "person": person_id,
+        "timeout": timeout,
+    }
+    try:
+        if _backend() == "redis":
+            reply_key = f"{_prefix()}:reply:machine:{request_id}"
+            client = _client()
+            if not client.publish(
+                gateway_channel(holder[0]), json.dumps({**command, "reply": reply_key})
+            ):
+                raise offline
+            answer = client.blpop([reply_key], timeout=timeout + 1)
+            if answer is None:
+                raise TimeoutError
+            result: dict[str, Any] = json.loads(answer[1])
+        else:
+            result = _ask(holder[1], command, timeout + 2)
+    except TimeoutError:
+        raise MachineTimeout(_("The machine did not answer in time. Try again.")) from None
+    except DomainError:
+        raise
+    except Exception as exc:  # the gateway or Redis cannot be reached
+        log.info("cannot reach the gateway of machine %s: %s", machine_id, exc)
+        raise offline from None
+    if result.get("ok"):
+        return result
+    if result.get("error") == "timeout":
+        raise MachineTimeout(_("The machine did not answer in time. Try again."))
+    if result.get("error") == "rejected":
+        raise MachineRejected(
+            _("The machine refused to start: %(reason)s") % {"reason": result.get("reason") or "?"},
+            reason=str(result.get("reason") or ""),
+        )
+    raise offline
+
+
 # --- direct routing: who holds the lock, and a kept-open link to it -------------------------
 
 _holders: dict[int, tuple[str, str, float]] = {}  # lock id -> (gateway, url, valid until)
@@ -809,6 +940,11 @@ class DirectSide:
         if holder.url:
             await ask_async(holder.url, {"op": "drop", "lock": lock_id, "before": before}, 5)
 
+    async def tell(self, holder: Holder, command: dict[str, Any]) -> None:
+        """A command for the gateway ``holder`` that needs no answer."""
+        if holder.url:
+            await ask_async(holder.url, command, 5)
+
     async def forward_unlock(self, lock_id: int, request_id: str, timeout: float) -> dict[str, Any]:
         """Unlock a lock that another gateway holds. A database thread looks
         the holder up; the wait for the lock's answer holds none."""
@@ -871,6 +1007,9 @@ class RedisSide(DirectSide):
             gateway_channel(holder.gateway),
             json.dumps({"op": "drop", "lock": lock_id, "before": before}),
         )
+
+    async def tell(self, holder: Holder, command: dict[str, Any]) -> None:
+        await self.redis.publish(gateway_channel(holder.gateway), json.dumps(command))
 
     async def forward_unlock(self, lock_id: int, request_id: str, timeout: float) -> dict[str, Any]:
         timeout = clamp_timeout(timeout)
@@ -946,6 +1085,9 @@ class RedisSide(DirectSide):
             if op == "station":
                 self._spawn(self._station(command))
                 return
+            if op in ("machines_changed", "machine_start", "machine_drop"):
+                self._spawn(self._machine(command))
+                return
             if op == "station_drop":
                 from doorkeep.gateway.ocpp import csms
 
@@ -1000,6 +1142,20 @@ class RedisSide(DirectSide):
                 await pipe.execute()
         except Exception:
             log.exception("gateway %s could not answer a station command", self.gateway.id)
+
+    async def _machine(self, command: dict[str, Any]) -> None:
+        """A laundry machine's command; a start is answered on its reply list."""
+        from doorkeep.gateway.laundry import machines
+
+        try:
+            result = await machines.internal_command(self.gateway, command)
+            if command.get("reply"):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.rpush(str(command["reply"]), json.dumps(result))
+                    pipe.expire(str(command["reply"]), 30)
+                    await pipe.execute()
+        except Exception:
+            log.exception("gateway %s could not handle a machine command", self.gateway.id)
 
 
 def _text(value: bytes | str | None) -> str:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -139,41 +139,39 @@ class Batched(Generic[A, R]):
 
 
 @dataclass
-class Connection:
+class Link:
+    """What every device connection of the lock protocol has, whatever the
+    device (a lock, a laundry machine's controller: gateway/laundry/): its
+    WebSocket, where it comes from, one send at a time with the send
+    timeout, and its message budget (a token bucket; ``Gateway.throttle``)."""
+
     ws: ServerConnection
-    session: services.Session
-    acked_version: int  # -1: we do not know what the lock holds
-    acked_snapshot: dict[str, str]  # fingerprints stored with the last ack, until we know...
-    acked_rows: dict[int, lists.Row] | None = None  # ...the rows the lock acknowledged here
-    registered: bool = False  # recorded on the Device row as held by this gateway
-    next_end: float | None = None  # epoch seconds when an entry of its list leaves it
+    _: KW_ONLY
     peer: str = ""
     opened_at: float = field(default_factory=time.time)
-
-    @property
-    def connected_at(self) -> datetime:
-        """When it opened, as recorded on the Device row (names this connection)."""
-        return datetime.fromtimestamp(self.opened_at, UTC)
-
-    inflight: Push | None = None
-    dirty: bool = False  # a change came while a push was in flight
-    queued: int = 0  # syncs asked for (``Gateway.changed``) and not done yet
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     tokens: float = BURST
     refilled: float = field(default_factory=time.monotonic)
     dropped: int = 0
     window_start: float = field(default_factory=time.monotonic)
     warned_at: float = 0.0
     closing: bool = False  # being closed: what still arrives is read and dropped
-    welcomed: bool = False  # no list before the welcome: the first sync follows it
+
+    @property
+    def who(self) -> str:
+        """The device, for the gateway's log ("lock DK-7F3A-0042")."""
+        return f"device from {self.peer}"
+
+    @property
+    def connected_at(self) -> datetime:
+        """When it opened, as recorded on the device's row (names this connection)."""
+        return datetime.fromtimestamp(self.opened_at, UTC)
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_text(protocol.encode(message))
 
     async def send_text(self, text: str) -> None:
-        """Send one frame. A lock that stops reading (its TCP window full)
+        """Send one frame. A device that stops reading (its TCP window full)
         would hold this, and the keepalive's ping, forever: after
         SEND_TIMEOUT the connection is cut (ConnectionClosed)."""
         async with self.send_lock:
@@ -182,8 +180,8 @@ class Connection:
                     await self.ws.send(text)
             except TimeoutError:
                 log.warning(
-                    "cutting lock %s from %s: it read nothing for %g s",
-                    self.session.serial,
+                    "cutting %s from %s: it read nothing for %g s",
+                    self.who,
                     self.peer,
                     SEND_TIMEOUT,
                 )
@@ -199,6 +197,26 @@ class Connection:
             return False
         self.tokens -= 1
         return True
+
+
+@dataclass
+class Connection(Link):
+    session: services.Session
+    acked_version: int  # -1: we do not know what the lock holds
+    acked_snapshot: dict[str, str]  # fingerprints stored with the last ack, until we know...
+    acked_rows: dict[int, lists.Row] | None = None  # ...the rows the lock acknowledged here
+    registered: bool = False  # recorded on the Device row as held by this gateway
+    next_end: float | None = None  # epoch seconds when an entry of its list leaves it
+    inflight: Push | None = None
+    dirty: bool = False  # a change came while a push was in flight
+    queued: int = 0  # syncs asked for (``Gateway.changed``) and not done yet
+    sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    welcomed: bool = False  # no list before the welcome: the first sync follows it
+
+    @property
+    def who(self) -> str:
+        return f"lock {self.session.serial}"
 
 
 class Gateway:
@@ -219,6 +237,7 @@ class Gateway:
         self.poll_interval = poll_interval
         self.connections: dict[int, Connection] = {}
         self.stations: dict[int, csms.StationLink] = {}  # charging stations (OCPP), by id
+        self.machines: dict[int, Any] = {}  # laundry machines (gateway/laundry/), by id
         self.internal_links: set[ServerConnection] = set()  # from web workers, other gateways
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gw-db")
         self.server: Server | None = None
@@ -228,7 +247,7 @@ class Gateway:
         self.sqlite_cache_kib = sqlite_cache_kib
         self._windows_wake = asyncio.Event()
         self._windows_at: float | None = None  # when the windows task wakes next
-        self._row_turns: dict[int, tuple[asyncio.Lock, int]] = {}  # lock id -> (turn, users)
+        self._row_turns: dict[int | str, tuple[asyncio.Lock, int]] = {}  # lock id -> (turn, users)
         self._by_keys: Batched[syncing.Sync, syncing.Prepared] = Batched(
             self, syncing.prepare_many, most=SYNC_BATCH
         )
@@ -254,7 +273,7 @@ class Gateway:
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     async def device_row(
-        self, lock_id: int, func: Callable[..., T], *args: Any, **kwargs: Any
+        self, lock_id: int | str, func: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
         """``db`` for the writes that say which connection holds a lock
         (``services.connected``, ``services.disconnected``): they run one at a
@@ -304,6 +323,9 @@ class Gateway:
             self.public_url = f"http://{self.host}:{self.port}"
         await self.db(services.forget_gateway, self.id)
         await self.db(chargers_reports.forget_gateway, self.id)
+        from doorkeep.gateway.laundry import machines
+
+        await self.db(machines.forget_gateway, self.id)
         try:
             await self.router.start()
         except BaseException:
@@ -313,6 +335,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
         self._tasks.append(asyncio.create_task(self._windows(), name="windows"))
         self._tasks.append(asyncio.create_task(csms.recheck(self), name="station-lists"))
+        self._tasks.append(asyncio.create_task(machines.watch(self), name="machine-lists"))
         log.info("gateway %s listening on %s", self.id, self.public_url)
 
     async def stop(self) -> None:
@@ -348,6 +371,9 @@ class Gateway:
                     connected_at=station.opened_at,
                 )
         self.stations.clear()
+        from doorkeep.gateway.laundry import machines
+
+        await machines.stopped(self)
         await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -415,6 +441,11 @@ class Gateway:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(protocol.encode(exc.frame()))
                 await ws.close(code, exc.code)
+            return
+        if hello.get("kind") == "laundry":  # a laundry machine's controller: gateway/laundry/
+            from doorkeep.gateway.laundry import machines
+
+            await machines.serve(self, ws, hello, received, peer)
             return
         try:
             session = await self.db(services.authenticate, serial, secret, peer=peer)
@@ -514,13 +545,13 @@ class Gateway:
         except Exception:
             log.exception("could not record that lock %s went offline", conn.session.serial)
 
-    def retire(self, conn: Connection, code: int, reason: str) -> None:
-        """Close the lock's connection with ``code``. In the background: the
+    def retire(self, conn: Link, code: int, reason: str) -> None:
+        """Close the device's connection with ``code``. In the background: the
         closing handshake needs the connection's own task to go on reading."""
         if conn.closing:
             return
         conn.closing = True
-        log.info("closing lock %s (%d): %s", conn.session.serial, code, reason)
+        log.info("closing %s (%d): %s", conn.who, code, reason)
         self.spawn(_close(conn.ws, code, reason))
 
     async def drop(self, lock_id: int, *, before: float) -> bool:
@@ -545,7 +576,7 @@ class Gateway:
         if not conn.allow():
             answer = _answer(conn, raw)
             if answer is None:
-                await self._throttle(conn)
+                await self.throttle(conn)
                 return
         received = datetime.now(UTC)
         try:
@@ -584,7 +615,7 @@ class Gateway:
                 ).frame()
             )
 
-    async def _throttle(self, conn: Connection) -> None:
+    async def throttle(self, conn: Link) -> None:
         """The message is dropped. Say so (at most once a second); close a
         connection that keeps sending far over its budget."""
         now = time.monotonic()
@@ -592,7 +623,7 @@ class Gateway:
             conn.window_start, conn.dropped = now, 0
         conn.dropped += 1
         if conn.dropped > MAX_DROPPED:
-            log.warning("closing lock %s from %s: flooding", conn.session.serial, conn.peer)
+            log.warning("closing %s from %s: flooding", conn.who, conn.peer)
             self.retire(conn, services.CLOSE_FLOODING, "flooding: too many messages")
         elif now - conn.warned_at >= 1.0:
             conn.warned_at = now

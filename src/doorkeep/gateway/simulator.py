@@ -106,22 +106,24 @@ class SimulatedLock:
         )
         self._ws = ws
         self._task = asyncio.create_task(self._receive(ws))
-        await self._send(
-            {
-                "type": "hello",
-                "protocol": PROTOCOL,
-                "serial": self.serial,
-                "secret": self.secret,
-                "firmware": self.firmware,
-                "battery": self.battery,
-                "list_version": self.version,
-                "clock": _iso(self.now()),
-            }
-        )
+        await self._send(self.hello())
         if wait_synced:
             await self._until(self._welcomed, timeout)
             await self._until(self._synced, timeout)
             await self.flush()
+
+    def hello(self) -> dict[str, Any]:
+        """The first message of each connection."""
+        return {
+            "type": "hello",
+            "protocol": PROTOCOL,
+            "serial": self.serial,
+            "secret": self.secret,
+            "firmware": self.firmware,
+            "battery": self.battery,
+            "list_version": self.version,
+            "clock": _iso(self.now()),
+        }
 
     async def _until(self, event: asyncio.Event, timeout: float) -> None:
         """Wait for ``event``; fail at once if the connection closes first."""

@@ -41,11 +41,14 @@ def site_today(prop: Property) -> date:
 
 
 def _equipment_learns(prop: Property) -> None:
-    """Who lives at the site, or how it bills, changed: the site's charging
-    stations' local lists may change (their versions rise in this transaction)."""
+    """Who lives at the site, or how it bills, changed: the local lists of the
+    site's charging stations and laundry machines may change (their versions
+    rise in this transaction)."""
     from doorkeep.chargers.lists import changed
+    from doorkeep.laundry import lists as laundry_lists
 
     changed(property_ids=[prop.pk])
+    laundry_lists.changed(property_ids=[prop.pk])
 
 
 def _site(actor: User, property_id: int) -> Property:
