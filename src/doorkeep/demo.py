@@ -126,7 +126,16 @@ def load_demo(*, only_if_empty: bool = True, seed: int = 7) -> bool:
         _canal_house(rng, owner, org, entries[:4])
     _guests(owner, entries[:4])
     _sites(owner, entries)
+    from doorkeep import demo_billing
+
+    keizersgracht, studios = entries[0].property, entries[4].property
+    keizersgracht.refresh_from_db()
+    studios.refresh_from_db()
+    demo_billing.billing_setup(keizersgracht, studios)
     _stations(owner, entries[0].property_id, rng)
+    demo_billing.laundry_history(keizersgracht, rng)
+    demo_billing.laundry_history(studios, rng)
+    demo_billing.bill(owner, User.objects.get(email=OPERATOR), keizersgracht, _travel)
     _batch_of_known_codes()
     with transaction.atomic():
         locks = list(
@@ -278,7 +287,7 @@ def demo_station_password(charge_point_id: str) -> str:
 def _stations(owner: User, site_id: int, rng: random.Random) -> None:
     """Two charging stations at the Keizersgracht residence: EVB-KZG-0001 at
     the shared space P1, EVB-KZG-0002 at P2, private to unit 2A (Rosa's).
-    Sanne charged at P1 a few times in the last weeks."""
+    Sanne charged at P1 about once a week for the last two months."""
     from doorkeep.chargers import reports
     from doorkeep.chargers import services as chargers
     from doorkeep.chargers.models import Station
@@ -295,7 +304,7 @@ def _stations(owner: User, site_id: int, rng: random.Random) -> None:
     shared = made["EVB-KZG-0001"].pk
     meter = 1_204_000  # Wh on the station's register
     now = timezone.now()
-    for days_ago in (26, 19, 12, 5):
+    for days_ago in (54, 47, 40, 33, 26, 19, 12, 5):
         start = (now - timedelta(days=days_ago)).replace(
             hour=17, minute=rng.randrange(60), second=0, microsecond=0
         )

@@ -271,6 +271,14 @@ def test_every_endpoint_but_token_creation_answers_401_json_without_credentials(
         collaborator_invitation_id=1,
         station_id=1,
         session_id=1,
+        tariff_id=1,
+        run_id=1,
+        invoice_id=1,
+        machine_id=1,
+        unit_id=1,
+        person_id=1,
+        month="2026-11",
+        bank_file_id=1,
     )
 
     response = Client().generic(method, url, "{}", content_type="application/json")

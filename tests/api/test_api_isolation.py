@@ -31,6 +31,11 @@ from doorkeep.accounts.services import create_organization, create_token, create
 from doorkeep.api import api
 from doorkeep.badges.models import Badge, BadgeRequest
 from doorkeep.badges.services import RequestSpec, register_existing_badge, request_badge
+from doorkeep.billing import runs as billing_runs
+from doorkeep.billing import services as billing
+from doorkeep.billing.camt import demo_bank_file
+from doorkeep.billing.models import BillingRun, Invoice, Issuer, SiteBilling, Tariff
+from doorkeep.billing.payments import import_bank_file
 from doorkeep.chargers import reports as charger_reports
 from doorkeep.chargers.models import ChargingSession, Station
 from doorkeep.chargers.services import StationSpec, register_station
@@ -46,6 +51,8 @@ from doorkeep.installations.services import request_installation
 from doorkeep.keys.models import Key, Person
 from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
 from doorkeep.keys.sharing import issue_key_to_organization
+from doorkeep.laundry.models import Cycle, Machine
+from doorkeep.laundry.services import MachineSpec, register_machine
 from doorkeep.licensing.models import KeyAllotment, Period, PrepaidCode
 from doorkeep.licensing.services import generate_batch, redeem_for_lock
 from doorkeep.locks.models import Lock
@@ -61,6 +68,7 @@ from doorkeep.residents.services import (
     add_parking_space,
     add_resident,
     add_unit,
+    set_billing_mode,
 )
 
 SECRET = "ABCD-EFGH-JKLM-NPQR"
@@ -83,6 +91,8 @@ ALICE_SECRETS = (
     "EVB-CANAL-01",
     "agent@example.com",
     "CP-CANAL-1",
+    "WM-CANAL-01",
+    "Harbour Lofts",
 )
 ALICE_PUSH = "https://push.alice.example/send/alice-phone"
 
@@ -114,6 +124,14 @@ class Ids:
     collaborator_invitation_id: int  # Alice invited an agent, read only, to the Canal House
     station_id: int  # a shared charging station at the Canal House
     session_id: int  # Dana's session running there
+    month: str = "2025-07"  # a month, for the consumption paths
+    machine_id: int = 0  # a washer at the Canal House, with a cycle of Dana's
+    # Alice's Harbour Lofts bills through the platform (billing.api): a tariff
+    # that has not started, last month's finalized run, Dana's invoice in it
+    tariff_id: int = 0
+    run_id: int = 0
+    invoice_id: int = 0
+    bank_file_id: int = 0  # Alice's upload that paid Dana's invoice
 
 
 def _code(sku: str) -> str:
@@ -243,7 +261,68 @@ def alices(world) -> Ids:
         agent.invitation.pk,
         station.pk,
         ChargingSession.objects.get(station=station, transaction_id=started.transaction_id).pk,
+        machine_id=_washer(world, dana_home.person_id),
+        **_billing(world),
     )
+
+
+def _billing(world: Any) -> dict[str, int]:
+    """Alice's Harbour Lofts, in billing-and-payments mode with her own issuer:
+    Dana lives there and pays a monthly fee; last month's run is finalized."""
+    lofts = create_property(world.alice, world.org.pk, name="Harbour Lofts")
+    set_billing_mode(world.alice, lofts.pk, "billing_and_payments", confirm=True)
+    loft = add_unit(world.alice, lofts.pk, "Loft 1")
+    add_resident(
+        world.alice,
+        lofts.pk,
+        ResidentSpec("Dana Holder", "dana@example.com", date(2024, 1, 1), unit_id=loft.pk),
+    )
+    fee = billing.TariffSpec(valid_from=date(2024, 1, 1), vat_rate=2100, monthly_fee=1500)
+    billing.create_tariff(None, lofts.pk, fee, allow_past=True)
+    future = billing.create_tariff(
+        world.alice,
+        lofts.pk,
+        billing.TariffSpec(valid_from=billing.today_at(lofts) + timedelta(days=400)),
+    )
+    issuer = billing.create_issuer(
+        world.alice,
+        billing.IssuerSpec(
+            "Alice Locks BV", "1017 AB", "Amsterdam", "NL91ABNA0417164300", "EUR", country="NL"
+        ),
+        organization_id=world.org.pk,
+    )
+    billing.set_site_billing(world.alice, lofts.pk, issuer.pk)
+    last_month = (billing.today_at(lofts).replace(day=1) - timedelta(days=1)).replace(day=1)
+    run = billing_runs.draft_run(world.alice, lofts.pk, last_month)
+    billing_runs.finalize_run(world.alice, run.pk)
+    invoice = Invoice.objects.get(run=run)
+    bank_file = import_bank_file(
+        world.alice, demo_bank_file([invoice]), "camt054.xml", organization_id=world.org.pk
+    )
+    return {
+        "tariff_id": future.pk,
+        "run_id": run.pk,
+        "invoice_id": invoice.pk,
+        "bank_file_id": bank_file.pk,
+    }
+
+
+def _washer(world: Any, person_id: int) -> int:
+    """Alice's washer at the Canal House, with a cycle of Dana's."""
+    washer, _secret = register_machine(
+        world.alice, world.prop.pk, MachineSpec("WM-CANAL-01", name="Laundry room")
+    )
+    Cycle.objects.create(
+        organization_id=world.org.pk,
+        property=world.prop,
+        machine=washer,
+        seq=1,
+        person_id=person_id,
+        started_at=timezone.now() - timedelta(hours=2),
+        ended_at=timezone.now() - timedelta(hours=1),
+        energy_wh=800,
+    )
+    return washer.pk
 
 
 def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
@@ -383,12 +462,33 @@ def bodies(world: Any, ids: Ids | None = None) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/stations/{station_id}/commands"): {"action": "reset", "hard": True},
         ("POST", "/api/v1/me/charging"): {"station_id": ids.station_id if ids else 1},
         ("POST", "/api/v1/me/charging-sessions/{session_id}/stop"): {},
+        ("POST", "/api/v1/properties/{property_id}/machines"): {"serial": "WM-MINE-NOW"},
+        ("PATCH", "/api/v1/machines/{machine_id}"): {"name": "Mine now"},
+        ("POST", "/api/v1/machines/{machine_id}/secret"): {},
+        ("POST", "/api/v1/me/laundry"): {"machine_id": ids.machine_id if ids else 1},
+        ("POST", "/api/v1/properties/{property_id}/tariffs"): {"valid_from": "2099-01-01"},
+        ("POST", "/api/v1/issuers"): {
+            "organization_id": world.org.pk,
+            "name": "Mine now",
+            "postcode": "1200",
+            "city": "Genève",
+            "account": "CH9300762011623852957",
+            "currency": "CHF",
+        },
+        ("PUT", "/api/v1/properties/{property_id}/invoicing"): {"issuer_id": 1},
+        ("POST", "/api/v1/properties/{property_id}/billing-runs"): {"month": "2024-01"},
+        ("POST", "/api/v1/billing-runs/{run_id}/finalize"): {},
+        ("POST", "/api/v1/invoices/{invoice_id}/credit-notes"): {"reason": "Mine now"},
+        ("POST", "/api/v1/invoices/{invoice_id}/mark-paid"): {"note": "Paid in cash"},
+        # a multipart upload: the organization named is Alice's (``call`` adds it)
+        ("POST", "/api/v1/bank-files"): {},
     }
 
 
 # Operations that name none of Alice's objects: they answer Charlie, with his own data.
 NOT_ABOUT_ALICE = {
     ("POST", "/api/v1/auth/tokens"),
+    ("GET", "/api/v1/bank-files"),
     ("GET", "/api/v1/auth/tokens"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/properties"),
@@ -411,6 +511,14 @@ NOT_ABOUT_ALICE = {
     ("GET", "/api/v1/installations"),
     ("GET", "/api/v1/me/charging-sessions"),
     ("GET", "/api/v1/me/charging-sessions.csv"),
+    ("GET", "/api/v1/me/machines"),
+    ("GET", "/api/v1/me/cycles"),
+    ("GET", "/api/v1/me/consumption"),
+    ("GET", "/api/v1/me/consumption.csv"),
+    ("GET", "/api/v1/me/consumption/{month}"),
+    ("GET", "/api/v1/me/consumption/{month}.csv"),
+    ("GET", "/api/v1/issuers"),  # the platform's and the caller's organizations'
+    ("GET", "/api/v1/me/invoices"),
     # public: anyone with the notice's code may ask; the answer names nothing
     ("POST", "/api/v1/portal/login-requests"),
 }
@@ -509,6 +617,17 @@ def snapshot() -> tuple[Any, ...]:
             )
         ),
         list(ChargingSession.objects.order_by("pk").values_list("pk", "stopped_at")),
+        list(
+            Machine.objects.order_by("pk").values_list(
+                "pk", "name", "kind", "secret_digest", "removed_at", "list_version"
+            )
+        ),
+        list(Cycle.objects.order_by("pk").values_list("pk", "ended_at")),
+        list(Tariff.objects.order_by("pk").values_list("pk", "valid_from", "valid_until")),
+        list(Issuer.objects.order_by("pk").values_list("pk", "name", "next_number")),
+        list(SiteBilling.objects.order_by("pk").values_list("pk", "issuer_id", "payment_days")),
+        list(BillingRun.objects.order_by("pk").values_list("pk", "status")),
+        list(Invoice.objects.order_by("pk").values_list("pk", "status", "credited", "paid")),
     )
 
 
@@ -517,6 +636,8 @@ def call(client, method, path, ids: Ids, world):
     body = bodies(world, ids).get((method, path))
     if method == "GET":
         return client.get(url)
+    if method == "POST" and path == "/api/v1/bank-files":
+        url += f"?organization_id={ids.organization_id}"
     if method == "POST" and path == "/api/v1/auth/tokens":
         body = {"email": "charlie@example.com", "password": "correct horse battery staple"}
     return client.generic(
@@ -746,6 +867,91 @@ MEMBER_REFUSED = [
             ("POST", "/api/v1/stations/{station_id}/commands"),
         ]
     ],
+    *[
+        (method, path, "can see the laundry machines and laundry cycles of a site")
+        for method, path in [
+            ("GET", "/api/v1/properties/{property_id}/machines"),
+            ("GET", "/api/v1/machines/{machine_id}"),
+            ("GET", "/api/v1/machines/{machine_id}/cycles"),
+            ("GET", "/api/v1/properties/{property_id}/cycles"),
+        ]
+    ],
+    *[
+        (method, path, "Only lock owners and building managers can manage laundry machines")
+        for method, path in [
+            ("POST", "/api/v1/properties/{property_id}/machines"),
+            ("PATCH", "/api/v1/machines/{machine_id}"),
+            ("DELETE", "/api/v1/machines/{machine_id}"),
+            ("POST", "/api/v1/machines/{machine_id}/secret"),
+        ]
+    ],
+    *[
+        (method, path, "can see the consumption, invoices and statements of a site")
+        for method, path in [
+            ("GET", "/api/v1/properties/{property_id}/consumption"),
+            ("GET", "/api/v1/properties/{property_id}/consumption.csv"),
+            ("GET", "/api/v1/properties/{property_id}/consumption/{month}"),
+            ("GET", "/api/v1/properties/{property_id}/consumption/{month}.csv"),
+            ("GET", "/api/v1/units/{unit_id}/consumption"),
+            ("GET", "/api/v1/units/{unit_id}/consumption.csv"),
+            ("GET", "/api/v1/units/{unit_id}/consumption/{month}"),
+            ("GET", "/api/v1/units/{unit_id}/consumption/{month}.csv"),
+            ("GET", "/api/v1/properties/{property_id}/residents/{person_id}/consumption"),
+            ("GET", "/api/v1/properties/{property_id}/residents/{person_id}/consumption.csv"),
+            (
+                "GET",
+                "/api/v1/properties/{property_id}/residents/{person_id}/consumption/{month}",
+            ),
+            (
+                "GET",
+                "/api/v1/properties/{property_id}/residents/{person_id}/consumption/{month}.csv",
+            ),
+        ]
+    ],
+    *[
+        (method, path, "can see the consumption, invoices and statements of a site")
+        for method, path in [
+            ("GET", "/api/v1/properties/{property_id}/tariffs"),
+            ("GET", "/api/v1/properties/{property_id}/invoicing"),
+            ("GET", "/api/v1/properties/{property_id}/billing-runs"),
+            ("POST", "/api/v1/properties/{property_id}/billing-runs"),
+            ("GET", "/api/v1/billing-runs/{run_id}"),
+            ("POST", "/api/v1/billing-runs/{run_id}/finalize"),
+            ("DELETE", "/api/v1/billing-runs/{run_id}"),
+            ("GET", "/api/v1/properties/{property_id}/invoices"),
+            ("GET", "/api/v1/invoices/{invoice_id}"),
+            ("GET", "/api/v1/invoices/{invoice_id}/pdf"),
+            ("POST", "/api/v1/invoices/{invoice_id}/credit-notes"),
+            ("GET", "/api/v1/invoices/{invoice_id}/payments"),
+            ("GET", "/api/v1/properties/{property_id}/statements/{month}"),
+            ("GET", "/api/v1/properties/{property_id}/statements/{month}/summary.pdf"),
+            ("GET", "/api/v1/properties/{property_id}/statements/{month}/uses.csv"),
+            (
+                "GET",
+                "/api/v1/properties/{property_id}/statements/{month}/residents/{person_id}.pdf",
+            ),
+            (
+                "GET",
+                "/api/v1/properties/{property_id}/statements/{month}/residents/{person_id}.csv",
+            ),
+        ]
+    ],
+    *[
+        (method, path, "Only lock owners and building managers can change tariffs")
+        for method, path in [
+            ("POST", "/api/v1/properties/{property_id}/tariffs"),
+            ("DELETE", "/api/v1/tariffs/{tariff_id}"),
+        ]
+    ],
+    *[
+        (method, path, "Only the owner or the platform operator can finalize invoices")
+        for method, path in [
+            ("PUT", "/api/v1/properties/{property_id}/invoicing"),
+            ("POST", "/api/v1/issuers"),
+            ("POST", "/api/v1/invoices/{invoice_id}/mark-paid"),
+            ("POST", "/api/v1/bank-files"),
+        ]
+    ],
 ]
 
 # A member may try to open an entry of his organization: the access decision
@@ -758,6 +964,8 @@ MEMBER_CODES = {
 # Someone else's invitation and a guest's verification: a member is neither
 # the invited person nor a guest there, so these do not exist for him.
 MEMBER_NOT_FOUND = {
+    # a bank file is listed to those who may upload one: to a member it does not exist
+    ("GET", "/api/v1/bank-files/{bank_file_id}"),
     ("POST", "/api/v1/guest/invitations/{invitation_id}/accept"),
     ("POST", "/api/v1/guest/invitations/{invitation_id}/decline"),
     ("POST", "/api/v1/guest/invitations/{invitation_id}/leave"),
@@ -785,6 +993,8 @@ MEMBER_NOT_RESIDENT = {
     # nor start charging at its stations, nor stop a resident's session
     ("POST", "/api/v1/me/charging"),
     ("POST", "/api/v1/me/charging-sessions/{session_id}/stop"),
+    # nor start its laundry machines
+    ("POST", "/api/v1/me/laundry"),
 }
 
 

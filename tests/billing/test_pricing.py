@@ -54,7 +54,9 @@ def test_a_session_over_the_end_of_high_tariff_hours_is_split_by_time() -> None:
     assert price.amount == 175 + 125
     # The same on a Saturday is all low tariff.
     saturday = datetime(2026, 3, 7, 18, 0, tzinfo=ZURICH)
-    assert pricing.price_charging(t, 10_000, saturday, saturday.replace(hour=22), ZURICH).amount == 250
+    assert (
+        pricing.price_charging(t, 10_000, saturday, saturday.replace(hour=22), ZURICH).amount == 250
+    )
 
 
 def test_high_hours_are_read_in_the_sites_zone() -> None:

@@ -155,6 +155,7 @@ def _register_routers() -> None:
     from doorkeep.billing.api import router as billing
     from doorkeep.billing.consumption_api import router as consumption
     from doorkeep.billing.payments_api import router as payments
+    from doorkeep.billing.statements_api import router as statements
     from doorkeep.chargers.api import router as chargers
     from doorkeep.collaborators.api import router as collaborators
     from doorkeep.events.api import router as events
@@ -189,6 +190,7 @@ def _register_routers() -> None:
     api.add_router("/v1/", consumption)
     api.add_router("/v1/", billing)
     api.add_router("/v1/", payments)
+    api.add_router("/v1/", statements)
 
 
 _register_routers()

@@ -3,16 +3,21 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from doorkeep.web import views
+from doorkeep.web.views import billing as billing_views
 from doorkeep.web.views import (
     collaborators,
+    consumption,
     guests,
     installations,
     logins,
     operator,
     portal,
     residents,
+    statements,
     stations,
 )
+from doorkeep.web.views import machines as machine_views
+from doorkeep.web.views import payments as payment_views
 
 app_name = "web"
 urlpatterns: list[URLPattern] = [
@@ -290,6 +295,63 @@ urlpatterns: list[URLPattern] = [
         installations.operator_installed,
         name="operator_installation_installed",
     ),
+    # Monthly statements of an individual-statements site (issue 14)
+    path(
+        "properties/<int:property_id>/statements/",
+        statements.site_statements,
+        name="site_statements",
+    ),
+    path(
+        "properties/<int:property_id>/statements/<str:month>/summary.pdf",
+        statements.summary_pdf,
+        name="statements_summary_pdf",
+    ),
+    path(
+        "properties/<int:property_id>/statements/<str:month>/uses.csv",
+        statements.month_csv,
+        name="statements_csv",
+    ),
+    path(
+        "properties/<int:property_id>/statements/<str:month>/<int:person_id>.pdf",
+        statements.statement_pdf,
+        name="statement_pdf",
+    ),
+    path(
+        "properties/<int:property_id>/statements/<str:month>/<int:person_id>.csv",
+        statements.statement_csv,
+        name="statement_csv",
+    ),
+    # Laundry machines (issue 14): a site's machines and cycles, a machine's page, the portal
+    path(
+        "properties/<int:property_id>/laundry/",
+        machine_views.site_machines,
+        name="site_machines",
+    ),
+    path(
+        "properties/<int:property_id>/laundry/live/",
+        machine_views.site_machines_live,
+        name="site_machines_live",
+    ),
+    path(
+        "properties/<int:property_id>/laundry/add/",
+        machine_views.register_machine,
+        name="register_machine",
+    ),
+    path("machines/<int:machine_id>/", machine_views.machine_detail, name="machine"),
+    path("machines/<int:machine_id>/live/", machine_views.machine_live, name="machine_live"),
+    path("machines/<int:machine_id>/change/", machine_views.change_machine, name="change_machine"),
+    path(
+        "machines/<int:machine_id>/secret/",
+        machine_views.rotate_machine_secret,
+        name="rotate_machine_secret",
+    ),
+    path("machines/<int:machine_id>/remove/", machine_views.remove_machine, name="remove_machine"),
+    path("portal/laundry/live/", machine_views.portal_laundry_live, name="portal_laundry_live"),
+    path(
+        "portal/laundry/machines/<int:machine_id>/start/",
+        machine_views.portal_start,
+        name="portal_laundry_start",
+    ),
     # Charging stations (issue 13): a site's stations and sessions, a station's page, the portal
     path("properties/<int:property_id>/stations/", stations.site_stations, name="site_stations"),
     path(
@@ -360,6 +422,166 @@ urlpatterns: list[URLPattern] = [
         "operator/badges/<int:request_id>/received/",
         operator.received,
         name="operator_received",
+    ),
+    # Consumption (R40): a resident's own in the portal; a site's, a unit's, a resident's
+    path("portal/consumption/", consumption.portal_consumption, name="portal_consumption"),
+    path(
+        "portal/consumption.csv",
+        consumption.portal_consumption_csv,
+        name="portal_consumption_csv",
+    ),
+    path(
+        "portal/consumption/<str:month>/",
+        consumption.portal_consumption_month,
+        name="portal_consumption_month",
+    ),
+    path(
+        "portal/consumption/<str:month>.csv",
+        consumption.portal_consumption_month_csv,
+        name="portal_consumption_month_csv",
+    ),
+    path(
+        "properties/<int:property_id>/consumption/",
+        consumption.site_consumption,
+        name="site_consumption",
+    ),
+    path(
+        "properties/<int:property_id>/consumption.csv",
+        consumption.site_consumption_csv,
+        name="site_consumption_csv",
+    ),
+    path(
+        "properties/<int:property_id>/consumption/<str:month>/",
+        consumption.site_consumption_month,
+        name="site_consumption_month",
+    ),
+    path(
+        "properties/<int:property_id>/consumption/<str:month>.csv",
+        consumption.site_consumption_month_csv,
+        name="site_consumption_month_csv",
+    ),
+    path(
+        "properties/<int:property_id>/units/<int:unit_id>/consumption/",
+        consumption.unit_consumption,
+        name="unit_consumption",
+    ),
+    path(
+        "properties/<int:property_id>/units/<int:unit_id>/consumption.csv",
+        consumption.unit_consumption_csv,
+        name="unit_consumption_csv",
+    ),
+    path(
+        "properties/<int:property_id>/units/<int:unit_id>/consumption/<str:month>/",
+        consumption.unit_consumption_month,
+        name="unit_consumption_month",
+    ),
+    path(
+        "properties/<int:property_id>/units/<int:unit_id>/consumption/<str:month>.csv",
+        consumption.unit_consumption_month_csv,
+        name="unit_consumption_month_csv",
+    ),
+    path(
+        "properties/<int:property_id>/residents/<int:person_id>/consumption/",
+        consumption.resident_consumption,
+        name="resident_consumption",
+    ),
+    path(
+        "properties/<int:property_id>/residents/<int:person_id>/consumption.csv",
+        consumption.resident_consumption_csv,
+        name="resident_consumption_csv",
+    ),
+    path(
+        "properties/<int:property_id>/residents/<int:person_id>/consumption/<str:month>/",
+        consumption.resident_consumption_month,
+        name="resident_consumption_month",
+    ),
+    path(
+        "properties/<int:property_id>/residents/<int:person_id>/consumption/<str:month>.csv",
+        consumption.resident_consumption_month_csv,
+        name="resident_consumption_month_csv",
+    ),
+    # Payments (issue 14): bank files of an organization and of the platform, marking as paid
+    path("organizations/<int:org_id>/bank-files/", payment_views.bank_files, name="bank_files"),
+    path(
+        "organizations/<int:org_id>/bank-files/upload/",
+        payment_views.upload_bank_file,
+        name="upload_bank_file",
+    ),
+    path("operator/bank-files/", payment_views.operator_bank_files, name="operator_bank_files"),
+    path(
+        "operator/bank-files/upload/",
+        payment_views.operator_upload_bank_file,
+        name="operator_upload_bank_file",
+    ),
+    path("bank-files/<int:bank_file_id>/", payment_views.bank_file, name="bank_file"),
+    path(
+        "invoices/<int:invoice_id>/mark-paid/",
+        payment_views.invoice_mark_paid,
+        name="invoice-mark-paid",
+    ),
+    # Billing (issue 14): a site's settings, tariffs, runs and invoices; the portal's invoices
+    path("properties/<int:property_id>/billing/", billing_views.site_billing, name="site_billing"),
+    path(
+        "properties/<int:property_id>/billing/issuer/",
+        billing_views.set_site_issuer,
+        name="set_site_issuer",
+    ),
+    path(
+        "properties/<int:property_id>/billing/issuers/add/",
+        billing_views.add_issuer,
+        name="add_issuer",
+    ),
+    path("properties/<int:property_id>/tariffs/", billing_views.site_tariffs, name="site_tariffs"),
+    path("properties/<int:property_id>/tariffs/add/", billing_views.add_tariff, name="add_tariff"),
+    path("tariffs/<int:tariff_id>/delete/", billing_views.delete_tariff, name="delete_tariff"),
+    path(
+        "properties/<int:property_id>/billing-runs/",
+        billing_views.site_billing_runs,
+        name="site_billing_runs",
+    ),
+    path(
+        "properties/<int:property_id>/billing-runs/draft/",
+        billing_views.draft_billing_run,
+        name="draft_billing_run",
+    ),
+    path("billing-runs/<int:run_id>/", billing_views.billing_run, name="billing_run"),
+    path(
+        "billing-runs/<int:run_id>/draft/",
+        billing_views.redraft_billing_run,
+        name="redraft_billing_run",
+    ),
+    path(
+        "billing-runs/<int:run_id>/discard/",
+        billing_views.discard_billing_run,
+        name="discard_billing_run",
+    ),
+    path(
+        "billing-runs/<int:run_id>/finalize/",
+        billing_views.finalize_billing_run,
+        name="finalize_billing_run",
+    ),
+    path(
+        "properties/<int:property_id>/invoices/",
+        billing_views.site_invoices,
+        name="site_invoices",
+    ),
+    path("invoices/<int:invoice_id>/", billing_views.invoice_detail, name="invoice"),
+    path("invoices/<int:invoice_id>/pdf/", billing_views.invoice_pdf, name="invoice_pdf"),
+    path(
+        "invoices/<int:invoice_id>/credit/",
+        billing_views.credit_invoice,
+        name="credit_invoice",
+    ),
+    path("portal/invoices/", billing_views.portal_invoices, name="portal_invoices"),
+    path(
+        "portal/invoices/<int:invoice_id>/",
+        billing_views.portal_invoice,
+        name="portal_invoice",
+    ),
+    path(
+        "portal/invoices/<int:invoice_id>/pdf/",
+        billing_views.portal_invoice_pdf,
+        name="portal_invoice_pdf",
     ),
     # Collaborators (R41): the owner's page, and the invited person's link
     path("settings/collaborators/", collaborators.collaborators, name="collaborators"),
