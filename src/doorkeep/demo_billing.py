@@ -4,9 +4,10 @@ The Keizersgracht residence (billing and payments, EUR) has a washer and a
 dryer, a tariff since the month before last, two months of charging and
 laundry, and both months billed by the platform's issuer: of the month
 before last, Camille's invoice is overdue (reminded) and the others were
-paid from a bank file; of last month, Sanne's is paid and Rosa's and
-Giulia's are open: the bank file written to ``DATA_DIR/demo/camt054-demo.xml``
-pays them (upload it on the Bank files page). The Oudegracht studios
+paid from a bank file; of last month, Sanne's was paid at the office and
+the others are open: the bank file written to
+``DATA_DIR/demo/camt054-demo.xml`` pays them (upload it on the Bank files
+page). The Oudegracht studios
 (individual statements) have a washer and their own tariff: their owner
 downloads monthly statements."""
 

@@ -261,6 +261,8 @@ LOGGING = {
         },
         # The ocpp library's own logger (the charger simulator's frames).
         "ocpp": {"level": env_str("LOG_LEVEL_OCPP_FRAMES", "WARNING").upper()},
+        # fontTools (fpdf2 embedding a font) logs thousands of lines per PDF at INFO.
+        "fontTools": {"level": "WARNING"},
     },
 }
 

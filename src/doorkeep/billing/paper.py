@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.formats import date_format
 
 from doorkeep.billing import documents
 from doorkeep.billing.models import Invoice, InvoiceKind, Issuer, Use, UseKind
@@ -28,19 +30,36 @@ def issuer_party(issuer: Issuer) -> documents.Party:
     )
 
 
+# The country of a site's address, from its time zone (a site has no country
+# field): the QR-bill prints it before the postcode.
+_COUNTRY_OF_ZONE = {
+    "Europe/Zurich": "CH",
+    "Europe/Vaduz": "LI",
+    "Europe/Amsterdam": "NL",
+    "Europe/Brussels": "BE",
+    "Europe/Luxembourg": "LU",
+    "Europe/Paris": "FR",
+    "Europe/Berlin": "DE",
+    "Europe/Vienna": "AT",
+    "Europe/Rome": "IT",
+}
+
+
 def resident_party(name: str, prop: Property, unit: str) -> documents.Party:
     """The resident at the site's address: a street line and, when the address
-    says them, a postcode and city (the QR-bill needs both or neither)."""
+    says them and the site's country is known, a postcode and city (the
+    QR-bill needs all three or none)."""
     parts = [part.strip() for part in (prop.address or "").split(",") if part.strip()]
     street, postcode, city = (parts[0] if parts else ""), "", ""
-    if len(parts) >= 2:
+    country = _COUNTRY_OF_ZONE.get(prop.timezone, "")
+    if len(parts) >= 2 and country:
         place = _PLACE.match(parts[-1])
         if place:
             postcode, city = place["postcode"], place["city"]
     if unit and street:
         street = f"{street} ({unit})"
     return documents.Party(
-        name=name, street=street[:70], postcode=postcode, city=city[:35], country="CH"
+        name=name, street=street[:70], postcode=postcode, city=city[:35], country=country or "CH"
     )
 
 
@@ -65,8 +84,12 @@ def use_rows(uses: Iterable[Use], prop: Property) -> list[documents.UseRow]:
     return rows
 
 
-def period_of(month: date | None) -> str:
-    return month.strftime("%Y-%m") if month else ""
+def period_of(month: date | None, language: str) -> str:
+    """``November 2026``, in the document's language."""
+    if month is None:
+        return ""
+    with translation.override(language):
+        return date_format(month, "F Y")
 
 
 def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
@@ -84,7 +107,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         number=invoice.number,
         issued_on=invoice.issued_on or date.today(),  # noqa: DTZ011 - a draft's preview
         due_on=invoice.due_on,
-        period=period_of(invoice.month),
+        period=period_of(invoice.month, language),
         creditor=issuer_party(invoice.issuer),
         account=invoice.issuer.account,
         vat_number=invoice.issuer.vat_number,

@@ -38,7 +38,6 @@ import builtins
 import functools
 import importlib.util
 import io
-import logging
 import shutil
 import tempfile
 import unicodedata
@@ -53,10 +52,6 @@ import svgwrite  # type: ignore[import-untyped]
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 from qrbill import QRBill
-
-# fontTools, which fpdf2 uses to embed the glyphs of each PDF, logs at INFO
-# every table and glyph it keeps: thousands of lines a PDF.
-logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 # --- characters --------------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ def statement_pdf(actor: User, property_id: int, month: str | date, person_id: i
             resident=paper.resident_party(person.name, prop, unit),
             site=prop.name,
             unit=unit,
-            period=first.strftime("%Y-%m"),
+            period=paper.period_of(first, settings.LANGUAGE_CODE.split("-")[0]),
             issued_on=today_at(prop),
             currency=prop.currency,
             uses=paper.use_rows(uses, prop),
@@ -119,7 +119,7 @@ def summary_pdf(actor: User, property_id: int, month: str | date) -> bytes:
         documents.SiteSummaryDocument(
             owner=_owner(prop),
             site=prop.name,
-            period=first.strftime("%Y-%m"),
+            period=paper.period_of(first, settings.LANGUAGE_CODE.split("-")[0]),
             issued_on=today_at(prop),
             currency=prop.currency,
             rows=[
