@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from doorkeep.billing import services
 from doorkeep.billing.listings import STATUSES
@@ -34,7 +35,7 @@ WEEKDAYS = [
 ]
 STATUS_LABELS = {
     "draft": _("Draft"),
-    "open": _("Open"),
+    "open": pgettext_lazy("invoice status", "Open"),
     "overdue": _("Overdue"),
     "paid": _("Paid"),
     "credited": _("Credited"),
