@@ -248,6 +248,7 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--residents", type=int, default=500)
     parser.add_argument("--uses", type=int, default=50_000)
+    parser.add_argument("--profile", action="store_true", help="print where the run's time goes")
     args = parser.parse_args()
     db = _setup.setup(postgres=args.postgres)
     from django.conf import settings
@@ -260,15 +261,25 @@ def main() -> int:
         f"{db.label}: {args.residents} residents, {args.uses:,} uses in {month:%Y-%m} "
         f"(set-up {time.perf_counter() - started:.1f} s)"
     )
+    import cProfile
+    import pstats
+
     from doorkeep.billing import runs
     from doorkeep.billing.models import Invoice, Use
 
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     started = time.perf_counter()
     run = runs.draft_run(None, prop_id, month)
     drafted = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
     started = time.perf_counter()
     runs.finalize_run(None, run.pk)
     finalized = time.perf_counter() - started
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     invoices = Invoice.objects.filter(run=run)
     billed = Use.objects.filter(property_id=prop_id, invoice_line__isnull=False).count()
     with_pdf = invoices.exclude(pdf=None).count()
