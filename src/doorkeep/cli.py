@@ -106,6 +106,7 @@ def _supervise(
     import time
 
     from doorkeep.billing import runs as billing_runs
+    from doorkeep.billing import services as billing_services
     from doorkeep.events.retention import purge as purge_events
     from doorkeep.guests.services import report_expired
     from doorkeep.licensing.services import send_reminders
@@ -135,25 +136,22 @@ def _supervise(
                 if child.poll() is not None:
                     return child.returncode or 1
             if reminder_interval and time.monotonic() >= next_run:
-                try:
-                    sent = send_reminders()
-                    if sent:
-                        log.info("sent %d licence reminder(s)", sent)
-                    expired = report_expired()
-                    if expired:
-                        log.info("reported %d expired invitation(s)", expired)
-                    purged = purge_events()
-                    if purged.deleted:
-                        log.info("removed %d event(s) older than the retention", purged.deleted)
-                    billed = billing_runs.finalize_due()
-                    if billed:
-                        log.info("finalized %d billing run(s) of last month", len(billed))
-                    billing_runs.deliver_pending()
-                    reminded = billing_runs.send_reminders()
-                    if reminded:
-                        log.info("sent %d invoice reminder(s)", reminded)
-                except Exception:  # keep serving; the next round tries again
-                    log.exception("sending licence reminders failed")
+                # Each job on its own: one failing never keeps the others from running.
+                for label, job in (
+                    ("licence reminders", send_reminders),
+                    ("expired invitations", report_expired),
+                    ("old events", lambda: purge_events().deleted),
+                    ("billing runs of last month", lambda: len(billing_runs.finalize_due())),
+                    ("invoices not delivered yet", billing_runs.deliver_pending),
+                    ("invoice reminders", billing_runs.send_reminders),
+                    ("extra badge prices", billing_services.sync_badge_prices),
+                ):
+                    try:
+                        done = job()
+                        if done:
+                            log.info("%s: %d", label, done)
+                    except Exception:  # keep serving; the next round tries again
+                        log.exception("%s failed", label)
                 next_run = time.monotonic() + reminder_interval
             if outbox_interval and time.monotonic() >= next_delivery:
                 try:

@@ -71,7 +71,7 @@ def test_a_sites_tariffs_are_listed_newest_first_with_the_current_one_marked(b, 
 
 def test_adding_a_tariff_takes_integers_and_answers_it(b, alice):
     body = {
-        "valid_from": "2026-03-10",
+        "valid_from": "2026-03-11",
         "vat_rate": 810,
         "charging_rate": 4000,
         "charging_low_rate": 2000,
@@ -92,7 +92,7 @@ def test_adding_a_tariff_takes_integers_and_answers_it(b, alice):
 
     assert response.status_code == 201, response.content
     out = response.json()
-    assert out["current"] is True and out["high_days"] == "12345"
+    assert out["current"] is False and out["high_days"] == "12345"  # it starts tomorrow
     assert (out["high_start"], out["high_end"]) == ("07:00:00", "19:00:00")
     assert [
         (p["machine_id"], p["program"], p["cycle_price_minor"]) for p in out["laundry_prices"]

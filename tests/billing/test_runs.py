@@ -177,7 +177,7 @@ def test_the_monthly_fee_is_billed_to_every_resident_of_the_month(b, time_machin
         b.world.alice,
         b.prop.pk,
         services.TariffSpec(
-            valid_from=date(2026, 3, 10),
+            valid_from=date(2026, 3, 11),
             vat_rate=810,
             monthly_fee=1000,
             monthly_fee_label="Service charge",

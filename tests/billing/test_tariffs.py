@@ -21,6 +21,7 @@ from doorkeep.events.models import Event, EventKind
 from doorkeep.properties.models import Property
 
 TODAY = date(2026, 3, 10)
+TOMORROW = date(2026, 3, 11)  # the first day a new tariff may start
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def starts(b: Biller) -> list[tuple[date, date | None]]:
 )
 def test_a_negative_price_is_refused_and_nothing_is_added(b, prices):
     with pytest.raises(InvalidInput) as refused:
-        services.create_tariff(b.world.alice, b.prop.pk, spec(TODAY, **prices))
+        services.create_tariff(b.world.alice, b.prop.pk, spec(TOMORROW, **prices))
 
     assert refused.value.code == "negative_price"
     assert "cannot be negative" in refused.value.message
@@ -69,7 +70,7 @@ def test_a_negative_laundry_price_of_its_own_is_refused(b):
 
     with pytest.raises(InvalidInput) as refused:
         services.create_tariff(
-            b.world.alice, b.prop.pk, spec(TODAY, laundry_prices=[item], laundry_cycle_price=250)
+            b.world.alice, b.prop.pk, spec(TOMORROW, laundry_prices=[item], laundry_cycle_price=250)
         )
 
     assert refused.value.code == "negative_price"
@@ -125,11 +126,12 @@ def test_two_tariffs_cannot_start_on_the_same_day(b):
 
 
 def test_a_start_in_the_past_is_refused_for_people(b):
-    with pytest.raises(InvalidInput) as refused:
-        services.create_tariff(b.world.alice, b.prop.pk, spec(TODAY - timedelta(days=1)))
+    for day in (TODAY - timedelta(days=1), TODAY):  # today's use has its price already
+        with pytest.raises(InvalidInput) as refused:
+            services.create_tariff(b.world.alice, b.prop.pk, spec(day))
 
-    assert refused.value.code == "tariff_in_past"
-    assert "2026-03-10" in refused.value.message
+        assert refused.value.code == "tariff_in_past"
+        assert "2026-03-11" in refused.value.message
     assert starts(b) == [(date(2026, 1, 1), None)]
 
 
@@ -138,10 +140,10 @@ def test_today_counts_in_the_sites_time_zone(b, time_machine):
     time_machine.move_to(local("2026-03-11 00:30"), tick=False)
 
     with pytest.raises(InvalidInput) as refused:
-        services.create_tariff(b.world.alice, b.prop.pk, spec(date(2026, 3, 10)))
+        services.create_tariff(b.world.alice, b.prop.pk, spec(date(2026, 3, 11)))
 
     assert refused.value.code == "tariff_in_past"
-    services.create_tariff(b.world.alice, b.prop.pk, spec(date(2026, 3, 11)))
+    services.create_tariff(b.world.alice, b.prop.pk, spec(date(2026, 3, 12)))
 
 
 def test_an_end_before_the_start_and_a_low_price_without_hours_are_refused(b):
@@ -167,7 +169,7 @@ def test_a_machine_of_another_site_is_not_found(b):
     item = services.LaundryPriceSpec(machine_id=theirs.pk, cycle_price=100)
 
     with pytest.raises(NotFound):
-        services.create_tariff(b.world.alice, b.prop.pk, spec(TODAY, laundry_prices=[item]))
+        services.create_tariff(b.world.alice, b.prop.pk, spec(TOMORROW, laundry_prices=[item]))
 
 
 # --- who may ----------------------------------------------------------------------------------
@@ -175,11 +177,11 @@ def test_a_machine_of_another_site_is_not_found(b):
 
 def test_a_plain_member_may_neither_add_nor_read_tariffs_and_an_outsider_finds_nothing(b):
     with pytest.raises(PermissionDenied) as member:
-        services.create_tariff(b.world.bob, b.prop.pk, spec(TODAY))
+        services.create_tariff(b.world.bob, b.prop.pk, spec(TOMORROW))
     with pytest.raises(PermissionDenied):
         services.tariffs(b.world.bob, b.prop.pk)
     with pytest.raises(NotFound):
-        services.create_tariff(b.world.charlie, b.prop.pk, spec(TODAY))
+        services.create_tariff(b.world.charlie, b.prop.pk, spec(TOMORROW))
     with pytest.raises(NotFound):
         services.tariffs(b.world.charlie, b.prop.pk)
 
@@ -209,12 +211,17 @@ def test_the_open_ended_tariff_ends_the_day_before_the_next_one_starts(b):
     assert "2026-04-01" in event.summary
 
 
-def test_a_tariff_starting_today_applies_at_once_and_sets_the_extra_badge_price(b):
-    services.create_tariff(b.world.alice, b.prop.pk, spec(TODAY, extra_badge_price=2000))
+def test_a_tariff_from_tomorrow_sets_the_extra_badge_price_on_its_first_day(b, time_machine):
+    services.create_tariff(b.world.alice, b.prop.pk, spec(TOMORROW, extra_badge_price=2000))
+    assert starts(b) == [(date(2026, 1, 1), TODAY), (TOMORROW, None)]
+    services.sync_badge_prices()
+    b.prop.refresh_from_db()
+    assert b.prop.extra_badge_price_minor != 2000  # not yet
 
+    time_machine.move_to(local("2026-03-11 00:30"), tick=False)
+    services.sync_badge_prices()
     b.prop.refresh_from_db()
     assert b.prop.extra_badge_price_minor == 2000
-    assert starts(b) == [(date(2026, 1, 1), date(2026, 3, 9)), (TODAY, None)]
 
 
 def test_a_started_tariff_cannot_be_removed(b):
@@ -303,9 +310,9 @@ def test_a_laundry_price_is_the_machines_program_then_the_machine_then_the_progr
     services.create_tariff(
         b.world.alice,
         b.prop.pk,
-        spec(TODAY, laundry_cycle_price=250, laundry_prices=prices),
+        spec(TOMORROW, laundry_cycle_price=250, laundry_prices=prices),
     )
-    at = local("2026-03-10 14:00")
+    at = local("2026-03-11 14:00")
 
     def price(machine: Any, program: str, wh: int = 0) -> int:
         return wash(machine, b.rosa_person, b.a12, at, program=program, wh=wh).amount

@@ -231,7 +231,7 @@ def test_a_tariff_is_added_with_prices_typed_as_decimals(b, alice):
         ({"laundry_cycle_price": "-2.50"}, "Laundry, per cycle cannot be negative."),
         ({"laundry-0-cycle_price": "-1"}, "Per cycle cannot be negative."),
         ({"charging_rate": "zero"}, "zero is not an amount."),
-        ({"valid_from": "2026-03-01"}, "A tariff starts today (2026-03-10) at the earliest"),
+        ({"valid_from": "2026-03-01"}, "A tariff starts tomorrow (2026-03-11) at the earliest"),
         ({"valid_until": "2026-03-31"}, "cannot end (2026-03-31) before it starts (2026-04-01)"),
         ({"charging_low_rate": "0.2"}, "A low-tariff price needs the high-tariff hours"),
         ({"laundry-0-cycle_price": "1.00"}, "names a machine, a program, or both"),

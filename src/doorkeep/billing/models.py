@@ -167,6 +167,11 @@ class Use(models.Model):
     invoice_line = models.ForeignKey(
         "billing.InvoiceLine", null=True, blank=True, on_delete=models.SET_NULL, related_name="uses"
     )
+    by_statement = models.BooleanField(
+        default=False,
+        help_text="Recorded while the site used individual statements: the owner collects it, "
+        "it is never invoiced",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -386,6 +386,15 @@ def _row(
     }
 
 
+def _scoped_key(scope: Scope, key: str) -> str:
+    """The uploader's name for a bank credit (at most 200 characters: a
+    longer one is its digest, the same every time)."""
+    scoped = f"{scope.organization_id or 'platform'}:{key}"
+    if len(scoped) > 200:
+        scoped = "sha256:" + hashlib.sha256(scoped.encode()).hexdigest()
+    return scoped
+
+
 def _import(
     user: User, scope: Scope, statement: BankStatement, filename: str, digest: str
 ) -> BankFile:
@@ -398,13 +407,17 @@ def _import(
         digest=digest,
         report={},
     )
-    stored = _stored_payments([e.key for e in statement.entries])
+    # A credit's key is the uploader's: what another organization uploaded
+    # under the same bank reference (a forged file) never stands for it.
+    keyed = {id(e): _scoped_key(scope, e.key) for e in statement.entries}
+    stored = _stored_payments(list(keyed.values()))
     by_reference = _candidates(scope, [e.reference for e in statement.entries if e.reference])
     counts: Counter[str] = Counter()
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     rows: list[dict[str, Any]] = []
     for entry in statement.entries:
-        before = stored.get(entry.key)
+        key = keyed[id(entry)]
+        before = stored.get(key)
         if before is not None and not (
             before.outcome == PaymentOutcome.UNKNOWN and before.invoice_id is None
         ):
@@ -425,18 +438,21 @@ def _import(
         if before is not None and invoice is not None:
             # Unknown when it came first; its invoice is there now.
             payment = before
+            payment.amount = entry.amount
             payment.invoice = invoice
             payment.organization_id = invoice.organization_id
             payment.bank_file = bank_file
             payment.outcome = outcome
             payment.note = _("Unknown in an earlier file; matched now.")
-            payment.save(update_fields=["invoice", "organization", "bank_file", "outcome", "note"])
+            payment.save(
+                update_fields=["amount", "invoice", "organization", "bank_file", "outcome", "note"]
+            )
         else:
             payment = Payment.objects.create(
                 organization_id=invoice.organization_id if invoice else scope.organization_id,
                 invoice=invoice,
                 bank_file=bank_file,
-                key=entry.key,
+                key=key,
                 amount=entry.amount,
                 currency=entry.currency,
                 reference=entry.reference,
@@ -446,7 +462,7 @@ def _import(
                 note=why[:NOTE_MAX],
                 created_by=user,
             )
-            stored[entry.key] = payment  # the same credit twice in the file: applied once
+            stored[key] = payment  # the same credit twice in the file: applied once
         if invoice is not None:
             apply_payment(invoice, payment, actor=user)
         rows.append(_row(entry, outcome, invoice, payment, payment.note))

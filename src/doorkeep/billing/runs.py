@@ -17,6 +17,7 @@ off what the invoice asks for."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -62,19 +63,23 @@ log = logging.getLogger(__name__)
 CLAIM_CHUNK = 2000  # uses claimed per UPDATE (each id is twice in it; SQLite allows 32,766)
 
 
+MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$", re.ASCII)
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 def month_of(value: str | date) -> date:
     """``"2026-11"`` (or a date) -> the first day of that month; a clear error
-    for anything else."""
+    for anything else, or a year outside 2000-2100."""
     if isinstance(value, date):
         return value.replace(day=1)
-    try:
-        year, month = (int(part) for part in str(value).strip().split("-"))
-        return date(year, month, 1)
-    except (TypeError, ValueError):
+    found = MONTH.match(str(value).strip())
+    year, month = (int(found[1]), int(found[2])) if found else (0, 0)
+    if not found or not 1 <= month <= 12 or not FIRST_YEAR <= year <= LAST_YEAR:
         raise InvalidInput(
             _("%(value)s is not a month: write it as YYYY-MM, e.g. 2026-11.") % {"value": value},
             code="bad_month",
-        ) from None
+        )
+    return date(year, month, 1)
 
 
 def _billing_site(actor: User | None, property_id: int) -> tuple[Property, SiteBilling]:
@@ -99,6 +104,15 @@ def _billing_site(actor: User | None, property_id: int) -> tuple[Property, SiteB
             _("Choose who invoices for %(site)s (its issuer) before billing it.")
             % {"site": prop.name},
             code="no_issuer",
+        )
+    if billing.issuer.currency != prop.currency:
+        raise InvalidInput(
+            _(
+                "The issuer bills in %(theirs)s and the site's currency is %(ours)s: "
+                "choose an issuer in %(ours)s."
+            )
+            % {"theirs": billing.issuer.currency, "ours": prop.currency},
+            code="bad_currency",
         )
     return prop, billing
 
@@ -183,7 +197,7 @@ def draft_run(actor: User | None, property_id: int, month: str | date) -> Billin
     last_day = end.date() - timedelta(days=1)
     with transaction.atomic():
         Property.objects.select_for_update().filter(pk=prop.pk).first()  # one run at a time
-        run = BillingRun.objects.filter(property=prop, month=first).first()
+        run = BillingRun.objects.select_for_update().filter(property=prop, month=first).first()
         if run is not None and run.status == RunStatus.FINALIZED:
             raise Conflict(
                 _("The run of %(month)s is finalized; a correction is a credit note.")
@@ -199,7 +213,12 @@ def draft_run(actor: User | None, property_id: int, month: str | date) -> Billin
             run.save(update_fields=["created_at", "created_by"])
         uses = list(
             Use.objects.filter(
-                property=prop, invoice_line__isnull=True, person__isnull=False, started_at__lt=end
+                property=prop,
+                invoice_line__isnull=True,
+                person__isnull=False,
+                started_at__lt=end,
+                by_statement=False,
+                currency=prop.currency,
             )
             .only("pk", "kind", "vat_rate", "amount", "energy_wh", "person_id")
             .order_by("started_at", "pk")
@@ -428,7 +447,11 @@ def deliver(invoices: QuerySet[Invoice]) -> int:
         .order_by("pk")
     )
     for invoice in waiting:
-        pdf = paper.render(invoice)
+        try:
+            pdf = paper.render(invoice)
+        except Exception:  # the others are still delivered; this one waits, logged
+            log.exception("could not render invoice %s (%s)", invoice.number, invoice.pk)
+            continue
         with transaction.atomic():
             if not Invoice.objects.filter(pk=invoice.pk, pdf__isnull=True).update(pdf=pdf):
                 continue  # delivered meanwhile (another worker)
@@ -554,7 +577,8 @@ def credit_invoice(
             month=original.month,
             currency=original.currency,
             total=value,
-            vat=pricing.vat_included(value, vat_rate),
+            # the VAT of the credited share of the invoice (its lines may have several rates)
+            vat=pricing.divide(original.vat * value, original.total) if original.total else 0,
             issued_on=today_at(original.property),
             note=reason[:300],
         )
@@ -571,7 +595,9 @@ def credit_invoice(
         original.credited += value
         if original.credited >= original.total:
             original.status = InvoiceStatus.CREDITED
-        original.save(update_fields=["credited", "status"])
+        elif original.open_amount <= 0:  # paid in part, the rest credited: settled
+            original.status, original.paid_at = InvoiceStatus.PAID, timezone.now()
+        original.save(update_fields=["credited", "status", "paid_at"])
         record(
             EventKind.INVOICE_CREDITED,
             organization_id=original.organization_id,
@@ -651,7 +677,9 @@ def send_reminders(now: datetime | None = None) -> int:
         .order_by("pk")
     )
     for invoice in candidates:
-        if not invoice.is_overdue(moment.astimezone(zone_of(invoice.property)).date()):
+        if invoice.open_amount <= 0 or not invoice.is_overdue(
+            moment.astimezone(zone_of(invoice.property)).date()
+        ):
             continue
         with transaction.atomic():
             taken = Invoice.objects.filter(pk=invoice.pk, reminded_at__isnull=True).update(

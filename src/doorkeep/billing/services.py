@@ -212,13 +212,13 @@ def create_tariff(
     else:
         prop = Property.objects.get(pk=property_id)
     _check(spec, prop)
-    if not allow_past and spec.valid_from < today_at(prop):
+    if not allow_past and spec.valid_from <= today_at(prop):
         raise InvalidInput(
             _(
-                "A tariff starts today (%(today)s) at the earliest: use that has happened "
-                "keeps the price it had."
+                "A tariff starts tomorrow (%(day)s) at the earliest: use that has happened, "
+                "today's included, keeps the price it had."
             )
-            % {"today": today_at(prop)},
+            % {"day": today_at(prop) + timedelta(days=1)},
             code="tariff_in_past",
         )
     with transaction.atomic():
@@ -299,6 +299,29 @@ def create_tariff(
             data={"tariff_id": tariff.pk, "valid_from": str(spec.valid_from)},
         )
     return tariff
+
+
+def sync_badge_prices() -> int:
+    """The price of an extra badge that residents confirm (``Property.
+    extra_badge_price_minor``) follows the tariff in force today: a tariff
+    that starts later takes over on its first day (``doorkeep serve`` calls
+    this every hour). How many sites changed."""
+    changed = 0
+    for prop in Property.objects.filter(tariffs__isnull=False).distinct():
+        today = today_at(prop)
+        tariff = (
+            Tariff.objects.filter(property=prop, valid_from__lte=today)
+            .order_by("-valid_from")
+            .first()
+        )
+        if tariff is None or not tariff.covers(today):
+            continue
+        if prop.extra_badge_price_minor != tariff.extra_badge_price:
+            Property.objects.filter(pk=prop.pk).update(
+                extra_badge_price_minor=tariff.extra_badge_price
+            )
+            changed += 1
+    return changed
 
 
 def get_tariff(actor: User, tariff_id: int, action: policy.Action) -> Tariff:
@@ -398,6 +421,18 @@ def create_issuer(actor: User | None, spec: IssuerSpec, *, organization_id: int 
     ):
         if not value.strip():
             raise InvalidInput(_("The issuer needs a %(what)s.") % {"what": what}, code="missing")
+    account = clean_account(spec.account)
+    others = Issuer.objects.filter(account=account)
+    others = (
+        others.exclude(organization_id=organization_id)
+        if organization_id is not None
+        else others.exclude(organization__isnull=True)
+    )
+    if others.exists():
+        raise Conflict(
+            _("This account is already registered by another issuer."), code="account_taken"
+        )
+    _check_qr_bill(spec, account)
     if spec.email.strip():
         try:
             validate_email(spec.email.strip())
@@ -413,12 +448,59 @@ def create_issuer(actor: User | None, spec: IssuerSpec, *, organization_id: int 
         postcode=spec.postcode.strip()[:16],
         city=spec.city.strip()[:35],
         country=(spec.country.strip() or "CH")[:2].upper(),
-        account=clean_account(spec.account),
+        account=account,
         currency=spec.currency,
         vat_number=spec.vat_number.strip()[:30],
         email=spec.email.strip(),
         number_prefix=spec.number_prefix.strip()[:12],
     )
+
+
+def _check_qr_bill(spec: IssuerSpec, account: str) -> None:
+    """An issuer with a Swiss or Liechtenstein account must make a QR-bill
+    (its character set is Latin): found now, by building one as an invoice
+    would, rather than when a run is finalized."""
+    from doorkeep.billing import documents, references
+
+    if account[:2] not in ("CH", "LI"):
+        return  # no QR-bill: the invoice says how to pay by transfer
+    creditor = documents.Party(
+        name=spec.name.strip(),
+        street=spec.street.strip(),
+        house_number=spec.house_number.strip(),
+        postcode=spec.postcode.strip(),
+        city=spec.city.strip(),
+        country=(spec.country.strip() or "CH")[:2].upper(),
+    )
+    trial = documents.InvoiceDocument(
+        kind="invoice",
+        number="1",
+        issued_on=date(2026, 1, 1),
+        due_on=None,
+        period="",
+        creditor=creditor,
+        account=account,
+        vat_number="",
+        debtor=documents.Party(name=""),
+        site="",
+        unit="",
+        currency=spec.currency,
+        lines=(),
+        total=100,
+        vat=0,
+        vat_rate=0,
+        reference=references.reference_for(account, 1, issuer_id=1),
+    )
+    try:
+        documents.payment_part(trial)
+    except ValueError:
+        raise InvalidInput(
+            _(
+                "This name and address cannot be printed on a QR-bill: use Latin letters, "
+                "and give a postcode and a city."
+            ),
+            code="bad_issuer",
+        ) from None
 
 
 def set_site_billing(

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from doorkeep.billing import pricing
 from doorkeep.billing.models import Use, UseKind
-from doorkeep.properties.models import zone_of
+from doorkeep.properties.models import BillingMode, zone_of
 
 if TYPE_CHECKING:
     from doorkeep.badges.models import BadgeRequest
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 
 def _save(use: Use) -> Use | None:
+    # Use of an individual-statements site is the owner's to collect: it is
+    # never invoiced, even if the site bills through the platform later.
+    use.by_statement = use.property.billing_mode == BillingMode.INDIVIDUAL_STATEMENTS
     try:
         with transaction.atomic():
             use.save()
@@ -121,7 +124,7 @@ def record_badge_use(request: BadgeRequest) -> Use | None:
         or Use.objects.filter(badge_request=request).exists()
     ):
         return None
-    when = request.sent_at or request.activated_at or request.assigned_at
+    when = request.sent_at  # handed over or posted: on its way (R44)
     if when is None:
         return None
     prop = request.property
@@ -172,7 +175,11 @@ def record_missing(property_id: int) -> int:
     for cycle in cycles.filter(use__isnull=True).select_related("property", "machine"):
         count += record_cycle_use(cycle) is not None
     requests = BadgeRequest.objects.filter(
-        property_id=property_id, extra=True, price_minor__gt=0, use__isnull=True
+        property_id=property_id,
+        extra=True,
+        price_minor__gt=0,
+        sent_at__isnull=False,
+        use__isnull=True,
     )
     for request in requests.select_related("property", "badge"):
         count += record_badge_use(request) is not None
