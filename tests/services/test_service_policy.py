@@ -29,6 +29,9 @@ EXPECTED = {
         Action.VIEW_RESIDENTS,
         Action.MANAGE_STATIONS,
         Action.VIEW_STATIONS,
+        Action.MANAGE_MACHINES,
+        Action.MANAGE_TARIFFS,
+        Action.VIEW_BILLING,
     },
     Role.READ_ONLY: {
         Action.VIEW,
@@ -36,6 +39,7 @@ EXPECTED = {
         Action.VIEW_EVENTS,
         Action.VIEW_RESIDENTS,
         Action.VIEW_STATIONS,
+        Action.VIEW_BILLING,
     },
     Role.MEMBER: {Action.VIEW},
     Role.PLATFORM_OPERATOR: {Action.VIEW},
