@@ -194,7 +194,7 @@ def test_a_building_manager_may_report_lost_but_sees_why_not_to_switch_it_on(wor
 # --- the resident portal -----------------------------------------------------------------
 
 
-def test_the_portal_shows_the_residents_site_and_unit_and_the_placeholder(world, rita):
+def test_the_portal_shows_the_residents_site_and_unit_and_their_consumption(world, rita):
     client = world.client(rita)
     response = client.get("/portal/")
     assert response.status_code == 200
@@ -203,7 +203,7 @@ def test_the_portal_shows_the_residents_site_and_unit_and_the_placeholder(world,
     assert "Canal House" in site and "2B" in site
     assert "Your first badge is included." in body
     assert "Consumption and invoices" in body
-    assert "once your site's equipment is connected" in body
+    assert "/portal/consumption/" in body and "/portal/invoices/" in body
     assert "You have no badge yet." in body
 
 
