@@ -129,7 +129,12 @@ def test_rosas_badge_charges_with_growing_meter_values_and_the_session_is_stored
 
     def grew():
         session.refresh_from_db()
-        return session.meter_last_wh is not None and session.meter_last_wh >= tx.meter_start_wh + 5
+        readings = MeterSample.objects.filter(session=session, energy_wh__isnull=False)
+        return (
+            session.meter_last_wh is not None
+            and session.meter_last_wh >= tx.meter_start_wh + 5
+            and readings.count() >= 2  # stopped after one reading, it had only that one
+        )
 
     eventually(grew)
     assert session.energy_wh is not None and session.energy_wh >= 5
