@@ -200,7 +200,8 @@ LANGUAGES = [
     ("it", _("Italian")),
     ("de", _("German")),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_allauth: formal German for allauth's messages, whose own German is informal.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_allauth"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
