@@ -243,6 +243,9 @@ DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = env_bool(
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")
+# GET /metrics (web workers and gateways) needs "Authorization: Bearer <token>";
+# without a token, metrics are off (404). DOORKEEP_METRICS_TOKEN_FILE reads it from a file.
+DOORKEEP_METRICS_TOKEN = env_str("DOORKEEP_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

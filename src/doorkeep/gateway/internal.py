@@ -166,6 +166,10 @@ async def process_request(
                 "machines": len(gateway.machines),
             },
         )
+    if parts.path == "/metrics":
+        from doorkeep.gateway import metrics
+
+        return metrics.respond(gateway, connection, request)
     if not parts.path.startswith("/internal/"):
         return None  # a lock: go on with the WebSocket handshake
     if not _token_ok(request.headers.get("X-Doorkeep-Internal", "")):

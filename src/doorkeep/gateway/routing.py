@@ -39,6 +39,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from doorkeep.core import metrics
 from doorkeep.core.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
@@ -139,7 +140,10 @@ def clamp_timeout(timeout: float) -> float:
 def send_unlock(lock_id: int, request_id: str, *, timeout: float) -> dict[str, Any]:
     """Ask the lock to open; returns when it acknowledged. Raises LockOffline,
     LockTimeout or LockRefused."""
-    return _answer(deliver_unlock(lock_id, request_id, timeout))
+    started = time.perf_counter()
+    answer = deliver_unlock(lock_id, request_id, timeout)
+    metrics.observe_unlock(started, answer)
+    return _answer(answer)
 
 
 def deliver_unlock(
