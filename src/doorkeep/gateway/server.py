@@ -769,7 +769,9 @@ class Gateway:
         started = time.perf_counter()
         answer = await self._unlock(lock_id, request_id, timeout, forward=forward)
         outcome = gateway_metrics.outcome_of(answer)
-        gateway_metrics.UNLOCK_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        gateway_metrics.UNLOCK_SECONDS.labels(outcome).observe(seconds)
+        log.info("unlock of lock %s: %s in %.0f ms", lock_id, outcome, seconds * 1000)
         return answer
 
     async def _unlock(
