@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "doorkeep.core.security.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -219,6 +220,17 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS only, in production: plain HTTP is redirected (health checks and
+# metrics excepted, for load balancers and Prometheus inside the network),
+# and browsers are told to use HTTPS for a year (HSTS). Each can be turned
+# off, or HSTS shortened while trying it out (docs/operations.md).
+SECURE_SSL_REDIRECT = env_bool("DOORKEEP_HTTPS_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DOORKEEP_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DOORKEEP_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DOORKEEP_HSTS_PRELOAD", PRODUCTION)
+# Content-Security-Policy (core/security.py): where browsers report what it blocked.
+DOORKEEP_CSP_REPORT_URI = env_str("DOORKEEP_CSP_REPORT_URI", "")
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
