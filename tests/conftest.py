@@ -71,6 +71,9 @@ def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
     # Tests deliver notifications by calling outbox.deliver_due themselves.
     settings.DOORKEEP_OUTBOX_KICK = False  # type: ignore[attr-defined]
+    # The operators and staff of the tests sign in with a password only;
+    # tests/services/test_two_factor.py holds them to a second factor.
+    settings.DOORKEEP_TWO_FACTOR_FOR_OPERATORS = False  # type: ignore[attr-defined]
     cache.clear()  # allauth keeps its rate limits in the cache
     yield
     cache.clear()

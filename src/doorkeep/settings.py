@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "doorkeep.web",  # before allauth, so that our templates override its layout
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # TOTP, passkeys (WebAuthn) and recovery codes (docs/accounts-security.md)
     "allauth.usersessions",  # each person lists and ends their own sessions
     "ninja",
     "doorkeep.core",
@@ -86,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "doorkeep.accounts.mfa.RequireTwoFactor",
     "doorkeep.api.middleware.JsonApiErrors",
 ]
 
@@ -161,7 +163,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # ASVS V2.1.1: at least 12 characters.
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -180,6 +186,14 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# Two-factor authentication (allauth.mfa): offered to everyone, required of
+# platform operators, of staff (the admin site) and of the managers and
+# collaborators of an organization whose owner asks for it (accounts/mfa.py).
+DOORKEEP_TWO_FACTOR_FOR_OPERATORS = env_bool("DOORKEEP_TWO_FACTOR_FOR_OPERATORS", True)
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "Doorkeep"
+MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor here, not a password
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION  # http://127.0.0.1 in development
 # allauth's user sessions (/accounts/sessions/): every signed-in request notes
 # its session, so a person sees and ends theirs, and ending a collaborator's
 # access ends all of theirs (docs/decisions/0012-collaborators-scoped-to-a-site.md).

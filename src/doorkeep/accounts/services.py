@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from doorkeep import policy
 from doorkeep.accounts.models import ApiToken, Membership, Organization, Role, User
 from doorkeep.core import ratelimit
-from doorkeep.core.errors import InvalidInput, NotFound
+from doorkeep.core.errors import InvalidInput, NotFound, PermissionDenied
 from doorkeep.core.rows import aware, partial
 
 
@@ -101,6 +101,16 @@ def create_token_with_password(
         raise InvalidInput(
             _("Confirm your email address first: follow the link we sent you."),
             code="email_unverified",
+        )
+    from doorkeep.accounts import mfa
+
+    if mfa.required(user):
+        raise PermissionDenied(
+            _(
+                "This account signs in with a second factor: create API tokens in the web "
+                "interface, under API tokens."
+            ),
+            code="two_factor_required",
         )
     return create_token(user, name)
 

@@ -486,3 +486,39 @@ def end_access(actor: User, organization_id: int, membership_id: int) -> Members
         )
     policy.forget_roles(person)
     return membership
+
+
+# --- two-factor authentication ------------------------------------------------------
+
+
+def require_two_factor(actor: User, organization_id: int, required: bool) -> int:
+    """The owner asks (or stops asking) that the organization's managers and
+    collaborators sign in with a second factor (accounts/mfa.py). Turned on,
+    their sessions end: at their next sign-in they add a factor before
+    anything else. Returns how many people were signed out."""
+    org = _require_owner(actor, organization_id)
+    if org.require_two_factor == required:
+        return 0
+    with transaction.atomic():
+        Organization.objects.filter(pk=org.pk).update(require_two_factor=required)
+        ended = 0
+        if required:
+            people = (
+                Membership.objects.filter(organization_id=org.pk)
+                .exclude(role__in=_NOT_COLLABORATORS)
+                .select_related("user")
+            )
+            for membership in people:
+                ended += end_sessions(membership.user)
+        record(
+            EventKind.TWO_FACTOR_REQUIREMENT,
+            organization_id=org.pk,
+            actor=actor,
+            summary=(
+                _("Two-factor authentication required of managers and collaborators")
+                if required
+                else _("Two-factor authentication no longer required of managers and collaborators")
+            ),
+            data={"require_two_factor": required, "sessions_ended": ended},
+        )
+    return ended

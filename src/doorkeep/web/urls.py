@@ -600,6 +600,11 @@ urlpatterns: list[URLPattern] = [
         collaborators.end_access,
         name="end_collaborator_access",
     ),
+    path(
+        "settings/collaborators/<int:org_id>/two-factor/",
+        collaborators.two_factor,
+        name="collaborators_two_factor",
+    ),
     path("collaborators/accept/<str:token>/", collaborators.accept, name="accept_collaboration"),
     path(
         "collaborators/accept/<str:token>/sign-out/",

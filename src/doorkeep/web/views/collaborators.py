@@ -213,6 +213,28 @@ def end_access(request: HttpRequest, org_id: int, membership_id: int) -> HttpRes
     return _back(ended.organization)
 
 
+@require_POST
+@page_view
+def two_factor(request: HttpRequest, org_id: int) -> HttpResponse:
+    """Turn on or off the second factor for managers and collaborators."""
+    user = current_user(request)
+    required = request.POST.get("require_two_factor") == "on"
+    ended = services.require_two_factor(user, org_id, required)
+    orgs = _owned(user)
+    if required:
+        messages.success(
+            request,
+            _(
+                "Managers and collaborators now sign in with a second factor; "
+                "%(count)d of them were signed out and add one at their next sign-in."
+            )
+            % {"count": ended},
+        )
+    else:
+        messages.success(request, _("A second factor is no longer required."))
+    return _back(_chosen(orgs, org_id))
+
+
 # --- the invited person ------------------------------------------------------------
 
 
