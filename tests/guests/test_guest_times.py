@@ -17,6 +17,7 @@ from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.guests import services as guests
 from doorkeep.guests.models import Invitation
+from doorkeep.notify.models import Notification
 
 
 def _text(response: Any) -> str:
@@ -98,3 +99,15 @@ def test_the_residents_invitation_page_shows_the_guests_activity_in_the_property
     assert "27 Mar 2026 10:15:07" in page and "30 Mar 2026 11:15:08" in page
     assert "09:15:0" not in page
     assert "Times are in Europe/Amsterdam." in page
+
+
+def test_the_resident_is_told_of_the_answer_on_the_propertys_clock(gw: GuestWorld) -> None:
+    invitation = gw.invite()
+
+    guests.accept(gw.gina, invitation.pk)
+
+    told = Notification.objects.get(user=gw.rita)
+    local = told.created_at.astimezone(ZoneInfo("Europe/Amsterdam"))
+    page = _text(gw.w.client(gw.rita).get("/notifications/"))
+    assert "gina@example.com accepted your invitation" in page
+    assert f"{local:%Y-%m-%d %H:%M} (Europe/Amsterdam)" in page
