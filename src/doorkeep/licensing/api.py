@@ -25,7 +25,7 @@ from doorkeep.accounts.models import Membership, Organization
 from doorkeep.api.util import actor
 from doorkeep.licensing import selectors, services
 from doorkeep.licensing.models import KeyAllotment, Period
-from doorkeep.licensing.state import LicenceState, licence_of
+from doorkeep.licensing.state import LicenceState, days_left, licence_of
 from doorkeep.locks.services import get_lock
 
 router = Router(tags=["licences"])
@@ -111,7 +111,10 @@ class EndingSoonOut(Schema):
     entry: str | None
     mode: Literal["free", "active"]
     full_until: datetime
-    days_left: int = Field(description="Whole days left (0: ends within a day)")
+    days_left: int = Field(
+        description="Days from today to the day it ends, both on the calendar of the lock's "
+        "property, as the dashboard counts them (0: it ends today)"
+    )
 
 
 class OrganizationOut(Schema):
@@ -233,7 +236,6 @@ def ending_soon(
     for row in selectors.ending_soon(actor(request), days, at=now):
         lock = row.lock
         entry = lock.entry
-        left = row.full_until - now
         result.append(
             {
                 "lock_id": lock.pk,
@@ -245,7 +247,7 @@ def ending_soon(
                 "entry": entry.name if entry else None,
                 "mode": row.mode,
                 "full_until": row.full_until,
-                "days_left": max(0, left.days),
+                "days_left": days_left(row.full_until, now, lock),
             }
         )
     return result

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization, Role, User
-from doorkeep.core import ratelimit
+from doorkeep.core import ratelimit, when
 from doorkeep.core.errors import DomainError, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
@@ -31,7 +31,6 @@ from doorkeep.licensing.models import (
 )
 from doorkeep.licensing.state import ACTIVE, add_months, add_years, licence_of
 from doorkeep.locks.models import Lock
-from doorkeep.properties.models import zone_of
 
 REMINDER_DAYS = (28, 7, 1)
 
@@ -51,7 +50,8 @@ def on_registered(lock: Lock, now: datetime) -> None:
             lock=lock,
             kind=PeriodKind.FREE,
             starts_at=now,
-            ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"]),
+            # The same local time of day, on the property's clock (R4).
+            ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"], lock),
         )
     # Always recorded, even as 0 keys: it marks that the first registration happened.
     KeyAllotment.objects.create(lock=lock, keys=settings.DOORKEEP["INCLUDED_KEYS"], included=True)
@@ -179,12 +179,14 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
     state = licence_of(lock.pk, now)
     if product.kind == ProductKind.MANAGEMENT:
         current_end = state.full_until or now
-        ends = add_years(max(now, current_end), product.years)
+        ends = add_years(max(now, current_end), product.years, lock)
         Period.objects.create(
             lock=lock, kind=PeriodKind.MANAGEMENT, starts_at=now, ends_at=ends, code=code
         )
         return Redemption(
-            product, _("Full management until %(date)s") % {"date": f"{ends:%Y-%m-%d}"}, ends
+            product,
+            _("Full management until %(date)s") % {"date": when.show(ends, lock, "Y-m-d")},
+            ends,
         )
     if product.kind == ProductKind.ORGANIZATIONS_OPTION:
         if state.mode != ACTIVE:
@@ -205,12 +207,14 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
         current = (
             state.option_ends_at if state.option_ends_at and state.option_ends_at > now else now
         )
-        ends = add_years(current, product.years)
+        ends = add_years(current, product.years, lock)
         Period.objects.create(
             lock=lock, kind=PeriodKind.ORGANIZATIONS_OPTION, starts_at=now, ends_at=ends, code=code
         )
         return Redemption(
-            product, _("Keys to organizations until %(date)s") % {"date": f"{ends:%Y-%m-%d}"}, ends
+            product,
+            _("Keys to organizations until %(date)s") % {"date": when.show(ends, lock, "Y-m-d")},
+            ends,
         )
     KeyAllotment.objects.create(lock=lock, keys=product.keys, code=code)
     return Redemption(product, _("%(n)d more keys") % {"n": product.keys})
@@ -412,12 +416,10 @@ def send_reminders(now: datetime | None = None) -> int:
 def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bool) -> None:
     link = f"{settings.SITE_URL}/locks/{lock.pk}/licence/"
     # In the time zone of the lock's property, as the web UI shows it.
-    zone = zone_of(lock.entry.property if lock.entry else None)
-    ends_at = ends_at.astimezone(zone)
     kind = _("free period") if free else _("management period")
     subject = _("Management of %(lock)s ends on %(date)s") % {
         "lock": lock.name or lock.serial,
-        "date": f"{ends_at:%Y-%m-%d}",
+        "date": when.show(ends_at, lock, "Y-m-d"),
     }
     body = _(
         "The %(kind)s of lock %(lock)s (serial %(serial)s) ends on %(date)s.\n\n"
@@ -428,7 +430,7 @@ def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bo
         "kind": kind,
         "lock": lock.name or lock.serial,
         "serial": lock.serial,
-        "date": f"{ends_at:%Y-%m-%d %H:%M} ({zone.key})",
+        "date": when.show(ends_at, lock, "Y-m-d H:i", named=True),
         "link": link,
     }
     send_mail(subject, body, None, owners)

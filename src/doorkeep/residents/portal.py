@@ -255,6 +255,7 @@ def _tell_managers(request: LoginRequest) -> None:
         body=request.property.name,
         url=f"/properties/{request.property_id}/residents/",
         data={"login_request_id": request.pk},
+        where=request.property,
     )
 
 

@@ -15,13 +15,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
+from doorkeep.core import when
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.gateway import remote
 from doorkeep.keys import schedule as schedules
@@ -94,9 +94,7 @@ def _form_or_page_error(form: ServiceErrorsMixin, exc: DomainError) -> str:
 
 def _moment(moment: datetime | None, tz: Any, fmt: str = "Y-m-d H:i") -> str:
     """A moment as text in the time zone ``tz`` (for messages built in views)."""
-    if moment is None:
-        return "—"
-    return formats.date_format(timezone.localtime(moment, tz), fmt)
+    return when.show(moment, tz, fmt)
 
 
 def _denial(

@@ -22,7 +22,7 @@ from doorkeep.guests import selectors as guest_selectors
 from doorkeep.keys import sharing
 from doorkeep.keys.models import Key
 from doorkeep.licensing import selectors as licensing_selectors
-from doorkeep.licensing.state import LicenceState
+from doorkeep.licensing.state import LicenceState, days_left
 from doorkeep.locks import selectors as lock_selectors
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
@@ -84,9 +84,8 @@ def _ending_soon(user: User, now: datetime) -> list[EndingSoon]:
     for item in licensing_selectors.ending_soon(user, ENDING_SOON_DAYS, at=now):
         prop = item.lock.entry.property if item.lock.entry else None
         tz = queries.zone_of(prop)
-        ends = timezone.localtime(item.full_until, tz)
-        days = (ends.date() - now.astimezone(tz).date()).days
-        soon.append(EndingSoon(item.lock, prop, item.mode, item.full_until, max(days, 0), tz))
+        days = days_left(item.full_until, now, tz)
+        soon.append(EndingSoon(item.lock, prop, item.mode, item.full_until, days, tz))
     return soon
 
 
