@@ -142,6 +142,7 @@ def test_a_resident_invites_a_guest_who_signs_up_verifies_presence_and_opens_the
     expect(card).to_contain_text(GUEST)
     card.get_by_role("link", name="Create an account").click()
     expect(guest.locator("input[name=email]")).to_have_value(GUEST)  # filled in from the link
+    guest.locator("input[name=name]").fill("Gwen Guest")
     guest.locator("input[name=password1]").fill(GUEST_PASSWORD)
     guest.locator("input[name=password2]").fill(GUEST_PASSWORD)
     submit(guest, "Sign Up")
