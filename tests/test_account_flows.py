@@ -24,6 +24,7 @@ def test_signing_up_needs_a_confirmed_email_and_creates_an_organization():
     response = client.post(
         "/accounts/signup/",
         {
+            "name": "Nina Noor",
             "email": "nina@example.com",
             "password1": "a sturdy passphrase",
             "password2": "a sturdy passphrase",
@@ -68,6 +69,7 @@ def test_confirming_an_email_links_keys_issued_to_that_address(world):
     client.post(
         "/accounts/signup/",
         {
+            "name": "Nina Noor",
             "email": "nina@example.com",
             "password1": "a sturdy passphrase",
             "password2": "a sturdy passphrase",
@@ -102,3 +104,48 @@ def test_password_reset_sets_a_new_password(world):
     assert response.status_code == 302
     world.alice.refresh_from_db()
     assert world.alice.check_password("a brand new secret")
+
+
+def test_signing_up_asks_for_a_name_and_the_account_shows_it():
+    client = Client()
+    form = {
+        "email": "nina@example.com",
+        "password1": "a sturdy passphrase",
+        "password2": "a sturdy passphrase",
+    }
+    assert 'name="name"' in client.get("/accounts/signup/").content.decode()
+    response = client.post("/accounts/signup/", {**form, "name": "   "})
+    assert response.status_code == 200
+    assert not User.objects.filter(email="nina@example.com").exists()
+
+    client.post("/accounts/signup/", {**form, "name": "  Nina   Noor "})
+    user = User.objects.get(email="nina@example.com")
+    assert user.name == "Nina Noor"
+    assert str(user) == "Nina Noor"
+    assert Membership.objects.get(user=user).organization.name == "Nina Noor"
+    assert "user Nina Noor has given your email address" in mail.outbox[-1].body
+
+
+def test_the_account_emails_come_from_doorkeep_and_name_the_sites_address(world, settings):
+    settings.SITE_URL = "https://doors.example.org"
+    client = Client(HTTP_HOST="127.0.0.1")
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    client.post(
+        "/accounts/signup/",
+        {
+            "name": "Nina Noor",
+            "email": "nina@example.com",
+            "password1": "a sturdy passphrase",
+            "password2": "a sturdy passphrase",
+        },
+    )
+    client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    confirmation, reset = mail.outbox
+    for message in (confirmation, reset):
+        assert message.subject.startswith("[Doorkeep] ")
+        assert message.body.startswith("Hello from Doorkeep!")
+        assert message.body.rstrip().endswith(
+            "Thank you for using Doorkeep!\nhttps://doors.example.org"
+        )
+        assert "Hello from 127.0.0.1" not in message.body
+    assert "register an account on https://doors.example.org" in confirmation.body

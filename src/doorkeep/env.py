@@ -120,7 +120,8 @@ def secret_key(data_dir: Path, *, production: bool) -> str:
 def email_settings(url: str) -> dict[str, object]:
     """Translate EMAIL_URL into Django's EMAIL_* settings.
 
-    Supported: ``console:``, ``memory:``, ``file:///path``, ``smtp://user:pass@host:port``,
+    Supported: ``console:``, ``mailbox:`` (the console, and kept for the demo's
+    mailbox page), ``memory:``, ``file:///path``, ``smtp://user:pass@host:port``,
     ``smtp+tls://`` (STARTTLS), ``smtp+ssl://`` (implicit TLS). A ``from`` query
     parameter sets DEFAULT_FROM_EMAIL.
     """
@@ -132,6 +133,8 @@ def email_settings(url: str) -> dict[str, object]:
         result["DEFAULT_FROM_EMAIL"] = query["from"][0]
     if scheme == "console":
         result["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
+    elif scheme == "mailbox":  # the console, and a copy in DATA_DIR/mail (core/mailbox.py)
+        result["EMAIL_BACKEND"] = "doorkeep.core.mailbox.MailboxBackend"
     elif scheme == "memory":
         result["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     elif scheme == "file":
@@ -160,7 +163,7 @@ def email_settings(url: str) -> dict[str, object]:
     else:
         raise ImproperlyConfigured(
             f"EMAIL_URL={url!r}: unknown scheme {scheme!r}; "
-            "use console:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
+            "use console:, mailbox:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
         )
     return result
 

@@ -178,6 +178,8 @@ LOGOUT_REDIRECT_URL = "account_login"
 # django-allauth: email is the login; addresses must be verified before signing in.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "doorkeep.accounts.forms.SignupForm"  # asks for a name too
+ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"  # emails from Doorkeep, SITE_URL
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
@@ -189,7 +191,6 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # Two-factor authentication (allauth.mfa): offered to everyone, required of
 # platform operators, of staff (the admin site) and of the managers and
 # collaborators of an organization whose owner asks for it (accounts/mfa.py).
-DOORKEEP_TWO_FACTOR_FOR_OPERATORS = env_bool("DOORKEEP_TWO_FACTOR_FOR_OPERATORS", True)
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "Doorkeep"
 MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor here, not a password
@@ -199,8 +200,19 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION  # http://127.0.0.1 in devel
 # access ends all of theirs (docs/decisions/0012-collaborators-scoped-to-a-site.md).
 USERSESSIONS_TRACK_ACTIVITY = True
 
-# Email: printed to the console by default; EMAIL_URL for a real server.
-for _name, _value in email_settings(env_str("EMAIL_URL", "console:")).items():
+# Demo mode (`doorkeep serve --demo`, so `make run`, sets DOORKEEP_DEMO): the
+# sign-in page lists the demo logins, and emails are kept for the demo's
+# mailbox page (/demo/mail/). Never in production: it shows passwords and mail.
+DOORKEEP_DEMO = env_bool("DOORKEEP_DEMO", False)
+if PRODUCTION and DOORKEEP_DEMO:
+    raise ImproperlyConfigured("DOORKEEP_DEMO (serve --demo) cannot be used in production")
+# The demo's operator login works with a password alone (docs/accounts-security.md).
+DOORKEEP_TWO_FACTOR_FOR_OPERATORS = env_bool("DOORKEEP_TWO_FACTOR_FOR_OPERATORS", not DOORKEEP_DEMO)
+
+# Email: printed to the console by default (and kept in DATA_DIR/mail in demo
+# mode, docs/operations.md); EMAIL_URL for a real server.
+_email_url = env_str("EMAIL_URL", "") or ("mailbox:" if DOORKEEP_DEMO else "console:")
+for _name, _value in email_settings(_email_url).items():
     globals()[_name] = _value
 DEFAULT_FROM_EMAIL = env_str(
     "DEFAULT_FROM_EMAIL", str(globals().get("DEFAULT_FROM_EMAIL") or "Doorkeep <noreply@localhost>")

@@ -7,6 +7,7 @@ from doorkeep.web.views import billing as billing_views
 from doorkeep.web.views import (
     collaborators,
     consumption,
+    demo,
     guests,
     installations,
     logins,
@@ -22,6 +23,7 @@ from doorkeep.web.views import payments as payment_views
 app_name = "web"
 urlpatterns: list[URLPattern] = [
     path("", views.dashboard, name="dashboard"),
+    path("demo/mail/", demo.demo_mail, name="demo_mail"),
     path("locks/register/", views.register_lock, name="register_lock"),
     path("locks/<int:lock_id>/", views.lock_detail, name="lock"),
     path("locks/<int:lock_id>/keys/", views.issue_key, name="issue_key"),

@@ -12,9 +12,10 @@ from typing import Any, Concatenate, ParamSpec
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -168,6 +169,15 @@ def _key_rows(keys: Any, now: datetime) -> list[KeyRow]:
 
 
 # --- messages and pages shared by several views ------------------------------------
+
+
+def at_the_top(viewname: str, **kwargs: Any) -> HttpResponseRedirect:
+    """The redirect after a form further down a page succeeded: the page opens
+    at its top, where the confirmation is (the messages). A redirect without a
+    fragment of its own keeps the form's (``action="…#issue"``, there so that
+    the form's errors are in view), which would scroll the confirmation away;
+    ``#top`` scrolls to the start of the page (HTML's rule for that name)."""
+    return HttpResponseRedirect(reverse(viewname, kwargs=kwargs) + "#top")
 
 
 def _issued_message(request: HttpRequest, key: Key, spec: key_services.KeySpec) -> None:

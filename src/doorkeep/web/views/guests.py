@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +26,8 @@ from doorkeep.gateway import remote
 from doorkeep.guests import presence, selectors, services
 from doorkeep.guests.models import Invitation, InvitationStatus, Panel
 from doorkeep.properties.models import Entry, Property
-from doorkeep.web.views.common import current_user, error_page, page_view
+from doorkeep.web.context import Roles
+from doorkeep.web.views.common import current_user, page_view
 
 # --- forms ---------------------------------------------------------------------
 
@@ -370,8 +370,13 @@ def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
     """R21-R23. Anyone may open the link; answering needs the invited account."""
     try:
         invitation = services.read_token(token)
-    except DomainError as exc:
-        return error_page(request, exc)
+    except DomainError as exc:  # used, declined, withdrawn, expired, or never valid
+        return render(
+            request,
+            "web/guests/invitation_gone.html",
+            {"message": exc.message, "status": exc.status},
+            status=exc.status,
+        )
     user = request.user if isinstance(request.user, User) else None
     context: dict[str, Any] = {
         "invitation": invitation,
@@ -642,11 +647,6 @@ def home(request: HttpRequest) -> HttpResponse:
     organization has no properties or locks yet (everyone who signs up gets
     one), the locks dashboard for everyone else."""
     user = current_user(request)
-    orgs = policy.organizations(user)
-    if (
-        _is_guest(user)
-        and not policy.scoped_sites(user)  # a collaborator of a site: the site is there
-        and not orgs.filter(Q(properties__isnull=False) | Q(locks__isnull=False)).exists()
-    ):
+    if _is_guest(user) and Roles(user).holds_nothing:
         return redirect("web:guest_home")
     return redirect("web:dashboard")
