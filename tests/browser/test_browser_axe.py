@@ -111,35 +111,21 @@ def test_the_lock_owner_s_pages_have_no_wcag_violation_on_desktop_or_phone(
     audit.assert_clean()
 
 
-def test_the_resident_s_pages_have_no_wcag_violation_on_desktop_or_phone(
+def test_the_pages_of_residents_guests_and_the_operator_have_no_wcag_violation_on_desktop_or_phone(
     demo_site: Any, audit: Audit
 ) -> None:
     invitation = Invitation.objects.filter(inviter__email=demo.RESIDENT).first()
     assert invitation is not None
-    rosa = ["/doors/", "/guests/", f"/guests/invitations/{invitation.pk}/", "/portal/"]
-    sanne = ["/portal/", "/portal/consumption/", "/portal/invoices/"]
-    for size in SIZES:
-        audit.visit(audit.page(size, demo.RESIDENT), rosa, size)
-        audit.visit(audit.page(size, SANNE), sanne, size)
-    audit.assert_clean()
-
-
-def test_the_guest_s_pages_have_no_wcag_violation_on_desktop_or_phone(
-    demo_site: Any, audit: Audit
-) -> None:
     prop = Property.objects.get(name="Residentie Keizersgracht")
-    paths = ["/guest/", f"/guest/{prop.pk}/key/", "/notifications/"]
+    people = {
+        demo.RESIDENT: ["/doors/", "/guests/", f"/guests/invitations/{invitation.pk}/"],
+        SANNE: ["/portal/", "/portal/consumption/", "/portal/invoices/"],
+        demo.GUEST: ["/guest/", f"/guest/{prop.pk}/key/", "/notifications/"],
+        demo.OPERATOR: ["/operator/badges/", "/operator/installations/"],
+    }
     for size in SIZES:
-        audit.visit(audit.page(size, demo.GUEST), paths, size)
-    audit.assert_clean()
-
-
-def test_the_operator_s_pages_have_no_wcag_violation_on_desktop_or_phone(
-    demo_site: Any, audit: Audit
-) -> None:
-    paths = ["/operator/badges/", "/operator/installations/"]
-    for size in SIZES:
-        audit.visit(audit.page(size, demo.OPERATOR), paths, size)
+        for email, paths in people.items():
+            audit.visit(audit.page(size, email), paths, size)
     audit.assert_clean()
 
 
