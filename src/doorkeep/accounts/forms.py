@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.forms import LoginForm
-from django.forms.forms import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS
 
 # The id of the error list of a failed sign-in (Django renders a list's id as
 # "<field_id>_error"), which the fields point to with aria-describedby.
 SIGN_IN_ERROR_ID = "signin_error"
 
 
-class SignInForm(LoginForm):  # type: ignore[misc]
+class SignInForm(LoginForm):
     """The sign-in form. After a failed sign-in (a wrong address or password
     is an error of the whole form, not of one field) the address and the
     password are marked invalid and described by the error, and the address
