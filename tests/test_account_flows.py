@@ -90,6 +90,26 @@ def test_a_wrong_password_does_not_sign_in(world):
     assert "_auth_user_id" not in client.session
 
 
+def test_a_failed_sign_in_marks_both_fields_invalid_described_by_the_error_and_focuses_the_address(
+    world,
+):
+    response = Client().post(
+        "/accounts/login/", {"login": world.alice.email, "password": "not the password"}
+    )
+    html = response.content.decode()
+    errors = re.search(r'<ul class="errorlist nonfield" id="([^"]+)">(.*?)</ul>', html, re.S)
+    assert errors and "not correct" in errors.group(2)
+    address = re.search(r'<input type="email" name="login"[^>]*>', html).group(0)
+    password = re.search(r'<input type="password" name="password"[^>]*>', html).group(0)
+    for field in (address, password):
+        assert 'aria-invalid="true"' in field
+        assert re.search(rf'aria-describedby="[^"]*\b{errors.group(1)}\b', field)
+    assert "autofocus" in address and "autofocus" not in password
+    # The first look at the form: nothing is marked.
+    fresh = Client().get("/accounts/login/").content.decode()
+    assert "aria-invalid" not in fresh and "autofocus" not in fresh
+
+
 def test_password_reset_sets_a_new_password(world):
     client = Client()
     client.post("/accounts/password/reset/", {"email": "alice@example.com"})

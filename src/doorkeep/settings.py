@@ -186,6 +186,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# A failed sign-in marks the fields invalid and puts the focus back on them.
+ACCOUNT_FORMS = {"login": "doorkeep.accounts.signin.SignInForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # Two-factor authentication (allauth.mfa): offered to everyone, required of

@@ -40,6 +40,18 @@ def sign_in(page: Any, email: str, password: str) -> None:
     submit(page, "Sign In")
 
 
+def sign_in_as(context: Any, url: str, email: str) -> None:
+    """Sign a browser context in as the person with ``email`` without the
+    form: a session made on the server side, its cookie given to the
+    browser (for tests about other pages than sign-in)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(email=email))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": url}])
+
+
 def sign_up(page: Any, email: str, password: str, *, name: str = "") -> None:
     """Fill in and send the sign-up form (the address still needs confirming).
     The name defaults to the address's local part."""

@@ -1,6 +1,8 @@
 """What django-allauth's sign-up form asks beyond the address and password
 (settings.ACCOUNT_SIGNUP_FORM_CLASS): the person's name, which the lock
-owners, residents and guests they deal with see instead of their address."""
+owners, residents and guests they deal with see instead of their address.
+(allauth imports this module while it builds its own forms: it must not
+import them; the sign-in form is in signin.py.)"""
 
 from __future__ import annotations
 
