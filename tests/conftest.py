@@ -1,10 +1,12 @@
 """The base of every test: three people and a lock.
 
-- alice: lock owner of "Alice Locks", which has a property, two entries and a
-  registered lock (``world.lock``) at the first entry.
+- alice: lock owner of "Alice Locks", which has building management (R12),
+  a property, two entries and a registered lock (``world.lock``) at the
+  first entry.
 - bob: a plain member of Alice's organization (may look, not change).
-- charlie: lock owner of his own organization; an outsider to Alice's, who
-  must see nothing of it (every endpoint answers him 404).
+- charlie: lock owner of his own organization (without building management,
+  one property with one entry); an outsider to Alice's, who must see nothing
+  of it (every endpoint answers him 404).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.test import Client
 
 from doorkeep.accounts.models import Organization, Role, User
 from doorkeep.accounts.services import create_organization, create_token, create_user
+from doorkeep.licensing.services import activate_building_management
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
 from doorkeep.properties.models import Entry, Property
@@ -94,6 +97,8 @@ def world(db: None) -> Iterator[World]:
 
     Membership.objects.create(user=bob, organization=org, role=Role.MEMBER)
     charlie_org = create_organization(charlie, "Charlie Locks")
+    # Several entries per property, managers, guest sharing and panels need it.
+    org = activate_building_management(alice, org.pk)
     prop = create_property(alice, org.pk, name="Canal House", address="Keizersgracht 1")
     entry = add_entry(alice, prop.pk, name="Front door")
     entry2 = add_entry(alice, prop.pk, name="Garage")

@@ -308,11 +308,11 @@ def test_ending_soon_takes_1_to_365_days(world, alice_api, days):
 # --- organizations and upgrades -------------------------------------------------------------------
 
 
-def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, alice_api):
-    assert alice_api.get("/api/v1/organizations").json() == [
+def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, charlie_api):
+    assert charlie_api.get("/api/v1/organizations").json() == [
         {
-            "id": world.org.pk,
-            "name": "Alice Locks",
+            "id": world.charlie_org.pk,
+            "name": "Charlie Locks",
             "role": "lock_owner",
             "building_management_since": None,
             "organization_management_since": None,
@@ -320,18 +320,19 @@ def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, al
     ]
 
 
-def test_building_management_is_activated_once_and_logged(world, alice_api, now, travel):
-    url = f"/api/v1/organizations/{world.org.pk}/upgrades/building-management"
+def test_building_management_is_activated_once_and_logged(world, charlie_api, now, travel):
+    url = f"/api/v1/organizations/{world.charlie_org.pk}/upgrades/building-management"
 
-    first = post_json(alice_api, url, {})
+    first = post_json(charlie_api, url, {})
     travel(now + timedelta(days=3))
-    again = post_json(alice_api, url, {})
+    again = post_json(charlie_api, url, {})
 
     assert first.status_code == again.status_code == 200
     assert parse(first.json()["building_management_since"]) == ms(now)
     assert again.json() == first.json()
-    assert Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED).count() == 1
-    listed = alice_api.get("/api/v1/organizations").json()[0]
+    upgrades = Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED, organization=world.charlie_org)
+    assert upgrades.count() == 1
+    listed = charlie_api.get("/api/v1/organizations").json()[0]
     assert listed["building_management_since"] == first.json()["building_management_since"]
 
 

@@ -16,6 +16,7 @@ from doorkeep.accounts.models import ApiToken, Membership, Organization, Role, U
 from doorkeep.core import ratelimit
 from doorkeep.core.errors import InvalidInput, NotFound, PermissionDenied
 from doorkeep.core.rows import aware, partial
+from doorkeep.licensing.upgrades import require_building_management
 
 
 def create_user(email: str, password: str, *, name: str = "", verified: bool = True) -> User:
@@ -59,6 +60,8 @@ def add_member(actor: User, organization_id: int, email: str, role: str) -> Memb
         raise InvalidInput(
             _("Role must be lock_owner, building_manager or member."), code="invalid_role"
         )
+    if role == Role.BUILDING_MANAGER:
+        require_building_management(organization_id, _("Making members building managers"))
     user = User.objects.filter(email=email.strip().lower()).first()
     if user is None:
         raise NotFound(_("No account uses %(email)s.") % {"email": email}, code="user_not_found")

@@ -45,6 +45,7 @@ from doorkeep.core.errors import (
 )
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.properties.models import Property, zone_of
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ def invite(
         raise InvalidInput(
             _("The role must be read_only or building_manager."), code="invalid_role", field="role"
         )
+    if role == CollaboratorRole.BUILDING_MANAGER:
+        require_building_management(org.pk, _("Inviting building managers"))
     prop = None
     if property_id is not None:
         prop = Property.objects.filter(pk=property_id, organization_id=org.pk).first()

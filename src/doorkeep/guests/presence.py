@@ -37,6 +37,7 @@ from doorkeep.guests.models import (
     Presence,
 )
 from doorkeep.guests.services import policy_of, shareable_entry_ids
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry
 
@@ -253,6 +254,7 @@ def _managed_entry(actor: User, entry_id: int) -> Entry:
 def add_panel(actor: User, entry_id: int, name: str) -> tuple[Panel, str]:
     """Install a panel at an entry; its secret is returned once, to configure it."""
     entry = _managed_entry(actor, entry_id)
+    require_building_management(entry.property.organization_id, _("Installing entry panels"))
     name = name.strip() or _("Panel")
     secret = pyotp.random_base32(32)
     with transaction.atomic():

@@ -49,6 +49,7 @@ PAGE_LEVEL_ERRORS = frozenset(
         "shared_key_revoked",
         "shared_key_not_valid",
         "needs_organization_management",
+        "needs_building_management",
         "already_revoked",
     }
 )

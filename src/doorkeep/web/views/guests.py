@@ -27,6 +27,7 @@ from doorkeep.guests import presence, selectors, services
 from doorkeep.guests.models import Invitation, InvitationStatus, Panel
 from doorkeep.properties.models import Entry, Property
 from doorkeep.web.context import Roles
+from doorkeep.web.upgrade_offers import building_management_offer
 from doorkeep.web.views.common import current_user, page_view
 
 # --- forms ---------------------------------------------------------------------
@@ -111,7 +112,7 @@ def _settings_page(
     new_panel: dict[str, Any] | None = None,
 ) -> HttpResponse:
     user = current_user(request)
-    prop = Property.objects.filter(pk=property_id).first()
+    prop = Property.objects.select_related("organization").filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
     policy.require(
@@ -123,7 +124,18 @@ def _settings_page(
     )
     entries = list(prop.entries.all())
     rules = services.policy_of(prop.pk)
-    if policy_form is None:
+    offer = building_management_offer(
+        user,
+        prop.organization,
+        _("Guest sharing and entry panels"),
+        reverse("web:guest_settings", kwargs={"property_id": prop.pk}),
+        anchor="guests-offer",
+    )
+    # Without building management the policy form is shown only while
+    # sharing is on, to switch it off; panels are listed, to remove them.
+    if offer is not None and not rules.sharing_enabled:
+        policy_form = None
+    elif policy_form is None:
         policy_form = PolicyForm(
             entries=entries,
             initial={
@@ -143,7 +155,8 @@ def _settings_page(
             "prop": prop,
             "error": error,
             "policy_form": policy_form,
-            "panel_form": panel_form or PanelForm(entries=entries),
+            "panel_form": None if offer else panel_form or PanelForm(entries=entries),
+            "offer": offer,
             "panels": list(Panel.objects.filter(entry__property=prop).select_related("entry")),
             "invitations": selectors.invitations_at(user, prop.pk),
             "new_panel": new_panel,
@@ -176,7 +189,12 @@ def save_guest_policy(request: HttpRequest, property_id: int) -> HttpResponse:
         require_presence=data["require_presence"],
         reverify_after_days=data["reverify_after_days"],
     )
-    services.set_policy(current_user(request), property_id, spec)
+    try:
+        services.set_policy(current_user(request), property_id, spec)
+    except DomainError as exc:
+        return _settings_page(
+            request, property_id, status=exc.status, error=exc.message, policy_form=form
+        )
     messages.success(request, _("The guest policy is saved."))
     return redirect("web:guest_settings", property_id=property_id)
 

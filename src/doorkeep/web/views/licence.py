@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +23,13 @@ from doorkeep.licensing.state import licence_of
 from doorkeep.locks import services as lock_services
 from doorkeep.web import queries
 from doorkeep.web.forms import PrepaidCodeForm
-from doorkeep.web.views.common import Action, _form_or_page_error, current_user, page_view
+from doorkeep.web.views.common import (
+    Action,
+    _form_or_page_error,
+    _safe_next,
+    current_user,
+    page_view,
+)
 
 
 @dataclass
@@ -173,7 +180,8 @@ def activate_building_management(request: HttpRequest, org_id: int) -> HttpRespo
     except DomainError as exc:
         return _upgrades_page(request, status=exc.status, error=exc.message)
     messages.success(request, _("Building management is active for %(org)s.") % {"org": org.name})
-    return redirect("web:upgrades")
+    # From an upgrade offer on another page: back to that page.
+    return redirect(_safe_next(request, request.POST.get("next"), reverse("web:upgrades")))
 
 
 @require_POST
