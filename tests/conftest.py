@@ -71,7 +71,11 @@ def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
     # Tests deliver notifications by calling outbox.deliver_due themselves.
     settings.DOORKEEP_OUTBOX_KICK = False  # type: ignore[attr-defined]
-    cache.clear()  # allauth keeps its rate limits in the cache
+    # allauth keeps its rate limits in Django's cache: the database's in
+    # production, one in memory here (emptied for each test, with or without
+    # a database); tests/test_limits_shared.py runs it on the database.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # type: ignore[attr-defined]
+    cache.clear()
     yield
     cache.clear()
 
