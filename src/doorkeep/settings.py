@@ -16,6 +16,7 @@ from doorkeep.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_seconds,
     env_str,
@@ -176,7 +177,11 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"
+# Wrong passwords are counted by doorkeep.accounts.signin_limits for the web
+# sign-in and the API alike (docs/decisions/0021-limits-per-account-and-address.md);
+# allauth's other limits (sign-up, password reset, ...) are kept in CACHES.
+ACCOUNT_RATE_LIMITS = {"login_failed": ""}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # allauth's user sessions (/accounts/sessions/): every signed-in request notes
@@ -221,6 +226,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks); the
+# client's address is the right-most entry that is not one of them
+# (doorkeep/core/clientip.py). Empty: the peer's address is the client's.
+DOORKEEP_TRUSTED_PROXIES = env_networks("DOORKEEP_TRUSTED_PROXIES", [])
 
 NINJA_PAGINATION_MAX_LIMIT = 500
 
@@ -242,6 +251,24 @@ DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = env_bool(
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")
+# Django's cache holds allauth's rate limits, so it must be shared by every
+# web worker and machine: a table in the database (made by `migrate`), or
+# Redis at REDIS_URL with DOORKEEP_CACHE=redis.
+if env_choice("DOORKEEP_CACHE", "database", ("database", "redis")) == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{DOORKEEP_GATEWAY_REDIS_PREFIX}:cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "doorkeep_cache",
+        }
+    }
 
 LOGGING = {
     "version": 1,
@@ -270,12 +297,22 @@ LOGGING = {
 DOORKEEP = {
     "MAX_USERS_PER_LOCK": env_int("DOORKEEP_MAX_USERS_PER_LOCK", 2500, minimum=1),
     "CLAIM_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CLAIM_ATTEMPTS_PER_HOUR", 5, minimum=1),
-    "TOKEN_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", 20, minimum=1),
+    # Wrong passwords per hour, web sign-in and API tokens together
+    # (docs/decisions/0021-limits-per-account-and-address.md): for one account
+    # from one address, for one account from everywhere, from one address.
+    "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": env_int(
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 10, minimum=1
+    ),
+    "LOGIN_FAILURES_PER_ACCOUNT": env_int("DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT", 100, minimum=1),
+    "LOGIN_FAILURES_PER_ADDRESS": env_int("DOORKEEP_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1),
     # Licensing (docs/licensing.md): the free period and the keys that come
     # with a lock's first registration; wrong prepaid codes allowed per hour.
     "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
     "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
     "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    "CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR": env_int(
+        "DOORKEEP_CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR", 30, minimum=1
+    ),
     # The event log keeps events this many days (0: for ever), docs/operations.md.
     "EVENT_RETENTION_DAYS": env_int("DOORKEEP_EVENT_RETENTION_DAYS", 730, minimum=0),
     # Guests (docs/residents.md): how long an emailed invitation link works,
