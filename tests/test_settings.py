@@ -205,3 +205,15 @@ def test_database_connections_are_reopened_after_the_age_set(tmp_path, value, ex
         check=True,
     )
     assert result.stdout.strip() == expected
+
+
+def test_it_reads_trusted_proxies_as_addresses_and_networks(monkeypatch):
+    monkeypatch.setenv("X_PROXIES", "10.0.0.0/8, 192.0.2.1, ::1")
+    assert [str(n) for n in env.env_networks("X_PROXIES", [])] == [
+        "10.0.0.0/8",
+        "192.0.2.1/32",
+        "::1/128",
+    ]
+    monkeypatch.setenv("X_PROXIES", "10.0.0.0/8, proxy.example")
+    with pytest.raises(ImproperlyConfigured, match="'proxy.example' is not an IP address"):
+        env.env_networks("X_PROXIES", [])
