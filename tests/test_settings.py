@@ -215,5 +215,5 @@ def test_it_reads_trusted_proxies_as_addresses_and_networks(monkeypatch):
         "::1/128",
     ]
     monkeypatch.setenv("X_PROXIES", "10.0.0.0/8, proxy.example")
-    with pytest.raises(ImproperlyConfigured, match="'proxy.example' is not an IP address"):
+    with pytest.raises(ImproperlyConfigured, match=r"'proxy\.example' is not an IP address"):
         env.env_networks("X_PROXIES", [])
