@@ -12,7 +12,8 @@ two statements, so concurrent attempts can all pass the check."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -34,7 +35,8 @@ RETURNING "count"
 """
 
 
-def _at(value: object) -> object:
+def _at(value: datetime) -> Any:
+    """A moment as the database driver takes it (SQLite: text in UTC)."""
     return connection.ops.adapt_datetimefield_value(value)
 
 
