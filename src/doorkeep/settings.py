@@ -179,9 +179,11 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"
 # Wrong passwords are counted by doorkeep.accounts.signin_limits for the web
-# sign-in and the API alike (docs/decisions/0021-limits-per-account-and-address.md);
-# allauth's other limits (sign-up, password reset, ...) are kept in CACHES.
-ACCOUNT_RATE_LIMITS = {"login_failed": ""}
+# sign-in and the API alike (docs/decisions/0021-limits-per-account-and-address.md),
+# through ACCOUNT_ADAPTER. allauth's own limits (sign-up, password reset, and
+# "login_failed" for what allauth still checks itself, such as MFA codes) are
+# kept in CACHES, shared by every worker.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # allauth's user sessions (/accounts/sessions/): every signed-in request notes
