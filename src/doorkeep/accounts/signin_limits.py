@@ -27,7 +27,6 @@ from django.utils.translation import gettext as _
 
 from doorkeep.core import ratelimit
 from doorkeep.core.clientip import limit_key
-from doorkeep.core.errors import RateLimited
 from doorkeep.core.models import RateLimitBucket
 
 WINDOW = timedelta(hours=1)
@@ -44,8 +43,8 @@ class SignInAttempt:
 
     def succeeded(self) -> None:
         """The password was right: the try does not count."""
-        for key in self.taken:
-            ratelimit.give_back(key, window=WINDOW)
+        ratelimit.give_back_all(self.taken, window=WINDOW)
+        self.taken = []
 
 
 def begin(email: str, address: str) -> SignInAttempt:
@@ -53,26 +52,14 @@ def begin(email: str, address: str) -> SignInAttempt:
     RateLimited (taking none) when one of them is used up."""
     limits = settings.DOORKEEP
     account = _account(email)
-    budgets = [(f"login:account:{account}", limits["LOGIN_FAILURES_PER_ACCOUNT"])]
+    budgets = [(f"login:account:{account}", int(limits["LOGIN_FAILURES_PER_ACCOUNT"]))]
     if address:  # no address (command line, tests): only the account's own budget
         where = limit_key(address)
-        budgets[:0] = [
-            (
-                f"login:account-address:{account}:{where}",
-                limits["LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"],
-            ),
-        ]
-        budgets.append((f"login:address:{where}", limits["LOGIN_FAILURES_PER_ADDRESS"]))
+        per_pair = int(limits["LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"])
+        budgets.insert(0, (f"login:account-address:{account}:{where}", per_pair))
+        budgets.append((f"login:address:{where}", int(limits["LOGIN_FAILURES_PER_ADDRESS"])))
     message = _("Too many failed sign-in attempts. Wait an hour, then try again.")
-    attempt = SignInAttempt(taken=[])
-    for key, limit in budgets:
-        try:
-            ratelimit.take(key, limit=int(limit), window=WINDOW, message=message)
-        except RateLimited:
-            attempt.succeeded()  # give back what this refused try took
-            raise
-        attempt.taken.append(key)
-    return attempt
+    return SignInAttempt(taken=ratelimit.take_all(budgets, window=WINDOW, message=message))
 
 
 def forget_account(email: str) -> None:

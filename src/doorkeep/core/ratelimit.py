@@ -7,8 +7,9 @@ lets exactly ``limit`` through. A limit on failures only (wrong passwords,
 wrong codes) takes a slot before the attempt and gives it back with
 ``give_back`` when the attempt turns out not to count.
 
-``check`` followed by ``hit`` is the older pair: the check and the count are
-two statements, so concurrent attempts can all pass the check."""
+``check`` followed by ``hit`` is the older pair, kept for code not yet
+moved to ``take``: the check and the count are two statements, so
+concurrent attempts can all pass the check."""
 
 from __future__ import annotations
 
@@ -76,6 +77,26 @@ def give_back(key: str, *, window: timedelta) -> None:
     RateLimitBucket.objects.filter(key=key, window_start__gt=expired, count__gt=0).update(
         count=F("count") - 1
     )
+
+
+def take_all(budgets: list[tuple[str, int]], *, window: timedelta, message: str) -> list[str]:
+    """``take`` a slot of each (key, limit) budget, or none of them: when one
+    is used up, the slots already taken are given back and RateLimited raised.
+    Returns the keys, for ``give_back_all``."""
+    taken: list[str] = []
+    for key, limit in budgets:
+        try:
+            take(key, limit=limit, window=window, message=message)
+        except RateLimited:
+            give_back_all(taken, window=window)
+            raise
+        taken.append(key)
+    return taken
+
+
+def give_back_all(keys: list[str], *, window: timedelta) -> None:
+    for key in keys:
+        give_back(key, window=window)
 
 
 def count(key: str, *, window: timedelta) -> int:
