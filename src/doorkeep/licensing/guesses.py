@@ -41,8 +41,7 @@ class CodeAttempt:
         code: only a guess keeps its slots."""
         if refusal in GUESSES:
             return
-        for key in self.taken:
-            ratelimit.give_back(key, window=WINDOW)
+        ratelimit.give_back_all(self.taken, window=WINDOW)
         self.taken = []
 
 
