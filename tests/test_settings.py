@@ -262,3 +262,10 @@ def test_migrate_makes_the_cache_table(tmp_path):
     with sqlite3.connect(tmp_path / "doorkeep.sqlite3") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "doorkeep_cache" in tables
+
+
+def test_the_old_token_attempts_setting_stops_the_program_and_names_the_new_ones(tmp_path):
+    result = _settings_of(tmp_path, DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR="20")
+
+    assert result.returncode != 0
+    assert "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS" in result.stderr

@@ -295,6 +295,13 @@ LOGGING = {
     },
 }
 
+if env_str("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", ""):
+    raise ImproperlyConfigured(
+        "DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR is no longer read: wrong passwords are limited by "
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS, DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT and "
+        "DOORKEEP_LOGIN_FAILURES_PER_ADDRESS (docs/operations.md)"
+    )
+
 # Doorkeep's own settings.
 DOORKEEP = {
     "MAX_USERS_PER_LOCK": env_int("DOORKEEP_MAX_USERS_PER_LOCK", 2500, minimum=1),

@@ -65,3 +65,11 @@ def test_a_request_without_a_peer_address_has_none():
 def test_an_ipv6_address_is_counted_as_its_64_network_and_ipv4_as_itself():
     assert limit_key("2001:db8:aa:bb:1:2:3:4") == "2001:db8:aa:bb::/64"
     assert limit_key("198.51.100.4") == "198.51.100.4"
+
+
+def test_allauth_counts_its_own_limits_by_the_same_client_address(behind_proxies):
+    from allauth.account.adapter import get_adapter
+
+    request = request_from("10.0.0.2", "1.2.3.4, 203.0.113.9")
+
+    assert get_adapter(request).get_client_ip(request) == "203.0.113.9"
