@@ -77,7 +77,11 @@ def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
     # The operators and staff of the tests sign in with a password only;
     # tests/services/test_two_factor.py holds them to a second factor.
     settings.DOORKEEP_TWO_FACTOR_FOR_OPERATORS = False  # type: ignore[attr-defined]
-    cache.clear()  # allauth keeps its rate limits in the cache
+    # allauth keeps its rate limits in Django's cache: the database's in
+    # production, one in memory here (emptied for each test, with or without
+    # a database); tests/test_limits_shared.py runs it on the database.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # type: ignore[attr-defined]
+    cache.clear()
     yield
     cache.clear()
 

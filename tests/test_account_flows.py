@@ -169,3 +169,72 @@ def test_the_account_emails_come_from_doorkeep_and_name_the_sites_address(world,
         )
         assert "Hello from 127.0.0.1" not in message.body
     assert "register an account on https://doors.example.org" in confirmation.body
+
+
+# --- wrong passwords (docs/decisions/0021-limits-per-account-and-address.md) ----------------------
+
+STRANGER, OWNER = "203.0.113.9", "198.51.100.4"
+TOO_MANY = "Too many failed login attempts"
+PASSWORD = "correct horse battery staple"
+
+
+def sign_in(password: str, at: str, email: str = "alice@example.com"):
+    client = Client(REMOTE_ADDR=at)
+    response = client.post("/accounts/login/", {"login": email, "password": password})
+    return client, response.content.decode()
+
+
+def test_a_stranger_guessing_on_the_sign_in_page_does_not_lock_the_owner_out(world):
+    for _ in range(10):
+        assert TOO_MANY not in sign_in("nope", STRANGER)[1]
+    assert TOO_MANY in sign_in(PASSWORD, STRANGER)[1]
+
+    client, _page = sign_in(PASSWORD, OWNER)
+
+    assert client.session["_auth_user_id"] == str(world.alice.pk)
+
+
+def test_wrong_passwords_on_the_web_and_through_the_api_share_one_budget(world, settings):
+    settings.DOORKEEP = {**settings.DOORKEEP, "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": 4}
+    api = Client(REMOTE_ADDR=STRANGER)
+    for _ in range(2):
+        sign_in("nope", STRANGER)
+        api.post(
+            "/api/v1/auth/tokens",
+            {"email": "alice@example.com", "password": "nope"},
+            content_type="application/json",
+        )
+
+    client, page = sign_in(PASSWORD, STRANGER)
+
+    assert TOO_MANY in page
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_right_password_gives_back_the_try_it_took(world, settings):
+    settings.DOORKEEP = {**settings.DOORKEEP, "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": 2}
+    for _ in range(4):
+        client, _page = sign_in(PASSWORD, OWNER)
+        assert client.session["_auth_user_id"] == str(world.alice.pk)
+    sign_in("nope", OWNER)
+
+    client, _page = sign_in(PASSWORD, OWNER)
+
+    assert client.session["_auth_user_id"] == str(world.alice.pk)
+
+
+def test_a_password_reset_by_email_lifts_the_accounts_sign_in_limit(world):
+    for _ in range(10):
+        sign_in("nope", OWNER)
+    assert TOO_MANY in sign_in(PASSWORD, OWNER)[1]
+    client = Client(REMOTE_ADDR=OWNER)
+    client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    link = _link(mail.outbox[-1].body)
+    response = client.get(link)
+    if response.status_code == 302:  # allauth moves the key into the session first
+        link = response["Location"]
+    client.post(link, {"password1": "a brand new secret", "password2": "a brand new secret"})
+
+    client, _page = sign_in("a brand new secret", OWNER)
+
+    assert client.session["_auth_user_id"] == str(world.alice.pk)

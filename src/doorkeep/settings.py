@@ -16,6 +16,7 @@ from doorkeep.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_seconds,
     env_str,
@@ -179,12 +180,17 @@ LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "doorkeep.accounts.forms.SignupForm"  # asks for a name too
-ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"  # emails from Doorkeep, SITE_URL
+ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"  # emails from Doorkeep; limits (below)
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
+# Wrong passwords are counted by doorkeep.accounts.signin_limits for the web
+# sign-in and the API alike (docs/decisions/0021-limits-per-account-and-address.md),
+# through ACCOUNT_ADAPTER. allauth's own limits (sign-up, password reset, and
+# "login_failed" for what allauth still checks itself, such as MFA codes) are
+# kept in CACHES, shared by every worker.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 # A failed sign-in marks the fields invalid and puts the focus back on them.
 ACCOUNT_FORMS = {"login": "doorkeep.accounts.signin.SignInForm"}
@@ -262,6 +268,10 @@ DOORKEEP_CSP_REPORT_URI = env_str("DOORKEEP_CSP_REPORT_URI", "")
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks); the
+# client's address is the right-most entry that is not one of them
+# (doorkeep/core/clientip.py). Empty: the peer's address is the client's.
+DOORKEEP_TRUSTED_PROXIES = env_networks("DOORKEEP_TRUSTED_PROXIES", [])
 
 NINJA_PAGINATION_MAX_LIMIT = 500
 
@@ -286,6 +296,24 @@ DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorke
 # GET /metrics (web workers and gateways) needs "Authorization: Bearer <token>";
 # without a token, metrics are off (404). DOORKEEP_METRICS_TOKEN_FILE reads it from a file.
 DOORKEEP_METRICS_TOKEN = env_str("DOORKEEP_METRICS_TOKEN", "")
+# Django's cache holds allauth's rate limits, so it must be shared by every
+# web worker and machine: a table in the database (made by `migrate`), or
+# Redis at REDIS_URL with DOORKEEP_CACHE=redis.
+if env_choice("DOORKEEP_CACHE", "database", ("database", "redis")) == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{DOORKEEP_GATEWAY_REDIS_PREFIX}:cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "doorkeep_cache",
+        }
+    }
 
 LOGGING = {
     "version": 1,
@@ -321,16 +349,33 @@ LOGGING = {
     },
 }
 
+if env_str("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", ""):
+    raise ImproperlyConfigured(
+        "DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR is no longer read: wrong passwords are limited by "
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS, DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT and "
+        "DOORKEEP_LOGIN_FAILURES_PER_ADDRESS (docs/operations.md)"
+    )
+
 # Doorkeep's own settings.
 DOORKEEP = {
     "MAX_USERS_PER_LOCK": env_int("DOORKEEP_MAX_USERS_PER_LOCK", 2500, minimum=1),
     "CLAIM_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CLAIM_ATTEMPTS_PER_HOUR", 5, minimum=1),
-    "TOKEN_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", 20, minimum=1),
+    # Wrong passwords per hour, web sign-in and API tokens together
+    # (docs/decisions/0021-limits-per-account-and-address.md): for one account
+    # from one address, for one account from everywhere, from one address.
+    "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": env_int(
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 10, minimum=1
+    ),
+    "LOGIN_FAILURES_PER_ACCOUNT": env_int("DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT", 100, minimum=1),
+    "LOGIN_FAILURES_PER_ADDRESS": env_int("DOORKEEP_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1),
     # Licensing (docs/licensing.md): the free period and the keys that come
     # with a lock's first registration; wrong prepaid codes allowed per hour.
     "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
     "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
     "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    "CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR": env_int(
+        "DOORKEEP_CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR", 30, minimum=1
+    ),
     # The event log keeps events this many days (0: for ever), docs/operations.md.
     "EVENT_RETENTION_DAYS": env_int("DOORKEEP_EVENT_RETENTION_DAYS", 730, minimum=0),
     # Guests (docs/residents.md): how long an emailed invitation link works,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
 from apihelp import error_of, patch_json, post_json
@@ -189,10 +190,39 @@ def test_too_many_wrong_codes_from_one_address_answer_429_with_retry_after(
     error_of(response, 429, "rate_limited")
     assert 0 < int(response["Retry-After"]) <= 3601
     lock = register_charlies_lock()
-    error_of(enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.7"), 429)
     assert (
-        enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.9").status_code == 200
+        enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.7").status_code == 200
     )
+
+
+def test_behind_a_trusted_proxy_wrong_codes_hold_back_only_the_guessers_address(
+    world, alice_api, code, settings
+):
+    settings.DOORKEEP_TRUSTED_PROXIES = (ip_network("10.0.0.0/30"),)
+    settings.DOORKEEP = {**settings.DOORKEEP, "CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR": 3}
+
+    def through_proxy(client, plain, forwarded):
+        return enter(
+            client,
+            world.lock.pk,
+            plain,
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"{forwarded}, 10.0.0.1",  # the client, then an inner proxy
+        )
+
+    for _ in range(3):
+        error_of(through_proxy(alice_api, codes.generate(), "198.51.100.7"), 404, "unknown_code")
+    guessers_colleague, elsewhere = (new_owner(world, name) for name in ("new1", "new2"))
+
+    error_of(through_proxy(guessers_colleague, code("KEYS-25"), "198.51.100.7"), 429)
+    assert through_proxy(elsewhere, code("KEYS-25"), "198.51.100.9").status_code == 200
+
+
+def new_owner(world, name):
+    """An account made today, a lock owner of alice's organization."""
+    user = create_user(f"{name}@example.com", "correct horse battery staple")
+    Membership.objects.create(user=user, organization=world.org, role=Role.LOCK_OWNER)
+    return world.bearer(user)
 
 
 @pytest.fixture

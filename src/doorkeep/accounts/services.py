@@ -5,15 +5,14 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from doorkeep import policy
+from doorkeep.accounts import signin_limits
 from doorkeep.accounts.models import ApiToken, Membership, Organization, Role, User
-from doorkeep.core import ratelimit
 from doorkeep.core.errors import InvalidInput, NotFound, PermissionDenied
 from doorkeep.core.rows import aware, partial
 from doorkeep.licensing.upgrades import require_building_management
@@ -85,19 +84,14 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
 def create_token_with_password(
     email: str, password: str, name: str, *, client_ip: str
 ) -> tuple[ApiToken, str]:
-    window = timedelta(hours=1)
-    limit = settings.DOORKEEP["TOKEN_ATTEMPTS_PER_HOUR"]
-    message = _("Too many failed sign-in attempts. Wait an hour, then try again.")
-    keys = [f"token:email:{email.strip().lower()}", f"token:ip:{client_ip}"]
-    for key in keys:
-        ratelimit.check(key, limit=limit, window=window, message=message)
+    """Wrong passwords count as on the web sign-in (accounts.signin_limits)."""
+    attempt = signin_limits.begin(email, client_ip)
     user = authenticate(email=email.strip().lower(), password=password)
     if not isinstance(user, User) or not user.is_active:
-        for key in keys:
-            ratelimit.hit(key, window=window)
         raise InvalidInput(
             _("The email address or the password is not right."), code="bad_credentials"
         )
+    attempt.succeeded()
     from allauth.account.models import EmailAddress
 
     if not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists():

@@ -310,8 +310,10 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
     properties = {inv.property_id for inv in invitations}
     if entry is None or entry.property_id not in properties:
         raise NotFound(_("Entry not found."))
-    limit_key = f"panel:{user.pk}"
-    ratelimit.check(
+    # A slot is taken first, so that a burst cannot get past the limit, and
+    # given back unless the code was wrong (docs/decisions/0021).
+    limit_key, hour = f"panel:{user.pk}", timedelta(hours=1)
+    ratelimit.take(
         limit_key,
         limit=int(settings.DOORKEEP["PANEL_ATTEMPTS_PER_HOUR"]),
         window=timedelta(hours=1),
@@ -319,6 +321,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
     )
     shared = shared_entries(user, entry.property_id)
     if entry.pk not in {e.pk for e in shared}:
+        ratelimit.give_back(limit_key, window=hour)
         _refused(user, entry, "entry_not_shared")
         raise PermissionDenied(
             _(
@@ -328,9 +331,14 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             % {"entry": entry.name, "shared": ", ".join(e.name for e in shared)},
             code="entry_not_shared",
         )
-    digits = _normalize(code)
+    try:
+        digits = _normalize(code)
+    except InvalidInput:
+        ratelimit.give_back(limit_key, window=hour)
+        raise
     panels = list(Panel.objects.filter(entry=entry, **({"pk": panel_id} if panel_id else {})))
     if not panels:
+        ratelimit.give_back(limit_key, window=hour)
         raise Conflict(
             _("%(entry)s has no panel to verify at. Ask your host where the panel is.")
             % {"entry": entry.name},
@@ -347,8 +355,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             match = (panel, step - 1)
         if match:
             break
-    if match is None:
-        ratelimit.hit(limit_key, window=timedelta(hours=1))
+    if match is None:  # a wrong code: its slot stays taken
         _refused(user, entry, "invalid_code")
         raise InvalidInput(
             _(
@@ -359,6 +366,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             code="invalid_code",
         )
     panel, step = match
+    ratelimit.give_back(limit_key, window=hour)
     with transaction.atomic():
         if not Panel.objects.filter(pk=panel.pk, last_step__lt=step).update(last_step=step):
             raise Conflict(

@@ -23,6 +23,7 @@ from pydantic import Field
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization
 from doorkeep.api.util import actor
+from doorkeep.core.clientip import client_address
 from doorkeep.licensing import selectors, services
 from doorkeep.licensing.models import KeyAllotment, Period
 from doorkeep.licensing.state import LicenceState, days_left, licence_of
@@ -206,9 +207,7 @@ def redeem_for_lock(request: HttpRequest, lock_id: int, body: CodeIn) -> dict[st
     `rate_limited` (429). Every code entered, accepted or refused, is written
     to the lock's event log (`code.redeemed`, `code.refused` with the reason)."""
     user = actor(request)
-    result = services.redeem_for_lock(
-        user, lock_id, body.code, client_ip=request.META.get("REMOTE_ADDR", "")
-    )
+    result = services.redeem_for_lock(user, lock_id, body.code, client_ip=client_address(request))
     return {
         "product": result.product.name,
         "sku": result.product.sku,
@@ -300,7 +299,7 @@ def redeem_for_organization(
     code is not used; 409), `rate_limited` (429). Every attempt is logged."""
     user = actor(request)
     result = services.redeem_for_organization(
-        user, organization_id, body.code, client_ip=request.META.get("REMOTE_ADDR", "")
+        user, organization_id, body.code, client_ip=client_address(request)
     )
     org = Organization.objects.get(pk=organization_id)
     return {

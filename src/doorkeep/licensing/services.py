@@ -14,11 +14,11 @@ from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization, Role, User
-from doorkeep.core import ratelimit, when
+from doorkeep.core import when
 from doorkeep.core.errors import DomainError, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
-from doorkeep.licensing import codes
+from doorkeep.licensing import codes, guesses
 from doorkeep.licensing.models import (
     CodeBatch,
     KeyAllotment,
@@ -220,21 +220,6 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
     return Redemption(product, _("%(n)d more keys") % {"n": product.keys})
 
 
-def _limits(actor: User, client_ip: str) -> list[str]:
-    keys = [f"code:user:{actor.pk}"]
-    if client_ip:  # no address (command line, tests): do not lump all such callers together
-        keys.append(f"code:ip:{client_ip}")
-    message = _("Too many wrong codes. Wait an hour, then try again.")
-    for key in keys:
-        ratelimit.check(
-            key,
-            limit=settings.DOORKEEP["CODE_ATTEMPTS_PER_HOUR"],
-            window=timedelta(hours=1),
-            message=message,
-        )
-    return keys
-
-
 def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = "") -> Redemption:
     """Enter a prepaid code for a lock: management years, the organizations
     option, or a key pack. Possible in every licence state (R5, R6)."""
@@ -245,7 +230,7 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
     org_id = lock.organization_id
     assert org_id is not None
     try:
-        limit_keys = _limits(actor, client_ip)
+        attempt = guesses.begin(actor, client_ip)
     except RateLimited as exc:  # refused too: the owner sees the attempts in the log
         record(
             EventKind.CODE_REFUSED,
@@ -272,10 +257,8 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
                 summary=f"{result.product.name}: {result.summary}",
                 data={"product": result.product.sku, "code_id": code.pk},
             )
-            return result
     except CodeRefused as exc:
-        for key in limit_keys:
-            ratelimit.hit(key, window=timedelta(hours=1))
+        attempt.settle(exc.code)
         record(
             EventKind.CODE_REFUSED,
             organization_id=org_id,
@@ -286,6 +269,8 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
             summary=exc.message,
         )
         raise
+    attempt.settle(None)
+    return result
 
 
 def redeem_for_organization(
@@ -294,7 +279,7 @@ def redeem_for_organization(
     """Enter an account-upgrade code: organization management (R13)."""
     policy.require(actor, policy.Action.BUY_LICENCES, organization_id, what=_("Organization"))
     try:
-        limit_keys = _limits(actor, client_ip)
+        attempt = guesses.begin(actor, client_ip)
     except RateLimited as exc:
         record(
             EventKind.CODE_REFUSED,
@@ -329,10 +314,8 @@ def redeem_for_organization(
                 summary=_("Organization management activated"),
                 data={"product": product.sku, "code_id": code.pk},
             )
-            return Redemption(product, _("Organization management activated"))
     except CodeRefused as exc:
-        for key in limit_keys:
-            ratelimit.hit(key, window=timedelta(hours=1))
+        attempt.settle(exc.code)
         record(
             EventKind.CODE_REFUSED,
             organization_id=organization_id,
@@ -341,6 +324,8 @@ def redeem_for_organization(
             summary=exc.message,
         )
         raise
+    attempt.settle(None)
+    return Redemption(product, _("Organization management activated"))
 
 
 def activate_building_management(actor: User, organization_id: int) -> Organization:

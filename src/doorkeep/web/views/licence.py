@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from doorkeep import policy
 from doorkeep.accounts.models import Organization
+from doorkeep.core.clientip import client_address
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.licensing import selectors as licensing_selectors
 from doorkeep.licensing import services as licensing_services
@@ -120,7 +121,7 @@ def lock_licence(request: HttpRequest, lock_id: int) -> HttpResponse:
             current_user(request),
             lock_id,
             form.cleaned_data["code"],
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client_address(request),
         )
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
@@ -195,7 +196,7 @@ def redeem_organization_code(request: HttpRequest, org_id: int) -> HttpResponse:
             current_user(request),
             org_id,
             form.cleaned_data["code"],
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client_address(request),
         )
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
