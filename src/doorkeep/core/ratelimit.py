@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from doorkeep.core import metrics
 from doorkeep.core.errors import RateLimited
 from doorkeep.core.models import RateLimitBucket
 
@@ -48,7 +49,12 @@ def _current(key: str, window: timedelta) -> RateLimitBucket | None:
     return bucket
 
 
-def _refusal(bucket: RateLimitBucket | None, window: timedelta, message: str) -> RateLimited:
+def _refusal(
+    key: str, bucket: RateLimitBucket | None, window: timedelta, message: str
+) -> RateLimited:
+    # Counted by the key's first part ("login", "code", "panel"...): never the
+    # address or account that follows it (core/metrics.py).
+    metrics.LIMITS_HIT.labels(key.split(":", 1)[0][:40]).inc()
     now = timezone.now()
     ends = bucket.window_start + window if bucket is not None else now + window
     return RateLimited(message, retry_after=max(int((ends - now).total_seconds()) + 1, 1))
@@ -67,7 +73,7 @@ def take(key: str, *, limit: int, window: timedelta, message: str) -> int:
         )
         row = cursor.fetchone()
     if row is None:
-        raise _refusal(_current(key, window), window, message)
+        raise _refusal(key, _current(key, window), window, message)
     return int(row[0])
 
 
@@ -109,7 +115,7 @@ def check(key: str, *, limit: int, window: timedelta, message: str) -> None:
     """Raise RateLimited when ``key`` has used up its ``limit`` in the current window."""
     bucket = _current(key, window)
     if bucket is not None and bucket.count >= limit:
-        raise _refusal(bucket, window, message)
+        raise _refusal(key, bucket, window, message)
 
 
 def hit(key: str, *, window: timedelta) -> None:
