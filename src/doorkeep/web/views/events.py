@@ -16,7 +16,8 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import DomainError
 from doorkeep.events import selectors as event_selectors
-from doorkeep.events.models import DenyReason, Event, EventKind
+from doorkeep.events.models import Event, EventKind
+from doorkeep.events.reasons import reason_text
 from doorkeep.keys.models import CredentialKind
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
@@ -40,15 +41,14 @@ class EventRow:
 
 def _event_rows(events: list[Event]) -> list[EventRow]:
     kinds = dict(EventKind.choices)
-    reasons = dict(DenyReason.choices)
     credentials = dict(CredentialKind.choices)
     outcomes = {True: "granted", False: "denied", None: ""}
     return [
         EventRow(
             e,
             str(kinds.get(e.kind, e.kind)),
-            outcomes[e.granted],
-            str(reasons.get(e.reason, e.reason)),
+            outcomes[e.granted] or ("failed" if e.kind == EventKind.UNLOCK_FAILED else ""),
+            reason_text(e.reason),
             _credential(e, credentials),
         )
         for e in events
