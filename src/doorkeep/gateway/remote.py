@@ -137,6 +137,10 @@ _UNLOCK_FAILURES: dict[str, Any] = {
 }
 
 
+# The data of a remote attempt the rule refused: nothing was sent to a lock.
+_DENIED: dict[str, object] = {"decision": "denied", "outcome": "not_sent"}
+
+
 @dataclass(frozen=True)
 class _Sent:
     lock: Lock
@@ -199,9 +203,6 @@ def remote_unlock(
     return _send(actor, entry, chosen, guest_links, timeout)
 
 
-_DENIED = {"decision": "denied", "outcome": "not_sent"}
-
-
 def _send(
     actor: User,
     entry: Entry,
@@ -238,10 +239,9 @@ def _send(
         ]
     if staff:
         data["by"] = "staff"
-    name = actor.get_full_name() or actor.email if staff else ""
-    summary: str | None = (
-        _("Opened from the lock page by %(name)s") % {"name": name} if staff else None
-    )
+    summary: str | None = None  # the key holder's name
+    if staff:  # no key: the person who opened (their name, else their email)
+        summary = _("Opened from the lock page by %(name)s") % {"name": actor.get_full_name()}
     event_kind = EventKind.ACCESS_GRANTED
     links = guest_links if main.verdict.key is not None else []
     if main.error is not None:
