@@ -209,11 +209,17 @@ def test_a_guest_from_outside_the_organization_sees_the_entry_shared_with_him(wo
 
 
 def test_unlocking_an_offline_lock_is_503_lock_offline_and_one_record_of_the_person(
-    world, alice_api
+    world, alice_api, caplog
 ):
     key = phone_key(world)
 
-    body = error_of(post_json(alice_api, unlock_url(world.entry.pk), {}), 503, "lock_offline")
+    with caplog.at_level("WARNING"):
+        response = post_json(alice_api, unlock_url(world.entry.pk), {})
+    body = error_of(response, 503, "lock_offline")
+
+    # The lock's state, not a server error: a warning, no ERROR in the log.
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert any("lock_offline" in r.getMessage() for r in caplog.records)
 
     assert "offline" in body["message"]
     # One attempt, one record: the person, the decision (granted) and what the
