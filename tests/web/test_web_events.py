@@ -208,3 +208,26 @@ def test_every_reason_the_platform_writes_has_words(world):
 
     for code in known_codes():
         assert reason_text(code) != code, code
+
+
+def test_a_remote_unlock_the_lock_did_not_carry_out_is_one_line_of_the_person(world, alice):
+    key = issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Alice", email=world.alice.email),
+            credentials=[CredentialSpec("phone")],
+        ),
+    )
+    alice.post(f"/doors/{world.entry.pk}/open/")  # no gateway has the lock: offline
+
+    page = text(alice.get(events_url(world, f"?person={key.person_id}")))
+    table = page[page.index('<table class="table events">') :]
+
+    assert "Remote unlock failed" in table and "The lock was offline" in table
+    assert "Access granted" not in table
+    rows = csv_rows(alice.get(f"/locks/{world.lock.pk}/events.csv?person={key.person_id}"))
+    attempts = [row for row in rows if row["kind"] != "key.issued"]
+    assert [(r["kind"], r["person"], r["decision"], r["lock_outcome"]) for r in attempts] == [
+        ("unlock.failed", "Alice", "granted", "offline")
+    ]
