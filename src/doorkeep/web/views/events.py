@@ -37,6 +37,7 @@ class EventRow:
     outcome: str
     reason: str
     credential: str
+    details: str
 
 
 def _event_rows(events: list[Event]) -> list[EventRow]:
@@ -50,9 +51,21 @@ def _event_rows(events: list[Event]) -> list[EventRow]:
             outcomes[e.granted] or ("failed" if e.kind == EventKind.UNLOCK_FAILED else ""),
             reason_text(e.reason),
             _credential(e, credentials),
+            _details(e),
         )
         for e in events
     ]
+
+
+def _details(event: Event) -> str:
+    """The Details column in the reader's language where the platform can say
+    it again; else the summary as written."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.kind == EventKind.UNLOCK_FAILED and event.person is not None:
+        return event.person.name  # the kind and the reason say what happened, in words
+    if data.get("by") == "staff" and event.actor is not None and event.granted:
+        return _("Opened from the lock page by %(name)s") % {"name": event.actor.get_full_name()}
+    return event.summary
 
 
 def _credential(event: Event, names: dict[str, Any]) -> str:
