@@ -10,11 +10,14 @@ import json
 from typing import Any
 
 import pytest
+from gateway_helpers import DEVICE_SECRET
 
 from doorkeep.accounts.services import create_token, revoke_token
 from doorkeep.api import fast
 from doorkeep.events.models import Event, EventKind
-from doorkeep.keys.services import revoke_key
+from doorkeep.gateway.services import set_device_secret
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
+from doorkeep.locks.services import add_manufactured_lock, register_lock
 
 # Headers that differ between any two answers.
 VARYING = {"date", "server"}
@@ -295,3 +298,42 @@ def test_an_unexpected_failure_is_a_json_500_logged_as_django_logs_it(
     assert "disk on fire" not in answer.body.decode()
     logged = [r for r in caplog.records if r.name == "django.request"]
     assert logged and logged[-1].levelname == "ERROR" and logged[-1].exc_info
+
+
+def test_an_entry_whose_first_lock_is_offline_opens_the_other_as_django_does(
+    world, alice_lock, gateway, apps, answered_by
+):
+    # A second lock at the same entry, online; the first (alice_lock) is offline.
+    add_manufactured_lock("DK-TEST-0009", claim_secret="ABCD-EFGH-JKLM-NPQR")
+    inner = register_lock(
+        world.alice,
+        serial="DK-TEST-0009",
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=world.entry.pk,
+        name="Inner reader",
+    )
+    set_device_secret(inner, DEVICE_SECRET)
+    issue_key(
+        world.alice,
+        inner.pk,
+        KeySpec(HolderSpec(name="Alice", email="alice@example.com"), [CredentialSpec("phone")]),
+    )
+    device = gateway.lock(inner.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+
+    fast_answer, django_answer = both(apps, path, authorization=bearer(world.alice))
+
+    assert answered_by == ["fast"]
+    assert fast_answer.status == 200, fast_answer.body
+    assert fast_answer.comparable() == django_answer.comparable()
+    assert fast_answer.json()["lock_ids"] == [inner.pk]
+    assert len(device.opened) == 2
+    attempts = Event.objects.filter(lock__entry=world.entry, kind__startswith="access.")
+    assert [(e.kind, e.lock_outcome) for e in attempts] == [("access.granted", "opened")] * 2
+    for attempt in attempts:
+        assert attempt.lock_id == inner.pk
+        assert {(x["lock_id"], x["outcome"]) for x in attempt.data["locks"]} == {
+            (alice_lock.pk, "offline"),
+            (inner.pk, "opened"),
+        }

@@ -5,6 +5,7 @@ with a stable ``code`` and a message a person understands."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +19,8 @@ from doorkeep.accounts.models import User
 from doorkeep.accounts.services import user_for_token
 from doorkeep.core.errors import DomainError
 from doorkeep.core.text import storable
+
+log = logging.getLogger("doorkeep.api")
 
 UNSTORABLE_MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
 
@@ -94,11 +97,19 @@ def error(
     )
 
 
+# A lock that is offline or does not answer is the lock's state, not a fault
+# of the platform: its 503/504 is logged as a warning, not as a server error.
+_DEVICE_STATES = frozenset({"lock_offline", "lock_timeout"})
+
+
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     response = error(request, exc.status, exc.code, exc.message, **exc.details)
     if "retry_after" in exc.details:
         response["Retry-After"] = str(exc.details["retry_after"])
+    if exc.code in _DEVICE_STATES:
+        log.warning("%s: %s %s", exc.code, request.method, request.path)
+        response._has_been_logged = True  # type: ignore[attr-defined]  # django.request: not again
     return response
 
 

@@ -119,6 +119,7 @@ class FastUnlock:
                     "opened": True,
                     "entry_id": result.entry_id,
                     "lock_id": result.lock_id,
+                    "lock_ids": list(result.lock_ids),
                     "request_id": result.request_id,
                 },
                 [],
