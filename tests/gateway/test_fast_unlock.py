@@ -242,9 +242,36 @@ def test_the_web_uis_session_still_opens_through_django(
 def test_it_can_be_switched_off(settings):
     settings.DOORKEEP_FAST_UNLOCK = False
     assert not fast.FastUnlock(lambda e, s: []).enabled
-    settings.DOORKEEP_FAST_UNLOCK = True
-    settings.SECURE_HSTS_SECONDS = 3600  # HSTS is Django's SecurityMiddleware's job
-    assert not fast.FastUnlock(lambda e, s: []).enabled
+
+
+def test_https_only_a_plain_call_is_djangos_to_redirect_a_secure_one_gets_hsts_as_from_django(
+    world, alice_lock, gateway, settings, answered_by
+):
+    """Production's defaults (HTTPS redirect, HSTS) keep the front door in
+    use, with the answers SecurityMiddleware would give."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    django_only = WSGIHandler()  # its middleware read the settings above
+    served = fast.FastUnlock(django_only)
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    token = bearer(world.alice)
+
+    plain = call(served, path, authorization=token)
+    assert plain.status == 301 and plain.headers["location"].startswith("https://")
+    assert answered_by == []  # Django redirected; nothing opened
+    secure = call(served, path, authorization=token, x_forwarded_proto="https")
+    from_django = call(django_only, path, authorization=token, x_forwarded_proto="https")
+    assert answered_by == ["fast"]
+    assert secure.status == 200, secure.body
+    assert secure.comparable() == from_django.comparable()
+    assert secure.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
+    assert len(device.opened) == 2
 
 
 def test_a_host_django_refuses_is_refused_by_the_front_door_too(
