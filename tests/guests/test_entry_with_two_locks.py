@@ -107,3 +107,39 @@ def test_a_lock_at_the_entry_the_person_holds_no_key_to_is_not_sent_the_command(
 
     assert result.lock_ids == (gw.w.lock.pk,)
     assert len(front_door.opened) == 1 and inner.opened == []
+
+
+def test_a_phone_key_of_the_locks_previous_owner_says_nothing_of_the_new_owners_entry(world):
+    """Someone who held a phone key while Alice owned the lock asks to open the
+    entry of its new owner, Charlie: 404, and nothing is written to Charlie's log."""
+    from django.test import Client
+
+    from doorkeep.accounts.services import create_token, create_user
+    from doorkeep.events.models import Event
+    from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key
+    from doorkeep.locks.services import register_lock, remove_lock
+
+    eve = create_user("eve@example.com", "correct horse battery staple", name="Eve")
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(HolderSpec(name="Eve", email=eve.email), [CredentialSpec("phone")]),
+    )
+    serial = world.lock.serial
+    remove_lock(world.alice, world.lock.pk)
+    register_lock(
+        world.charlie,
+        serial=serial,
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=world.charlie_entry.pk,
+    )
+    before = Event.objects.filter(organization=world.charlie_org).count()
+    _row, token = create_token(eve, "eve")
+
+    answer = Client().post(
+        f"/api/v1/entries/{world.charlie_entry.pk}/unlock",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert answer.status_code == 404, answer.content
+    assert Event.objects.filter(organization=world.charlie_org).count() == before

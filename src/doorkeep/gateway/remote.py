@@ -80,12 +80,14 @@ SELECT l.id, l.organization_id, l.entry_id, e.name, e.property_id,
            JOIN keys_key k ON k.id = kc.key_id
            JOIN keys_person pe ON pe.id = k.person_id
            WHERE kc.lock_id = l.id AND kc.kind = 'phone' AND pe.user_id = %(user)s
+             AND k.lock_owner_id = l.organization_id
        ) AS held,
        EXISTS (
            SELECT 1 FROM guests_guestkey g
            JOIN keys_key k ON k.id = g.key_id
            JOIN keys_person pe ON pe.id = k.person_id
            WHERE k.lock_id = l.id AND pe.user_id = %(user)s AND k.revoked_at IS NULL
+             AND k.lock_owner_id = l.organization_id
        ) AS guest
 FROM locks_lock l
 JOIN properties_entry e ON e.id = l.entry_id
