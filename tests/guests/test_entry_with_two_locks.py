@@ -5,10 +5,11 @@ attempt is one record, which says what each lock did."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
-from gateway_helpers import DEVICE_SECRET
+from gateway_helpers import DEVICE_SECRET, deafen
 from guest_helpers import GuestWorld, new_lock, phone_key
 
 from doorkeep.events.models import Event, EventKind
@@ -95,6 +96,48 @@ def test_a_resident_with_keys_to_both_locks_opens_both(
     assert len(front_door.opened) == 1 and len(inner.opened) == 1
     [attempt] = attempts_at(gw.w.entry.pk)
     assert attempt.kind == EventKind.ACCESS_GRANTED and attempt.lock_outcome == "opened"
+
+
+def test_a_silent_lock_costs_its_timeout_and_the_next_lock_is_still_asked(
+    gw: GuestWorld, back_reader: Lock, front_door: Any, gateway: Any
+) -> None:
+    """All the locks of an entry get twice the timeout together: the first,
+    connected but silent, takes its second; the inner reader still opens."""
+    phone_key(gw.w.alice, back_reader, gw.rita)
+    deafen(front_door)
+    inner = gateway.lock(back_reader.serial)
+    gateway.run(inner.connect())
+
+    started = time.monotonic()
+    result = remote_unlock(gw.rita, gw.w.entry.pk, timeout=1)
+    took = time.monotonic() - started
+
+    assert result.lock_ids == (back_reader.pk,)
+    assert 1 <= took < 2.5
+    [attempt] = attempts_at(gw.w.entry.pk)
+    assert {(x["lock_id"], x["outcome"]) for x in attempt.data["locks"]} == {
+        (gw.w.lock.pk, "no_answer"),
+        (back_reader.pk, "opened"),
+    }
+
+
+def test_a_lock_left_when_the_time_is_up_is_not_asked(monkeypatch: Any) -> None:
+    """The two-timeouts budget: with less than MIN_WAIT left, a lock is not
+    asked and counts as no answer."""
+    from doorkeep.gateway import remote, routing
+
+    asked: list[int] = []
+
+    def slow(lock_id: int, request_id: str, *, timeout: float) -> dict[str, Any]:
+        asked.append(lock_id)
+        time.sleep(timeout)
+        raise routing.LockTimeout("no answer")
+
+    monkeypatch.setattr(routing, "send_unlock", slow)
+    locks = [(Lock(pk=n), None) for n in (1, 2, 3)]
+    sent = remote._ask_each(locks, timeout=0.3)
+    assert asked == [1, 2]
+    assert [s.outcome for s in sent] == ["no_answer", "no_answer", "no_answer"]
 
 
 def test_a_lock_at_the_entry_the_person_holds_no_key_to_is_not_sent_the_command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +132,7 @@ def _find_locks(entry_id: int, user_id: int) -> list[_Found]:
 
 # The failure an attempt reports when no lock opened: the most telling one.
 _TELLING = ("lock_refused", "lock_timeout", "lock_offline")
+MIN_WAIT = 0.5  # seconds: a lock with less time left than this is not asked
 
 _UNLOCK_FAILURES: dict[str, Any] = {
     "lock_offline": gettext_lazy("the lock is offline"),
@@ -205,6 +207,26 @@ def remote_unlock(
     return _send(actor, entry, chosen, guest_links, timeout)
 
 
+def _ask_each(chosen: list[tuple[Lock, Any]], timeout: float) -> list[_Sent]:
+    """Ask each lock in turn; all together get at most twice ``timeout``."""
+    sent = []
+    deadline = time.monotonic() + 2 * timeout
+    for lock, verdict in chosen:
+        request_id = uuid.uuid4().hex
+        left = min(timeout, deadline - time.monotonic())
+        if left < MIN_WAIT * min(timeout, 1.0):
+            late = routing.LockTimeout(_("Time ran out before this lock was asked."))
+            sent.append(_Sent(lock, verdict, request_id, late))
+            continue
+        try:
+            routing.send_unlock(lock.pk, request_id, timeout=left)
+        except DomainError as exc:  # offline (503), no answer (504), refused (409)
+            sent.append(_Sent(lock, verdict, request_id, exc))
+        else:
+            sent.append(_Sent(lock, verdict, request_id, None))
+    return sent
+
+
 def _send(
     actor: User,
     entry: Entry,
@@ -215,16 +237,12 @@ def _send(
     staff: bool = False,
 ) -> Unlocked:
     """Send the command to each chosen lock, one after the other (a lock that
-    is offline answers at once), and write the attempt's one event."""
-    sent = []
-    for lock, verdict in chosen:
-        request_id = uuid.uuid4().hex
-        try:
-            routing.send_unlock(lock.pk, request_id, timeout=timeout)
-        except DomainError as exc:  # offline (503), no answer (504), refused (409)
-            sent.append(_Sent(lock, verdict, request_id, exc))
-        else:
-            sent.append(_Sent(lock, verdict, request_id, None))
+    is offline answers at once), and write the attempt's one event. All of
+    them together get at most twice ``timeout``: a silent lock costs its
+    timeout and the next one is still asked, but an entry of many silent locks
+    cannot hold the request (and the worker's thread) for minutes; a lock
+    reached after that is not asked (no answer)."""
+    sent = _ask_each(chosen, timeout)
     opened = [s for s in sent if s.error is None]
     if opened:
         main = opened[0]
