@@ -64,19 +64,10 @@ def test_an_integer_beyond_64_bits_inside_a_body_is_a_422(api: Any, world: Any) 
     assert response.json()["details"]["errors"][0]["field"] == "body.body.entry_ids.0"
 
 
-def test_unlock_with_an_id_beyond_64_bits_is_a_422_on_the_fast_path_too(world: Any) -> None:
-    from django.test import Client
-
-    _row, token = create_token(world.alice)
-    client = Client(headers={"authorization": f"Bearer {token}"})
-    response = client.post(f"/api/v1/entries/{TOO_BIG}/unlock")
+def test_unlock_with_an_id_beyond_64_bits_is_a_422(api: Any) -> None:
+    # Through the fast unlock path in front of Django: tests/gateway/test_fast_unlock.py
+    response = api.post(f"/api/v1/entries/{TOO_BIG}/unlock")
     assert answer(response) == (422, "validation_error")
-
-
-def create_token(user: Any) -> tuple[Any, str]:
-    from doorkeep.accounts.services import create_token as create
-
-    return create(user, "contract")
 
 
 @pytest.mark.parametrize("body", ["true", "[1]", '"panel"', "3", "null"])
