@@ -181,3 +181,15 @@ def test_accepting_an_invitation_to_another_address_answers_what_the_docs_say(
     said = " ".join(guests.split())
     assert "invitation to another address answers 404 `not_found`" in said
     assert "not confirmed yet answers 403 `wrong_account`" in said
+
+
+def test_a_session_call_without_its_csrf_token_is_a_403_csrf_failed(world: Any) -> None:
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(world.alice)
+    response = browser.post(
+        f"/api/v1/entries/{world.entry.pk}/panels", {"name": "x"}, content_type="application/json"
+    )
+    assert answer(response) == (403, "csrf_failed")
+    assert not Panel.objects.exists()

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 _MESSAGES = {
-    # Django's own refusals: a Host that ALLOWED_HOSTS refuses, a malformed request.
-    400: ("bad_request", "The request could not be read."),
     404: ("not_found", "There is no such API endpoint. See /api/docs for the list."),
     405: ("method_not_allowed", "This endpoint does not take the {method} method."),
 }
