@@ -211,7 +211,7 @@ def test_calls_it_does_not_answer_go_to_django(world, alice_lock, gateway, apps,
     assert [a.status for a in (no_token, wrong, revoked)] == [401, 401, 401]
     assert {a.json()["code"] for a in (no_token, wrong, revoked)} == {"unauthorized"}
     assert other_method.status == 405 and other_method.json()["code"] == "method_not_allowed"
-    assert huge_id.status == 404 and huge_id.json()["code"] == "not_found"
+    assert huge_id.status == 422 and huge_id.json()["code"] == "validation_error"
     # Only the two unknown tokens were looked at by the front door, and handed on.
     assert answered_by == ["django", "django"]
     attempts = (EventKind.ACCESS_GRANTED, EventKind.ACCESS_DENIED, EventKind.UNLOCK_FAILED)

@@ -44,7 +44,7 @@ request_log = logging.getLogger("django.request")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 UNLOCK_PATH = re.compile(r"/api/v1/entries/([0-9]{1,18})/unlock")
-MAX_ID = 2**63 - 1  # larger ids are refused by Ninja's validation; Django answers those
+MAX_ID = 2**63 - 1  # larger ids are a 422 (api/contract.py); Django answers those
 
 
 def _security_headers() -> list[tuple[str, str]]:

@@ -4,22 +4,16 @@ its device secret."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from doorkeep.api.contract import ErrorOut as ErrorOut  # the apps' api.py import it from here
 from doorkeep.api.util import actor
 from doorkeep.gateway import remote, selectors, services
 
 router = Router(tags=["devices and remote unlock"])
-
-
-class ErrorOut(Schema):
-    code: str = Field(description="Stable, for programs")
-    message: str = Field(description="For people")
-    details: dict[str, Any]
 
 
 class UnlockOut(Schema):
