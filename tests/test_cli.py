@@ -131,10 +131,11 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
     env = {**os.environ, "DOORKEEP_DATA_DIR": str(tmp_path)}
     for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PORT", "GATEWAY_PORT", "SITE_URL"):
         env.pop(name, None)
+    log = (tmp_path / "serve.log").open("w")  # a file: a pipe nobody reads would fill and block
     proc = subprocess.Popen(
         [DOORKEEP, "serve", "--demo", "--workers", "1", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -171,7 +172,9 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
                 time.sleep(0.3)
     finally:
         proc.terminate()
-        output, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
     assert f"Device gateway on ws://127.0.0.1:{port + 1}" in output
     assert f"readable at http://127.0.0.1:{port}/demo/mail/" in output
 

@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = str(settings.PORT)
     print(f"Doorkeep on http://{args.host}:{port}  (data in {settings.DATA_DIR})", flush=True)
     if settings.DOORKEEP_DEMO and settings.EMAIL_BACKEND == "doorkeep.core.mailbox.MailboxBackend":
-        print(f"Emails: printed here, and readable at {settings.SITE_URL}/demo/mail/", flush=True)
+        print(f"Emails: kept, and readable at {settings.SITE_URL}/demo/mail/", flush=True)
     argv = [
         granian,
         "--interface",

@@ -1,6 +1,7 @@
-"""The demo's mailbox: emails printed on the console as before, and each kept
-as a file in DATA_DIR/mail, so that someone trying Doorkeep reads them on a
-page (/demo/mail/) instead of in the server's log.
+"""The demo's mailbox: each email kept as a file in DATA_DIR/mail, so that
+someone trying Doorkeep reads it on a page (/demo/mail/) instead of in the
+server's log, which says in one line that it came (whole messages, invoices'
+PDFs included, would bury everything else the log says).
 
 EMAIL_URL=mailbox: selects it; `doorkeep serve --demo` does when EMAIL_URL is
 not set. Production uses a real mail server."""
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.core.mail.backends.console import EmailBackend as ConsoleBackend
+from django.core.mail.backends.base import BaseEmailBackend
 
 SHOWN = 100  # the newest messages the page lists
 
@@ -29,19 +30,25 @@ def mail_dir() -> Path:
     return Path(settings.DATA_DIR) / "mail"
 
 
-class MailboxBackend(ConsoleBackend):
-    """Print each message (as the console backend does) and keep a copy."""
+class MailboxBackend(BaseEmailBackend):
+    """Keep each message, and say so on the console in one line."""
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        sent = super().send_messages(email_messages)
         folder = mail_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        sent = 0
         for message in email_messages:
             if not message.recipients():
                 continue
             # Named so that the names sort in the order the messages were sent.
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.eml"
             (folder / name).write_bytes(message.message().as_bytes(linesep="\n"))
+            print(
+                f"Email to {', '.join(message.recipients())}: {message.subject} "
+                f"(read it at {settings.SITE_URL}/demo/mail/)",
+                flush=True,
+            )
+            sent += 1
         return sent
 
 
