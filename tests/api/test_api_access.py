@@ -342,3 +342,25 @@ def test_a_lock_without_an_entry_reads_schedules_in_utc(world):
 
     assert access.decide(world.lock, "pin", PIN, at=MONDAY.replace(hour=16, minute=30)).granted
     assert not access.decide(world.lock, "pin", PIN, at=MONDAY.replace(hour=8, minute=30)).granted
+
+
+def test_a_check_for_a_moment_close_to_now_is_an_attempt_and_written(world, alice_api):
+    from django.utils import timezone
+
+    before = Event.objects.count()
+    body = decide(alice_api, world.lock, "pin", "99998888", at=timezone.now()).json()
+    assert body["granted"] is False and body["event_id"] is not None
+    assert Event.objects.count() == before + 1
+
+
+def test_checks_for_another_moment_are_counted_and_stop_at_the_hours_limit(
+    world, alice_api, settings
+):
+    from doorkeep.keys import api as keys_api
+
+    at = MONDAY.replace(hour=9)
+    for _ in range(keys_api.WHAT_IF_PER_HOUR):
+        assert decide(alice_api, world.lock, "pin", "99998888", at=at).status_code == 200
+    refused = decide(alice_api, world.lock, "pin", "99998888", at=at)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.params import functions as param
@@ -12,6 +13,7 @@ from pydantic import AwareDatetime, Field
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.api.util import actor
+from doorkeep.core import ratelimit
 from doorkeep.core.errors import InvalidInput, PermissionDenied
 from doorkeep.keys import access, selectors, services, sharing
 from doorkeep.keys.models import Key
@@ -373,6 +375,10 @@ def _shared_key_out(key: Key) -> dict[str, object]:
     }
 
 
+WHAT_IF_IS_NOW = timedelta(minutes=2)  # an `at` this close to now is an attempt now
+WHAT_IF_PER_HOUR = 120
+
+
 @router.post(
     "locks/{lock_id}/access-decisions",
     response=DecisionOut,
@@ -380,9 +386,10 @@ def _shared_key_out(key: Key) -> dict[str, object]:
 )
 def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, object]:
     """Ask the platform whether a credential opens this lock at a moment (default
-    now), with the reason when it does not. Asked for now, the decision is an
-    attempt and is written to the event log; asked for another moment (`at`),
-    it is a what-if check: answered, not written (`event_id` null)."""
+    now), with the reason when it does not. Asked for now (or an `at` within two
+    minutes of it), the decision is an attempt and is written to the event log;
+    asked for another moment, it is a what-if check: answered, not written
+    (`event_id` null), and at most 120 an hour per account (429)."""
     lock = get_lock(actor(request), lock_id, policy.Action.MANAGE_KEYS)
     value: str | User = body.value
     if body.kind == "phone":
@@ -390,7 +397,15 @@ def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, ob
         if found is None:
             raise InvalidInput("No account uses that email address.", code="user_not_found")
         value = found
-    if body.at is not None:  # what-if: not an attempt at that moment
+    if body.at is not None and abs(body.at - timezone.now()) > WHAT_IF_IS_NOW:
+        # What-if: not an attempt at that moment, so not in the log; counted,
+        # so that it cannot be a silent way of trying PINs.
+        ratelimit.take(
+            f"whatif:{actor(request).pk}",
+            limit=WHAT_IF_PER_HOUR,
+            window=timedelta(hours=1),
+            message=_("Too many checks for another moment; try again within the hour."),
+        )
         verdict = access.judge(lock, body.kind, value, at=body.at)
         granted, reason, key, event_id = verdict.granted, verdict.reason, verdict.key, None
     else:
