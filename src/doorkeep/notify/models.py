@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from doorkeep.accounts.models import Organization
+from doorkeep.core.crypto import EncryptedTextField
 
 
 class NotificationKind(models.TextChoices):
@@ -140,7 +141,7 @@ class WebhookEndpoint(models.Model):
     )
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
-    secret = models.CharField(max_length=100, default=new_webhook_secret)
+    secret = EncryptedTextField(default=new_webhook_secret)  # stored encrypted (core/crypto.py)
     event_types = models.JSONField(
         default=list, blank=True, help_text=_("Event types to send; empty: all")
     )
