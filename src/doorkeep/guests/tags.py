@@ -31,7 +31,7 @@ from doorkeep.guests import presence, sun
 from doorkeep.guests.models import Panel, PanelTag
 from doorkeep.properties.models import Entry
 
-TOKEN_SALT = "doorkeep.guests.tags.tap"
+TOKEN_SALT = "doorkeep.guests.tags.tap"  # noqa: S105 - a namespace, not a secret
 PICC_PLACEHOLDER = "0" * 32
 MAC_PLACEHOLDER = "0" * 16
 
@@ -126,9 +126,7 @@ def _payload(token: str) -> dict[str, Any]:
         payload: dict[str, Any] = signing.loads(token, salt=TOKEN_SALT, max_age=window_seconds())
     except signing.SignatureExpired:
         raise Conflict(
-            _(
-                "Your tap is more than %(s)d seconds old. Hold your phone to the panel again."
-            )
+            _("Your tap is more than %(s)d seconds old. Hold your phone to the panel again.")
             % {"s": window_seconds()},
             code="tap_expired",
         ) from None
