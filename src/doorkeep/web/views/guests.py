@@ -87,7 +87,7 @@ class PanelForm(forms.Form):
     entry = forms.TypedChoiceField(label=gettext_lazy("Entry"), coerce=int)
     name = forms.CharField(label=gettext_lazy("Panel name"), max_length=100, initial="Panel")
     tag = forms.ChoiceField(
-        label=gettext_lazy("Kind"), choices=PanelTag.choices, initial=PanelTag.CODE
+        label=gettext_lazy("Kind"), choices=PanelTag.choices, initial=PanelTag.CODE, required=False
     )
 
     def __init__(self, *args: Any, entries: list[Entry], **kwargs: Any) -> None:
@@ -204,7 +204,7 @@ def add_panel(request: HttpRequest, property_id: int) -> HttpResponse:
     try:
         if form.cleaned_data["tag"] == PanelTag.NTAG424:
             panel, keys = tags.add_tag_panel(actor, entry_id, name)
-            shown: dict[str, Any] = {"panel": panel, "keys": keys}
+            shown: dict[str, Any] = {"panel": panel, "tag_keys": keys}
         else:
             panel, secret = presence.add_panel(actor, entry_id, name)
             shown = {
