@@ -64,7 +64,7 @@ def unseal(stored: str) -> str:
         ) from None
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """A text column stored encrypted (see the module's docstring). It cannot
     be searched by value. The empty string stays empty."""
 
