@@ -12,6 +12,7 @@ migration (or ``rotate``) has encrypted them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -78,6 +79,19 @@ class EncryptedTextField(models.TextField):
         return seal(value)
 
 
+def _rows(rows: models.QuerySet[Any], names: list[str], batch: int = 500) -> Iterator[Any]:
+    """The rows with only their pk and ``names``, fetched in batches by pk
+    (not through a server-side cursor, which a failed row would leave behind)."""
+    last = None
+    while True:
+        chunk = rows.only("pk", *names).order_by("pk")
+        found = list((chunk if last is None else chunk.filter(pk__gt=last))[:batch])
+        yield from found
+        if len(found) < batch:
+            return
+        last = found[-1].pk
+
+
 def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
     """Every model with encrypted columns, and the columns' names."""
     found = []
@@ -97,7 +111,7 @@ def rotate() -> dict[str, int]:
         manager = model._base_manager
         count = 0
         with transaction.atomic():
-            for row in manager.select_for_update().only("pk", *names).order_by("pk").iterator():
+            for row in _rows(manager.select_for_update(), names):
                 values = {name: getattr(row, name) for name in names}
                 manager.filter(pk=row.pk).update(**values)
                 count += 1
@@ -108,12 +122,12 @@ def rotate() -> dict[str, int]:
 def encrypt_stored(model: type[models.Model], names: list[str]) -> None:
     """For data migrations: encrypt the columns ``names`` of every row still
     stored plain (saving through the field encrypts)."""
-    for row in model._base_manager.only("pk", *names).iterator():
+    for row in _rows(model._base_manager.all(), names):
         model._base_manager.filter(pk=row.pk).update(**{n: getattr(row, n) for n in names})
 
 
 def decrypt_stored(model: type[models.Model], names: list[str]) -> None:
     """For data migrations going back: store the columns plain again."""
-    for row in model._base_manager.only("pk", *names).iterator():
+    for row in _rows(model._base_manager.all(), names):
         plain = {n: models.Value(getattr(row, n)) for n in names}
         model._base_manager.filter(pk=row.pk).update(**plain)
