@@ -1,9 +1,11 @@
 """Run every benchmark, each in its own process and throw-away database, and
 print a summary table: access decisions, event log and lock page on SQLite,
-and the event log on PostgreSQL too when the server is reachable.
+and the event log on PostgreSQL too when the server is reachable; then the
+gateway, badge, charger, billing, invoice and consumption benchmarks with
+their own defaults, on SQLite and (those with a database) PostgreSQL.
 
     .venv/bin/python bench/run_all.py [--events 1000000] [--n 20000] [--no-postgres]
-        [--quiet-below 0.5]
+        [--quiet-below 0.5] [--skip gateway_idle --skip chargers ...]
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def main() -> int:
         metavar="LOAD",
         help="before each benchmark wait (up to 10 minutes) until the 1-minute load average "
         "is below LOAD: other work on a shared machine skews the timings",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=[name for name, _ in MORE],
+        help="leave out one of the further benchmarks (repeatable)",
     )
     args = parser.parse_args()
     quiet = args.quiet_below
@@ -146,6 +155,14 @@ def main() -> int:
     else:
         rows.append(("lock page", "SQLite", "-", "equal query counts", verdict(result), ""))
 
+    for name, on_database in MORE:
+        if name in args.skip:
+            continue
+        for label, extra in backends if on_database else [("-", [])]:
+            result, _ = run(f"{name}.py", *extra, quiet_below=quiet)
+            load = str(result.get("load", "")) if result else ""
+            rows.append((name, label, _figures(result), "its own", verdict(result), load))
+
     total = time.perf_counter() - started
     widths = [max(len(row[i]) for row in [*rows, HEADER]) for i in range(len(HEADER))]
     print(
@@ -157,6 +174,34 @@ def main() -> int:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
     return 1 if failed else 0
+
+
+# The further benchmarks, each with its own target (printed by the script), and
+# whether it runs against a database.
+MORE = [
+    ("gateway_unlock", True),
+    ("gateway_sync", True),
+    ("gateway_idle", True),
+    ("badge_lost", True),
+    ("chargers", True),
+    ("billing_run", True),
+    ("consumption", True),
+    ("invoice_pdf", False),
+]
+
+
+def _figures(result: dict[str, Any] | None, width: int = 90) -> str:
+    """The scalar figures of a RESULT line, in its order, cut to ``width``."""
+    if result is None:
+        return "-"
+    skip = {"bench", "backend", "passed", "load"}
+    parts = [
+        f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}"
+        for key, value in result.items()
+        if key not in skip and isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    text = ", ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 HEADER = ("benchmark", "database", "figures", "target", "verdict", "load")

@@ -72,6 +72,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     commands = [argv]
     from doorkeep.core.memory import FREEZE_ENV
+    from doorkeep.core.metrics import fresh_multiprocess_dir
+
+    # The web workers count their metrics in files of one folder, which a
+    # scrape of any of them adds up (core/metrics.py); emptied at each start.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_multiprocess_dir(settings.DATA_DIR))
 
     os.environ[FREEZE_ENV] = "1"  # the web workers freeze what they loaded (core/memory.py)
     if not args.no_gateway:
@@ -864,6 +869,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Before the settings are read: SITE_URL and GATEWAY_PORT follow it,
         # here and in the processes serve starts.
         os.environ["PORT"] = str(args.port)
+    if args.func is cmd_gateway:
+        # A gateway's metrics are its own (gateway/metrics.py), never added
+        # to the web workers' (core/metrics.py): before prometheus-client loads.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         _setup()
     except Exception as exc:  # a bad setting: say which, not a traceback

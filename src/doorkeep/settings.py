@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "doorkeep.core.security.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -204,7 +205,8 @@ LANGUAGES = [
     ("it", _("Italian")),
     ("de", _("German")),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_allauth: formal German for allauth's messages, whose own German is informal.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_allauth"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -222,6 +224,17 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS only, in production: plain HTTP is redirected (health checks and
+# metrics excepted, for load balancers and Prometheus inside the network),
+# and browsers are told to use HTTPS for a year (HSTS). Each can be turned
+# off, or HSTS shortened while trying it out (docs/operations.md).
+SECURE_SSL_REDIRECT = env_bool("DOORKEEP_HTTPS_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DOORKEEP_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DOORKEEP_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DOORKEEP_HSTS_PRELOAD", PRODUCTION)
+# Content-Security-Policy (core/security.py): where browsers report what it blocked.
+DOORKEEP_CSP_REPORT_URI = env_str("DOORKEEP_CSP_REPORT_URI", "")
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -246,12 +259,26 @@ DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = env_bool(
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")
+# GET /metrics (web workers and gateways) needs "Authorization: Bearer <token>";
+# without a token, metrics are off (404). DOORKEEP_METRICS_TOKEN_FILE reads it from a file.
+DOORKEEP_METRICS_TOKEN = env_str("DOORKEEP_METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "doorkeep.core.logs.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "doorkeep.core.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            # LOG_FORMAT=json: one JSON object a line, for a log collector.
+            "formatter": env_choice("LOG_FORMAT", "plain", ("plain", "json")),
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -4,8 +4,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from doorkeep.api import api
+from doorkeep.core import probes
 
 urlpatterns = [
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
+    path("metrics", probes.metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),

@@ -75,11 +75,13 @@ def call(app: Any, path: str, *, method: str = "POST", **headers: str) -> Answer
 
 @pytest.fixture
 def apps() -> tuple[Any, Any]:
-    """The served application (front door + Django) and Django alone."""
+    """The served application (front door + Django, without the request ids
+    that wrap both) and Django alone."""
     from doorkeep import wsgi
 
-    assert isinstance(wsgi.application, fast.FastUnlock) and wsgi.application.enabled
-    return wsgi.application, wsgi.django_application
+    assert isinstance(wsgi.front_door, fast.FastUnlock) and wsgi.front_door.enabled
+    assert wsgi.application.app is wsgi.front_door
+    return wsgi.front_door, wsgi.django_application
 
 
 @pytest.fixture

@@ -43,12 +43,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+def _start(
+    env: dict[str, str], log: Path, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str] | None:
     """granian on a free port; None if the port was taken meanwhile."""
     port = _free_port()
     granian = Path(sys.executable).with_name("granian")
     argv = [str(granian), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--workers", "1", "--blocking-threads", "2", "--no-ws", "--log-level", "warning"]
+    argv += ["--workers", str(workers), "--blocking-threads", "2", "--no-ws"]
+    argv += ["--log-level", "warning"]
     with log.open("ab") as out:
         child = subprocess.Popen(
             [*argv, "doorkeep.wsgi:application"],
@@ -94,7 +97,9 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _serving(log: Path, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def _serving(
+    log: Path, workers: int = 1, **extra: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -104,7 +109,7 @@ def _serving(log: Path, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes],
         **extra,
     }
     for _attempt in range(3):  # another process may take the free port first
-        started = _start(env, log)
+        started = _start(env, log, workers)
         if started is not None:
             break
     else:
@@ -183,3 +188,45 @@ def test_threads_that_granian_ends_when_idle_leave_the_worker_serving(
         assert child.poll() is None
     assert len(device.opened) == 17
     assert "Unexpected exit" not in log.read_text()
+
+
+def _scrape(base: str, token: str) -> str:
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL of the test
+        f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(response.read().decode())
+
+
+def test_the_metrics_of_two_web_workers_add_up_whichever_answers_the_scrape(
+    world, alice_lock, transactional_db, tmp_path
+):
+    """`doorkeep serve` counts the workers' metrics in files of one folder
+    (prometheus-client's multiprocess mode): 8 unlocks of an offline lock,
+    spread over two workers, are 8 in every scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _row, token = create_token(world.alice, "served")
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    extra = {"PROMETHEUS_MULTIPROC_DIR": str(folder), "DOORKEEP_METRICS_TOKEN": "scrape-me"}
+    extra["GATEWAY_URL"] = f"http://127.0.0.1:{_free_port()}"  # nobody there: offline
+    with _serving(tmp_path / "granian.log", workers=2, **extra) as (child, base):
+        url = f"{base}/api/v1/entries/{world.entry.pk}/unlock"
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: post(url, token), range(8)))
+        assert {status for status, _ in answers} == {503}
+        workers = Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text().split()
+        assert len(workers) == 2
+        counts = set()
+        for _ in range(6):
+            offline = [
+                sample.value
+                for family in text_string_to_metric_families(_scrape(base, "scrape-me"))
+                for sample in family.samples
+                if sample.name == "doorkeep_unlock_seconds_count"
+                and sample.labels.get("outcome") == "offline"
+            ]
+            counts.add(sum(offline))
+    assert counts == {8.0}
+    assert len(list(folder.glob("*.db"))) >= 2  # both workers wrote their figures

@@ -21,8 +21,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,6 +42,7 @@ from doorkeep.chargers.selectors import (
     stations_of_site,
     statuses,
 )
+from doorkeep.core import registration
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from doorkeep.events.models import DenyReason, EventKind
 from doorkeep.events.services import record
@@ -201,24 +201,21 @@ def _register(
         field="charge_point_id",
     )
     with transaction.atomic():
-        station = Station.objects.select_for_update().filter(charge_point_id=cp_id).first()
-        if station is not None:
-            if station.removed_at is None or station.organization_id != prop.organization_id:
-                raise taken
-            _bring_back(station, prop, name, space, password)
-        else:
-            try:
-                with transaction.atomic():
-                    station = Station.objects.create(
-                        organization_id=prop.organization_id,
-                        property=prop,
-                        parking_space=space,
-                        charge_point_id=cp_id,
-                        name=name,
-                        password_digest=Station.digest_of(password),
-                    )
-            except IntegrityError:  # registered at the same moment by someone else
-                raise taken from None
+        station = registration.claim(
+            Station,
+            {"charge_point_id": cp_id},
+            organization_id=prop.organization_id,
+            taken=taken,
+            create=lambda: Station.objects.create(
+                organization_id=prop.organization_id,
+                property=prop,
+                parking_space=space,
+                charge_point_id=cp_id,
+                name=name,
+                password_digest=Station.digest_of(password),
+            ),
+            bring_back=lambda found: _bring_back(found, prop, name, space, password),
+        )
         record(
             EventKind.STATION_REGISTERED,
             organization_id=prop.organization_id,
@@ -237,14 +234,9 @@ def _bring_back(
 ) -> None:
     """A removed station registered again: in use again, with what it holds
     unknown (it gets the whole list at its next connection)."""
-    now = timezone.now()
     station.property, station.parking_space, station.name = prop, space, name
-    station.password_digest, station.password_set_at = Station.digest_of(password), now
-    station.removed_at = None
-    station.acked_version, station.acked_entries, station.last_error = 0, {}, ""
-    station.save()
-    Station.objects.filter(pk=station.pk).update(list_version=F("list_version") + 1)
-    station.refresh_from_db(fields=["list_version"])
+    station.password_digest, station.password_set_at = Station.digest_of(password), timezone.now()
+    registration.relist(station)
 
 
 def _locked(actor: User, station_id: int) -> Station:

@@ -21,6 +21,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from doorkeep.core import logs
 from doorkeep.gateway.ocpp import csms
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ async def run_command(
                 clamp_timeout(float(command.get("timeout", 10))),
             )
         elif op == "unlock":
+            logs.REQUEST_ID.set(logs.sane_id(command.get("trace")))  # this task's log lines
             reply = await gateway.unlock(
                 lock_id,
                 str(command.get("request") or uuid.uuid4().hex),
@@ -166,6 +168,10 @@ async def process_request(
                 "machines": len(gateway.machines),
             },
         )
+    if parts.path == "/metrics":
+        from doorkeep.gateway import metrics
+
+        return metrics.respond(gateway, connection, request)
     if not parts.path.startswith("/internal/"):
         return None  # a lock: go on with the WebSocket handshake
     if not _token_ok(request.headers.get("X-Doorkeep-Internal", "")):

@@ -39,6 +39,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from doorkeep.core import logs, metrics
 from doorkeep.core.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
@@ -139,7 +140,10 @@ def clamp_timeout(timeout: float) -> float:
 def send_unlock(lock_id: int, request_id: str, *, timeout: float) -> dict[str, Any]:
     """Ask the lock to open; returns when it acknowledged. Raises LockOffline,
     LockTimeout or LockRefused."""
-    return _answer(deliver_unlock(lock_id, request_id, timeout))
+    started = time.perf_counter()
+    answer = deliver_unlock(lock_id, request_id, timeout)
+    metrics.observe_unlock(started, answer)
+    return _answer(answer)
 
 
 def deliver_unlock(
@@ -156,6 +160,7 @@ def deliver_unlock(
             log.warning("cannot route the unlock of lock %s through Redis: %s", lock_id, exc)
             return {"ok": False, "error": "offline"}
     command = {"op": "unlock", "lock": lock_id, "request": request_id, "timeout": timeout}
+    command["trace"] = logs.current_request_id()  # the gateway logs with it (core/logs.py)
     return _direct(lock_id, command, timeout + 2, not_via=not_via)
 
 
@@ -900,6 +905,7 @@ def _redis_unlock(
                 "request": request_id,
                 "timeout": timeout,
                 "reply": reply,
+                "trace": logs.current_request_id(),
             }
         ),
     )
@@ -1109,6 +1115,7 @@ class RedisSide(DirectSide):
         task.add_done_callback(self.running.discard)
 
     async def _unlock(self, lock_id: int, command: dict[str, Any]) -> None:
+        logs.REQUEST_ID.set(logs.sane_id(command.get("trace")))  # this task's log lines
         try:
             result = await self.gateway.unlock(
                 lock_id,

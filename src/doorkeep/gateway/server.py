@@ -38,6 +38,7 @@ from websockets.protocol import State
 from doorkeep.chargers import reports as chargers_reports
 from doorkeep.core import memory
 from doorkeep.gateway import internal, lists, protocol, services, syncing
+from doorkeep.gateway import metrics as gateway_metrics
 from doorkeep.gateway.internal import INTERNAL_WS_PATH
 from doorkeep.gateway.ocpp import answers, csms
 from doorkeep.gateway.protocol import ProtocolError
@@ -762,6 +763,18 @@ class Gateway:
             conn.queued -= 1
 
     async def unlock(
+        self, lock_id: int, request_id: str, timeout: float, *, forward: bool = True
+    ) -> dict[str, Any]:
+        """``_unlock``, timed for the metrics (gateway/metrics.py)."""
+        started = time.perf_counter()
+        answer = await self._unlock(lock_id, request_id, timeout, forward=forward)
+        outcome = gateway_metrics.outcome_of(answer)
+        seconds = time.perf_counter() - started
+        gateway_metrics.UNLOCK_SECONDS.labels(outcome).observe(seconds)
+        log.info("unlock of lock %s: %s in %.0f ms", lock_id, outcome, seconds * 1000)
+        return answer
+
+    async def _unlock(
         self, lock_id: int, request_id: str, timeout: float, *, forward: bool = True
     ) -> dict[str, Any]:
         """Have the lock open and wait for its answer: {"ok": true} or

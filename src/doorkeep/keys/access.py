@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from doorkeep.accounts.models import Organization, User
+from doorkeep.core import metrics
 from doorkeep.core.errors import InvalidInput, NotFound
 from doorkeep.core.rows import aware
 from doorkeep.events.models import DenyReason, Event, EventKind
@@ -162,6 +163,7 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
     return _Match(bool(active), aware(deactivated_at), deactivated_reason or "", key)
 
 
+@metrics.observed(metrics.DECISION_SECONDS)
 def decide(
     lock: Lock,
     kind: str,

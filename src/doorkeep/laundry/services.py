@@ -22,8 +22,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +30,7 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.badges.access import decide_equipment
 from doorkeep.badges.models import Badge, BadgeStatus
+from doorkeep.core import registration
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from doorkeep.events.models import DenyReason, EventKind
 from doorkeep.events.services import record
@@ -158,24 +158,21 @@ def register_machine(actor: User, property_id: int, spec: MachineSpec) -> tuple[
         field="serial",
     )
     with transaction.atomic():
-        machine = Machine.objects.select_for_update().filter(serial=serial).first()
-        if machine is not None:
-            if machine.removed_at is None or machine.organization_id != prop.organization_id:
-                raise taken
-            _bring_back(machine, prop, kind, name, secret)
-        else:
-            try:
-                with transaction.atomic():
-                    machine = Machine.objects.create(
-                        organization_id=prop.organization_id,
-                        property=prop,
-                        kind=kind,
-                        name=name,
-                        serial=serial,
-                        secret_digest=Machine.digest_of(secret),
-                    )
-            except IntegrityError:  # registered at the same moment by someone else
-                raise taken from None
+        machine = registration.claim(
+            Machine,
+            {"serial": serial},
+            organization_id=prop.organization_id,
+            taken=taken,
+            create=lambda: Machine.objects.create(
+                organization_id=prop.organization_id,
+                property=prop,
+                kind=kind,
+                name=name,
+                serial=serial,
+                secret_digest=Machine.digest_of(secret),
+            ),
+            bring_back=lambda found: _bring_back(found, prop, kind, name, secret),
+        )
         record(
             EventKind.MACHINE_REGISTERED,
             organization_id=prop.organization_id,
@@ -192,15 +189,10 @@ def register_machine(actor: User, property_id: int, spec: MachineSpec) -> tuple[
 def _bring_back(machine: Machine, prop: Property, kind: str, name: str, secret: str) -> None:
     """A removed machine registered again: in use again, with what its
     controller holds unknown (it gets the whole list at its next connection)."""
-    now = timezone.now()
     machine.property, machine.kind, machine.name = prop, kind, name
-    machine.secret_digest, machine.secret_set_at = Machine.digest_of(secret), now
-    machine.removed_at = None
-    machine.acked_version, machine.acked_entries, machine.last_error = 0, {}, ""
+    machine.secret_digest, machine.secret_set_at = Machine.digest_of(secret), timezone.now()
     machine.state, machine.state_at = MachineState.FREE, None
-    machine.save()
-    Machine.objects.filter(pk=machine.pk).update(list_version=F("list_version") + 1)
-    machine.refresh_from_db(fields=["list_version"])
+    registration.relist(machine)
 
 
 def _locked(actor: User, machine_id: int) -> Machine:
