@@ -127,6 +127,8 @@ def test_a_token_verifies_once(gw: GuestWorld) -> None:
     with pytest.raises(Conflict) as again:
         tags.verify_tap(gw.gina, token)
     assert again.value.code == "tap_used"
+    assert Event.objects.get(kind=EventKind.PRESENCE_REFUSED).reason == "tap_used"
+    assert Event.objects.filter(kind=EventKind.PRESENCE_VERIFIED).count() == 1
 
 
 def test_a_tap_older_than_the_window_verifies_nothing(gw: GuestWorld, settings: Any) -> None:
@@ -140,6 +142,8 @@ def test_a_tap_older_than_the_window_verifies_nothing(gw: GuestWorld, settings: 
             tags.verify_tap(gw.gina, token)
     assert late.value.code == "tap_expired" and "60 seconds" in late.value.message
     assert not Presence.objects.filter(guest=gw.gina).exists()
+    refusal = Event.objects.get(kind=EventKind.PRESENCE_REFUSED)
+    assert (refusal.actor, refusal.reason) == (gw.gina, "tap_expired")
 
 
 def test_a_forged_tap_another_tag_or_a_code_panel_is_refused(gw: GuestWorld) -> None:

@@ -317,7 +317,7 @@ def shared_entry_for(user: User, entry_id: int) -> Entry:
         raise NotFound(_("Entry not found."))
     shared = shared_entries(user, entry.property_id)
     if entry.pk not in {e.pk for e in shared}:
-        _refused(user, entry, "entry_not_shared")
+        record_refusal(user, entry, "entry_not_shared")
         raise PermissionDenied(
             _(
                 "%(entry)s is not shared with you, so nothing was verified. Go to a shared "
@@ -347,7 +347,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
         )
     entry = shared_entry_for(user, entry_id)
     if policy_of(entry.property_id).require_tag:
-        _refused(user, entry, "tag_required")
+        record_refusal(user, entry, "tag_required")
         raise PermissionDenied(
             _(
                 "At %(property)s presence is verified only by tapping a panel's tag with your "
@@ -381,7 +381,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             break
     if match is None:
         ratelimit.hit(limit_key, window=timedelta(hours=1))
-        _refused(user, entry, "invalid_code")
+        record_refusal(user, entry, "invalid_code")
         raise InvalidInput(
             _(
                 "This code is wrong or has expired (codes change every %(s)d seconds). "
@@ -420,7 +420,8 @@ def record_presence(user: User, entry: Entry, panel: Panel) -> None:
     )
 
 
-def _refused(user: User, entry: Entry, reason: str) -> None:
+def record_refusal(user: User, entry: Entry, reason: str) -> None:
+    """A guest's attempt to verify presence at ``entry`` failed for ``reason``."""
     record(
         EventKind.PRESENCE_REFUSED,
         organization_id=entry.property.organization_id,

@@ -122,14 +122,9 @@ def accept_tap(panel_id: int, picc_data: str, mac: str) -> str:
 
 
 def _payload(token: str) -> dict[str, Any]:
+    """The tap a token stands for, whatever its age."""
     try:
-        payload: dict[str, Any] = signing.loads(token, salt=TOKEN_SALT, max_age=window_seconds())
-    except signing.SignatureExpired:
-        raise Conflict(
-            _("Your tap is more than %(s)d seconds old. Hold your phone to the panel again.")
-            % {"s": window_seconds()},
-            code="tap_expired",
-        ) from None
+        payload: dict[str, Any] = signing.loads(token, salt=TOKEN_SALT)
     except signing.BadSignature:
         raise InvalidInput(
             _("This tap could not be read. Hold your phone to the panel again."),
@@ -138,9 +133,27 @@ def _payload(token: str) -> dict[str, Any]:
     return payload
 
 
+def _in_time(token: str) -> bool:
+    try:
+        signing.loads(token, salt=TOKEN_SALT, max_age=window_seconds())
+    except signing.SignatureExpired:
+        return False
+    return True
+
+
+def _too_old() -> Conflict:
+    return Conflict(
+        _("Your tap is more than %(s)d seconds old. Hold your phone to the panel again.")
+        % {"s": window_seconds()},
+        code="tap_expired",
+    )
+
+
 def tapped_entry(token: str) -> Entry:
     """The entry of the panel a (fresh) tap was at, to ask the guest to confirm."""
     panel = _tag_panel(int(_payload(token)["panel"]))
+    if not _in_time(token):
+        raise _too_old()
     return Entry.objects.select_related("property").get(pk=panel.entry_id)
 
 
@@ -150,13 +163,19 @@ def verify_tap(user: User, token: str) -> Entry:
     panel = _tag_panel(int(payload["panel"]))
     counter = int(payload["counter"])
     entry = presence.shared_entry_for(user, panel.entry_id)
+    if not _in_time(token):
+        presence.record_refusal(user, entry, "tap_expired")
+        raise _too_old()
     with transaction.atomic():
-        if not Panel.objects.filter(pk=panel.pk, tag_redeemed__lt=counter).update(
+        redeemed = Panel.objects.filter(pk=panel.pk, tag_redeemed__lt=counter).update(
             tag_redeemed=counter
-        ):
-            raise Conflict(
-                _("This tap was already used. Hold your phone to the panel again."),
-                code="tap_used",
-            )
-        presence.record_presence(user, entry, panel)
+        )
+        if redeemed:
+            presence.record_presence(user, entry, panel)
+    if not redeemed:
+        presence.record_refusal(user, entry, "tap_used")
+        raise Conflict(
+            _("This tap was already used. Hold your phone to the panel again."),
+            code="tap_used",
+        )
     return entry
