@@ -5,12 +5,15 @@ re-encrypts them all with a new first key."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -20,8 +23,8 @@ from doorkeep.cli import main
 from doorkeep.core import crypto
 from doorkeep.guests import presence, tags
 from doorkeep.guests.models import Panel
-from doorkeep.notify.models import WebhookEndpoint
-from doorkeep.notify.services import create_endpoint
+from doorkeep.notify.models import PushSubscription, WebhookEndpoint
+from doorkeep.notify.services import create_endpoint, subscribe_push
 
 
 def stored(table: str, column: str, pk: int) -> str:
@@ -52,6 +55,26 @@ def test_a_panel_seed_is_stored_encrypted(world: Any) -> None:
     assert Panel.objects.get(pk=panel.pk).secret == secret
 
 
+def push_subscription(world: Any) -> PushSubscription:
+    point = ec.generate_private_key(ec.SECP256R1()).public_key()
+    p256dh = base64.urlsafe_b64encode(
+        point.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    ).decode()
+    auth = base64.urlsafe_b64encode(bytes(range(16))).decode().rstrip("=")
+    sub, _created = subscribe_push(
+        world.alice, endpoint="https://push.example/alice", p256dh=p256dh, auth=auth
+    )
+    return sub
+
+
+def test_a_push_subscriptions_auth_secret_is_stored_encrypted(world: Any) -> None:
+    sub = push_subscription(world)
+    auth = sub.auth
+    raw = stored("notify_pushsubscription", "auth", sub.pk)
+    assert raw.startswith("enc1:") and auth not in raw
+    assert PushSubscription.objects.get(pk=sub.pk).auth == auth
+
+
 @pytest.fixture
 def keys(settings: Any) -> Iterator[list[str]]:
     """Two keys: the old one (in use) and the new one."""
@@ -80,6 +103,7 @@ def test_rotating_re_encrypts_every_secret_with_the_new_key(
     out = capsys.readouterr().out
     assert "guests.Panel: 2 row(s) re-encrypted" in out
     assert "notify.WebhookEndpoint: 1 row(s) re-encrypted" in out
+    assert "notify.PushSubscription: 0 row(s) re-encrypted" in out
     assert stored("guests_panel", "secret", panel.pk) != before
 
     settings.DOORKEEP_ENCRYPTION_KEYS = [new]  # now the old key can go
@@ -104,10 +128,12 @@ def test_the_migration_encrypts_secrets_stored_plain_before(world: Any) -> None:
     try:
         webhook = create_endpoint(world.alice, world.org.pk, url="https://hooks.example/doorkeep")
         panel, seed = presence.add_panel(world.alice, world.entry.pk, "Lobby")
+        sub = push_subscription(world)
         executor.migrate(before)
         # Going back stores them plain, as the code before stored them.
         assert stored("notify_webhookendpoint", "secret", webhook.pk) == webhook.secret
         assert stored("guests_panel", "secret", panel.pk) == seed
+        assert stored("notify_pushsubscription", "auth", sub.pk) == sub.auth
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(latest)
@@ -119,6 +145,8 @@ def test_the_migration_encrypts_secrets_stored_plain_before(world: Any) -> None:
     assert stored("guests_panel", "secret", panel.pk).startswith("enc1:")
     assert WebhookEndpoint.objects.get(pk=webhook.pk).secret == webhook.secret
     assert Panel.objects.get(pk=panel.pk).secret == seed
+    assert stored("notify_pushsubscription", "auth", sub.pk).startswith("enc1:")
+    assert PushSubscription.objects.get(pk=sub.pk).auth == sub.auth
 
 
 # --- the setting ------------------------------------------------------------------------

@@ -122,7 +122,7 @@ class PushSubscription(models.Model):
     )
     endpoint = models.URLField(max_length=1000, unique=True)
     p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
+    auth = EncryptedTextField()  # the subscription's 16-byte secret, stored encrypted
     user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_success_at = models.DateTimeField(null=True, blank=True)
