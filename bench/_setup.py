@@ -121,12 +121,14 @@ def make_world(locks: int = 1, *, tz: str = "Europe/Amsterdam") -> World:
     """An owner with an organization, one property, and ``locks`` registered
     locks, each at its own entry; all through the real services."""
     from doorkeep.accounts.services import create_organization, create_user
+    from doorkeep.licensing.services import activate_building_management
     from doorkeep.locks.models import Lock
     from doorkeep.locks.services import add_manufactured_lock, register_lock
     from doorkeep.properties.services import add_entry, create_property
 
     owner = create_user("owner@example.com", PASSWORD, name="Olivia Owner")
     org = create_organization(owner, "Bench Locks")
+    org = activate_building_management(owner, org.pk)  # several entries at one property
     prop = create_property(owner, org.pk, name="Bench House", address="Damrak 1", tz=tz)
     registered = []
     for n in range(1, locks + 1):

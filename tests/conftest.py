@@ -1,10 +1,12 @@
 """The base of every test: three people and a lock.
 
-- alice: lock owner of "Alice Locks", which has a property, two entries and a
-  registered lock (``world.lock``) at the first entry.
+- alice: lock owner of "Alice Locks", which has building management (R12),
+  a property, two entries and a registered lock (``world.lock``) at the
+  first entry.
 - bob: a plain member of Alice's organization (may look, not change).
-- charlie: lock owner of his own organization; an outsider to Alice's, who
-  must see nothing of it (every endpoint answers him 404).
+- charlie: lock owner of his own organization (without building management,
+  one property with one entry); an outsider to Alice's, who must see nothing
+  of it (every endpoint answers him 404).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.test import Client
 
 from doorkeep.accounts.models import Organization, Role, User
 from doorkeep.accounts.services import create_organization, create_token, create_user
+from doorkeep.licensing.services import activate_building_management
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
 from doorkeep.properties.models import Entry, Property
@@ -71,7 +74,14 @@ def _fast_hashing_and_fresh_cache(settings: object) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
     # Tests deliver notifications by calling outbox.deliver_due themselves.
     settings.DOORKEEP_OUTBOX_KICK = False  # type: ignore[attr-defined]
-    cache.clear()  # allauth keeps its rate limits in the cache
+    # The operators and staff of the tests sign in with a password only;
+    # tests/services/test_two_factor.py holds them to a second factor.
+    settings.DOORKEEP_TWO_FACTOR_FOR_OPERATORS = False  # type: ignore[attr-defined]
+    # allauth keeps its rate limits in Django's cache: the database's in
+    # production, one in memory here (emptied for each test, with or without
+    # a database); tests/test_limits_shared.py runs it on the database.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # type: ignore[attr-defined]
+    cache.clear()
     yield
     cache.clear()
 
@@ -91,6 +101,8 @@ def world(db: None) -> Iterator[World]:
 
     Membership.objects.create(user=bob, organization=org, role=Role.MEMBER)
     charlie_org = create_organization(charlie, "Charlie Locks")
+    # Several entries per property, managers, guest sharing and panels need it.
+    org = activate_building_management(alice, org.pk)
     prop = create_property(alice, org.pk, name="Canal House", address="Keizersgracht 1")
     entry = add_entry(alice, prop.pk, name="Front door")
     entry2 = add_entry(alice, prop.pk, name="Garage")

@@ -157,6 +157,10 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
             except OSError:
                 time.sleep(0.3)
         assert "password" in body.lower(), "the sign-in page did not come up"
+        # --demo is demo mode in the web workers: the demo logins, the mailbox.
+        assert "<code>owner@demo.doorkeep.test</code>" in body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo/mail/", timeout=5) as r:
+            assert r.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=5) as r:
             assert b"/api/v1/locks" in r.read()
         assert (tmp_path / "doorkeep.sqlite3").exists()
@@ -175,6 +179,7 @@ def test_serve_migrates_loads_the_demo_and_answers_http(tmp_path):
         proc.terminate()
         output, _ = proc.communicate(timeout=20)
     assert f"Device gateway on ws://127.0.0.1:{port + 1}" in output
+    assert f"readable at http://127.0.0.1:{port}/demo/mail/" in output
 
 
 @pytest.mark.django_db

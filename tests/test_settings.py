@@ -205,3 +205,67 @@ def test_database_connections_are_reopened_after_the_age_set(tmp_path, value, ex
         check=True,
     )
     assert result.stdout.strip() == expected
+
+
+def test_it_reads_trusted_proxies_as_addresses_and_networks(monkeypatch):
+    monkeypatch.setenv("X_PROXIES", "10.0.0.0/8, 192.0.2.1, ::1")
+    assert [str(n) for n in env.env_networks("X_PROXIES", [])] == [
+        "10.0.0.0/8",
+        "192.0.2.1/32",
+        "::1/128",
+    ]
+    monkeypatch.setenv("X_PROXIES", "10.0.0.0/8, proxy.example")
+    with pytest.raises(ImproperlyConfigured, match=r"'proxy\.example' is not an IP address"):
+        env.env_networks("X_PROXIES", [])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "django.core.cache.backends.db.DatabaseCache doorkeep_cache"),
+        ("redis", "django.core.cache.backends.redis.RedisCache redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_the_cache_is_shared_by_every_worker_the_database_or_redis(tmp_path, value, expected):
+    """Never a worker's memory: it holds allauth's limits."""
+    environment = {"PATH": "/usr/bin:/bin", "DOORKEEP_DATA_DIR": str(tmp_path), "PYTHONPATH": "src"}
+    if value is not None:
+        environment["DOORKEEP_CACHE"] = value
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'doorkeep.settings'; "
+            "from django.conf import settings; c = settings.CACHES['default']; "
+            "print(c['BACKEND'], c['LOCATION'])",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == expected
+
+
+def test_migrate_makes_the_cache_table(tmp_path):
+    import sqlite3
+
+    subprocess.run(
+        [sys.executable, "-m", "doorkeep.cli", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "DOORKEEP_DATA_DIR": str(tmp_path), "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    with sqlite3.connect(tmp_path / "doorkeep.sqlite3") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "doorkeep_cache" in tables
+
+
+def test_the_old_token_attempts_setting_stops_the_program_and_names_the_new_ones(tmp_path):
+    result = _settings_of(tmp_path, DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR="20")
+
+    assert result.returncode != 0
+    assert "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS" in result.stderr

@@ -53,6 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
     port = str(settings.PORT)
     print(f"Doorkeep on http://{args.host}:{port}  (data in {settings.DATA_DIR})", flush=True)
+    if settings.DOORKEEP_DEMO and settings.EMAIL_BACKEND == "doorkeep.core.mailbox.MailboxBackend":
+        print(f"Emails: printed here, and readable at {settings.SITE_URL}/demo/mail/", flush=True)
     argv = [
         granian,
         "--interface",
@@ -630,7 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("WEB_THREADS", "4")),
         help="threads per worker (default 4)",
     )
-    p.add_argument("--demo", action="store_true", help="load demo data into an empty database")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load demo data into an empty database; demo mode: the sign-in page lists the "
+        "demo logins, emails are kept for /demo/mail/ (not in production)",
+    )
     p.add_argument(
         "--no-gateway",
         action="store_true",
@@ -873,6 +880,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A gateway's metrics are its own (gateway/metrics.py), never added
         # to the web workers' (core/metrics.py): before prometheus-client loads.
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if args.func is cmd_serve and args.demo:
+        # Demo mode, here and in the processes serve starts: the sign-in page
+        # lists the demo logins, emails are kept for /demo/mail/ (settings.py).
+        os.environ["DOORKEEP_DEMO"] = "true"
     try:
         _setup()
     except Exception as exc:  # a bad setting: say which, not a traceback

@@ -27,7 +27,12 @@ from doorkeep.keys.services import (
 )
 from doorkeep.keys.sharing import issue_key_to_organization
 from doorkeep.licensing import codes
-from doorkeep.licensing.services import generate_batch, redeem_for_lock, redeem_for_organization
+from doorkeep.licensing.services import (
+    activate_building_management,
+    generate_batch,
+    redeem_for_lock,
+    redeem_for_organization,
+)
 from doorkeep.locks.models import Lock
 from doorkeep.locks.services import add_manufactured_lock, register_lock
 from doorkeep.properties.models import Entry
@@ -383,6 +388,8 @@ def _accounts_and_places() -> tuple[User, Organization, list[Entry]]:
         manager = create_user(MANAGER, PASSWORD, name="Marco Manager")
         resident = create_user(RESIDENT, PASSWORD, name="Rosa Resident")
         org = create_organization(owner, "Keizersgracht Property Services")
+        # Several entries per property, a manager, guest sharing and panels (R12).
+        org = activate_building_management(owner, org.pk)
         Membership.objects.create(user=manager, organization=org, role=Role.BUILDING_MANAGER)
         Membership.objects.create(user=resident, organization=org, role=Role.MEMBER)
 

@@ -8,6 +8,7 @@ passed in from files (Docker and systemd credentials).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -84,6 +85,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item for item in items if item]
 
 
+def env_networks(
+    name: str, default: list[str]
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``, ``::1``)."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or a network such as 10.0.0.0/8"
+            ) from None
+    return tuple(networks)
+
+
 def env_path(name: str, default: Path) -> Path:
     value = _raw(name)
     return Path(value).expanduser().resolve() if value else default.resolve()
@@ -120,7 +136,8 @@ def secret_key(data_dir: Path, *, production: bool) -> str:
 def email_settings(url: str) -> dict[str, object]:
     """Translate EMAIL_URL into Django's EMAIL_* settings.
 
-    Supported: ``console:``, ``memory:``, ``file:///path``, ``smtp://user:pass@host:port``,
+    Supported: ``console:``, ``mailbox:`` (the console, and kept for the demo's
+    mailbox page), ``memory:``, ``file:///path``, ``smtp://user:pass@host:port``,
     ``smtp+tls://`` (STARTTLS), ``smtp+ssl://`` (implicit TLS). A ``from`` query
     parameter sets DEFAULT_FROM_EMAIL.
     """
@@ -132,6 +149,8 @@ def email_settings(url: str) -> dict[str, object]:
         result["DEFAULT_FROM_EMAIL"] = query["from"][0]
     if scheme == "console":
         result["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
+    elif scheme == "mailbox":  # the console, and a copy in DATA_DIR/mail (core/mailbox.py)
+        result["EMAIL_BACKEND"] = "doorkeep.core.mailbox.MailboxBackend"
     elif scheme == "memory":
         result["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     elif scheme == "file":
@@ -160,7 +179,7 @@ def email_settings(url: str) -> dict[str, object]:
     else:
         raise ImproperlyConfigured(
             f"EMAIL_URL={url!r}: unknown scheme {scheme!r}; "
-            "use console:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
+            "use console:, mailbox:, memory:, file:///dir, smtp://, smtp+tls:// or smtp+ssl://"
         )
     return result
 

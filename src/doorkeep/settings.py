@@ -17,6 +17,7 @@ from doorkeep.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_seconds,
     env_str,
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "doorkeep.web",  # before allauth, so that our templates override its layout
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # TOTP, passkeys (WebAuthn) and recovery codes (docs/accounts-security.md)
     "allauth.usersessions",  # each person lists and ends their own sessions
     "ninja",
     "doorkeep.core",
@@ -90,6 +92,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "doorkeep.accounts.mfa.RequireTwoFactor",
     "doorkeep.api.middleware.JsonApiErrors",
 ]
 
@@ -165,7 +168,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # ASVS V2.1.1: at least 12 characters.
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -176,21 +183,48 @@ LOGOUT_REDIRECT_URL = "account_login"
 # django-allauth: email is the login; addresses must be verified before signing in.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "doorkeep.accounts.forms.SignupForm"  # asks for a name too
+ACCOUNT_ADAPTER = "doorkeep.accounts.adapter.AccountAdapter"  # emails from Doorkeep; limits (below)
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False
+# Wrong passwords are counted by doorkeep.accounts.signin_limits for the web
+# sign-in and the API alike (docs/decisions/0021-limits-per-account-and-address.md),
+# through ACCOUNT_ADAPTER. allauth's own limits (sign-up, password reset, and
+# "login_failed" for what allauth still checks itself, such as MFA codes) are
+# kept in CACHES, shared by every worker.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# A failed sign-in marks the fields invalid and puts the focus back on them.
+ACCOUNT_FORMS = {"login": "doorkeep.accounts.signin.SignInForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Doorkeep] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# Two-factor authentication (allauth.mfa): offered to everyone, required of
+# platform operators, of staff (the admin site) and of the managers and
+# collaborators of an organization whose owner asks for it (accounts/mfa.py).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "Doorkeep"
+MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor here, not a password
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION  # http://127.0.0.1 in development
 # allauth's user sessions (/accounts/sessions/): every signed-in request notes
 # its session, so a person sees and ends theirs, and ending a collaborator's
 # access ends all of theirs (docs/decisions/0012-collaborators-scoped-to-a-site.md).
 USERSESSIONS_TRACK_ACTIVITY = True
 
-# Email: printed to the console by default; EMAIL_URL for a real server.
-for _name, _value in email_settings(env_str("EMAIL_URL", "console:")).items():
+# Demo mode (`doorkeep serve --demo`, so `make run`, sets DOORKEEP_DEMO): the
+# sign-in page lists the demo logins, and emails are kept for the demo's
+# mailbox page (/demo/mail/). Never in production: it shows passwords and mail.
+DOORKEEP_DEMO = env_bool("DOORKEEP_DEMO", False)
+if PRODUCTION and DOORKEEP_DEMO:
+    raise ImproperlyConfigured("DOORKEEP_DEMO (serve --demo) cannot be used in production")
+# The demo's operator login works with a password alone (docs/accounts-security.md).
+DOORKEEP_TWO_FACTOR_FOR_OPERATORS = env_bool("DOORKEEP_TWO_FACTOR_FOR_OPERATORS", not DOORKEEP_DEMO)
+
+# Email: printed to the console by default (and kept in DATA_DIR/mail in demo
+# mode, docs/operations.md); EMAIL_URL for a real server.
+_email_url = env_str("EMAIL_URL", "") or ("mailbox:" if DOORKEEP_DEMO else "console:")
+for _name, _value in email_settings(_email_url).items():
     globals()[_name] = _value
 DEFAULT_FROM_EMAIL = env_str(
     "DEFAULT_FROM_EMAIL", str(globals().get("DEFAULT_FROM_EMAIL") or "Doorkeep <noreply@localhost>")
@@ -238,6 +272,10 @@ DOORKEEP_CSP_REPORT_URI = env_str("DOORKEEP_CSP_REPORT_URI", "")
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks); the
+# client's address is the right-most entry that is not one of them
+# (doorkeep/core/clientip.py). Empty: the peer's address is the client's.
+DOORKEEP_TRUSTED_PROXIES = env_networks("DOORKEEP_TRUSTED_PROXIES", [])
 
 NINJA_PAGINATION_MAX_LIMIT = 500
 
@@ -262,6 +300,24 @@ DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorke
 # GET /metrics (web workers and gateways) needs "Authorization: Bearer <token>";
 # without a token, metrics are off (404). DOORKEEP_METRICS_TOKEN_FILE reads it from a file.
 DOORKEEP_METRICS_TOKEN = env_str("DOORKEEP_METRICS_TOKEN", "")
+# Django's cache holds allauth's rate limits, so it must be shared by every
+# web worker and machine: a table in the database (made by `migrate`), or
+# Redis at REDIS_URL with DOORKEEP_CACHE=redis.
+if env_choice("DOORKEEP_CACHE", "database", ("database", "redis")) == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{DOORKEEP_GATEWAY_REDIS_PREFIX}:cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "doorkeep_cache",
+        }
+    }
 
 LOGGING = {
     "version": 1,
@@ -297,16 +353,33 @@ LOGGING = {
     },
 }
 
+if env_str("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", ""):
+    raise ImproperlyConfigured(
+        "DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR is no longer read: wrong passwords are limited by "
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS, DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT and "
+        "DOORKEEP_LOGIN_FAILURES_PER_ADDRESS (docs/operations.md)"
+    )
+
 # Doorkeep's own settings.
 DOORKEEP = {
     "MAX_USERS_PER_LOCK": env_int("DOORKEEP_MAX_USERS_PER_LOCK", 2500, minimum=1),
     "CLAIM_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CLAIM_ATTEMPTS_PER_HOUR", 5, minimum=1),
-    "TOKEN_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_TOKEN_ATTEMPTS_PER_HOUR", 20, minimum=1),
+    # Wrong passwords per hour, web sign-in and API tokens together
+    # (docs/decisions/0021-limits-per-account-and-address.md): for one account
+    # from one address, for one account from everywhere, from one address.
+    "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": env_int(
+        "DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 10, minimum=1
+    ),
+    "LOGIN_FAILURES_PER_ACCOUNT": env_int("DOORKEEP_LOGIN_FAILURES_PER_ACCOUNT", 100, minimum=1),
+    "LOGIN_FAILURES_PER_ADDRESS": env_int("DOORKEEP_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1),
     # Licensing (docs/licensing.md): the free period and the keys that come
     # with a lock's first registration; wrong prepaid codes allowed per hour.
     "FREE_MONTHS": env_int("DOORKEEP_FREE_MONTHS", 3, minimum=0),
     "INCLUDED_KEYS": env_int("DOORKEEP_INCLUDED_KEYS", 25, minimum=0),
     "CODE_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_CODE_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    "CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR": env_int(
+        "DOORKEEP_CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR", 30, minimum=1
+    ),
     # The event log keeps events this many days (0: for ever), docs/operations.md.
     "EVENT_RETENTION_DAYS": env_int("DOORKEEP_EVENT_RETENTION_DAYS", 730, minimum=0),
     # Guests (docs/residents.md): how long an emailed invitation link works,

@@ -86,20 +86,20 @@ def test_it_refuses_a_token_to_a_deactivated_account(world):
 
 
 def test_it_rate_limits_repeated_failures_and_then_refuses_even_the_right_password(world, settings):
-    assert settings.DOORKEEP["TOKEN_ATTEMPTS_PER_HOUR"] == 20
-    for _ in range(20):
+    assert settings.DOORKEEP["LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"] == 10
+    for _ in range(10):
         error_of(ask_token("alice@example.com", "guess"), 400, "bad_credentials")
 
     limited = ask_token("alice@example.com", "guess")
     error_of(limited, 429, "rate_limited")
-    assert 0 < int(limited["Retry-After"]) <= 3600
+    assert 0 < int(limited["Retry-After"]) <= 3601
     error_of(ask_token("alice@example.com", PASSWORD), 429, "rate_limited")
 
 
 def test_it_accepts_the_right_password_again_once_the_hour_has_passed(
     world, settings, time_machine
 ):
-    settings.DOORKEEP = {**settings.DOORKEEP, "TOKEN_ATTEMPTS_PER_HOUR": 3}
+    settings.DOORKEEP = {**settings.DOORKEEP, "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": 3}
     time_machine.move_to(timezone.now(), tick=False)
     for _ in range(3):
         ask_token("alice@example.com", "guess")
@@ -112,7 +112,7 @@ def test_it_accepts_the_right_password_again_once_the_hour_has_passed(
 
 
 def test_it_rate_limits_one_client_guessing_at_many_accounts(world, settings):
-    settings.DOORKEEP = {**settings.DOORKEEP, "TOKEN_ATTEMPTS_PER_HOUR": 3}
+    settings.DOORKEEP = {**settings.DOORKEEP, "LOGIN_FAILURES_PER_ADDRESS": 3}
     for email in ("a@example.com", "b@example.com", "c@example.com"):
         error_of(ask_token(email, "guess"), 400, "bad_credentials")
 
@@ -122,7 +122,12 @@ def test_it_rate_limits_one_client_guessing_at_many_accounts(world, settings):
 
 
 def test_it_does_not_count_successful_sign_ins_against_the_limit(world, settings):
-    settings.DOORKEEP = {**settings.DOORKEEP, "TOKEN_ATTEMPTS_PER_HOUR": 2}
+    settings.DOORKEEP = {
+        **settings.DOORKEEP,
+        "LOGIN_FAILURES_PER_ACCOUNT_ADDRESS": 2,
+        "LOGIN_FAILURES_PER_ACCOUNT": 2,
+        "LOGIN_FAILURES_PER_ADDRESS": 2,
+    }
     for _ in range(5):
         assert ask_token("alice@example.com", PASSWORD).status_code == 201
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from ipaddress import ip_network
 
 import pytest
 from apihelp import error_of, patch_json, post_json
@@ -189,10 +190,39 @@ def test_too_many_wrong_codes_from_one_address_answer_429_with_retry_after(
     error_of(response, 429, "rate_limited")
     assert 0 < int(response["Retry-After"]) <= 3601
     lock = register_charlies_lock()
-    error_of(enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.7"), 429)
     assert (
-        enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.9").status_code == 200
+        enter(charlie_api, lock.pk, code("KEYS-25"), REMOTE_ADDR="198.51.100.7").status_code == 200
     )
+
+
+def test_behind_a_trusted_proxy_wrong_codes_hold_back_only_the_guessers_address(
+    world, alice_api, code, settings
+):
+    settings.DOORKEEP_TRUSTED_PROXIES = (ip_network("10.0.0.0/30"),)
+    settings.DOORKEEP = {**settings.DOORKEEP, "CODE_ATTEMPTS_PER_ADDRESS_PER_HOUR": 3}
+
+    def through_proxy(client, plain, forwarded):
+        return enter(
+            client,
+            world.lock.pk,
+            plain,
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"{forwarded}, 10.0.0.1",  # the client, then an inner proxy
+        )
+
+    for _ in range(3):
+        error_of(through_proxy(alice_api, codes.generate(), "198.51.100.7"), 404, "unknown_code")
+    guessers_colleague, elsewhere = (new_owner(world, name) for name in ("new1", "new2"))
+
+    error_of(through_proxy(guessers_colleague, code("KEYS-25"), "198.51.100.7"), 429)
+    assert through_proxy(elsewhere, code("KEYS-25"), "198.51.100.9").status_code == 200
+
+
+def new_owner(world, name):
+    """An account made today, a lock owner of alice's organization."""
+    user = create_user(f"{name}@example.com", "correct horse battery staple")
+    Membership.objects.create(user=user, organization=world.org, role=Role.LOCK_OWNER)
+    return world.bearer(user)
 
 
 @pytest.fixture
@@ -308,11 +338,11 @@ def test_ending_soon_takes_1_to_365_days(world, alice_api, days):
 # --- organizations and upgrades -------------------------------------------------------------------
 
 
-def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, alice_api):
-    assert alice_api.get("/api/v1/organizations").json() == [
+def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, charlie_api):
+    assert charlie_api.get("/api/v1/organizations").json() == [
         {
-            "id": world.org.pk,
-            "name": "Alice Locks",
+            "id": world.charlie_org.pk,
+            "name": "Charlie Locks",
             "role": "lock_owner",
             "building_management_since": None,
             "organization_management_since": None,
@@ -320,18 +350,19 @@ def test_it_lists_your_organizations_with_your_role_and_their_upgrades(world, al
     ]
 
 
-def test_building_management_is_activated_once_and_logged(world, alice_api, now, travel):
-    url = f"/api/v1/organizations/{world.org.pk}/upgrades/building-management"
+def test_building_management_is_activated_once_and_logged(world, charlie_api, now, travel):
+    url = f"/api/v1/organizations/{world.charlie_org.pk}/upgrades/building-management"
 
-    first = post_json(alice_api, url, {})
+    first = post_json(charlie_api, url, {})
     travel(now + timedelta(days=3))
-    again = post_json(alice_api, url, {})
+    again = post_json(charlie_api, url, {})
 
     assert first.status_code == again.status_code == 200
     assert parse(first.json()["building_management_since"]) == ms(now)
     assert again.json() == first.json()
-    assert Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED).count() == 1
-    listed = alice_api.get("/api/v1/organizations").json()[0]
+    upgrades = Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED, organization=world.charlie_org)
+    assert upgrades.count() == 1
+    listed = charlie_api.get("/api/v1/organizations").json()[0]
     assert listed["building_management_since"] == first.json()["building_management_since"]
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from apihelp import error_of, patch_json, post_json
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from doorkeep.accounts.models import Membership, Role
+from doorkeep.accounts.services import create_token
 from doorkeep.events.models import Event, EventKind
 from doorkeep.keys.models import Key, KeyCredential
 from doorkeep.locks.models import Lock
@@ -186,6 +189,30 @@ def test_a_person_guessing_across_many_serials_is_rate_limited(world, alice_api,
     manufacture("DK-NEW-0001")
 
     error_of(register(alice_api, world.entry2.pk), 429, "rate_limited")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_wrong_claim_secrets_gets_exactly_the_limit_through(world, manufacture):
+    manufacture("DK-NEW-0001")
+    _row, token = create_token(world.alice, "burst")
+    barrier = threading.Barrier(12)
+    statuses: list[int] = []
+
+    def guess() -> None:
+        try:
+            client = Client(headers={"authorization": f"Bearer {token}"})
+            barrier.wait(timeout=10)
+            statuses.append(register(client, world.entry2.pk, secret="GUESS").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(statuses) == [400] * 5 + [429] * 7
 
 
 def test_registering_at_an_entry_of_another_organization_is_not_found(

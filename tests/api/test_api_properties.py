@@ -148,9 +148,10 @@ def test_it_refuses_a_second_entry_with_the_same_name(world, alice_api):
 
 
 def test_the_same_entry_name_is_fine_in_another_property(world, charlie_api):
-    response = post_json(
-        charlie_api, f"/api/v1/properties/{world.charlie_prop.pk}/entries", {"name": "Garage"}
-    )
+    # Charlie's own new property: its first entry needs no building management.
+    yard = {"organization_id": world.charlie_org.pk, "name": "Yard"}
+    yard_id = post_json(charlie_api, "/api/v1/properties", yard).json()["id"]
+    response = post_json(charlie_api, f"/api/v1/properties/{yard_id}/entries", {"name": "Garage"})
 
     assert response.status_code == 201
 

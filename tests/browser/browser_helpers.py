@@ -40,9 +40,23 @@ def sign_in(page: Any, email: str, password: str) -> None:
     submit(page, "Sign In")
 
 
-def sign_up(page: Any, email: str, password: str) -> None:
-    """Fill in and send the sign-up form (the address still needs confirming)."""
+def sign_in_as(context: Any, url: str, email: str) -> None:
+    """Sign a browser context in as the person with ``email`` without the
+    form: a session made on the server side, its cookie given to the
+    browser (for tests about other pages than sign-in)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(email=email))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": url}])
+
+
+def sign_up(page: Any, email: str, password: str, *, name: str = "") -> None:
+    """Fill in and send the sign-up form (the address still needs confirming).
+    The name defaults to the address's local part."""
     page.goto("/accounts/signup/")
+    page.locator("input[name=name]").fill(name or email.split("@")[0])
     page.locator("input[name=email]").fill(email)
     page.locator("input[name=password1]").fill(password)
     page.locator("input[name=password2]").fill(password)
@@ -55,10 +69,10 @@ def confirm_email(page: Any, link: str) -> None:
     submit(page, "Confirm")
 
 
-def sign_up_verified(page: Any, mailbox: Any, email: str, password: str) -> User:
+def sign_up_verified(page: Any, mailbox: Any, email: str, password: str, *, name: str = "") -> User:
     """Sign up, follow the link in the confirmation email: the browser ends
     signed in as the new, verified person, who is returned."""
-    sign_up(page, email, password)
+    sign_up(page, email, password, name=name)
     confirm_email(page, link_in(wait_for_email(mailbox, email), "/accounts/confirm-email/"))
     user = signed_in_user(page)
     assert user is not None and user.email == email, f"not signed in as {email} at {page.url}"

@@ -11,6 +11,10 @@ Playwright's sync API.
 - ``live_platform``: the world of tests/conftest.py served live, with a real
   gateway and Alice's lock connected to it as a simulated lock, so that an
   Open button on a page reaches the simulator.
+- ``module_chromium``: one Chromium for all the tests of a module, which
+  open pages in contexts of their own (``new_page``); for modules of many
+  short looks at pages (the accessibility checks). ``demo_site``: the demo's
+  data (`make run`), served live.
 """
 
 from __future__ import annotations
@@ -23,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.core import serializers
+from django.core.management import call_command
+from django.db import connections, transaction
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))  # gateway_helpers
 
-from browser_helpers import TIMEOUT_MS
+from browser_helpers import TIMEOUT_MS, sign_in_as
 from gateway_helpers import DEVICE_SECRET, Running, start_gateway
 
 from doorkeep.gateway.services import set_device_secret
 from doorkeep.gateway.simulator import SimulatedLock
+from doorkeep.licensing.models import Product
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As root and on a closed network: no sandbox, and none of Chromium's own
@@ -147,3 +154,110 @@ def live_platform(
     finally:
         running.run(lock.go_offline())
         stop()
+
+
+@dataclass
+class ModuleChromium:
+    """A Chromium shared by a module's tests, and the data the migrations put
+    in the test database (see ``demo_site``)."""
+
+    browser: Any
+    migrated: str | None
+    contexts: list[Any]
+
+    def new_page(
+        self, url: str, *, viewport: dict[str, int] | None = None, email: str | None = None
+    ) -> Any:
+        """A page in a fresh context: relative URLs go to ``url``; the given
+        size (a phone's is_mobile and touch below 48rem wide); signed in as
+        ``email`` when given. The test's contexts close when it ends."""
+        phone = viewport is not None and viewport["width"] < 768
+        context = self.browser.new_context(
+            base_url=url,
+            locale="en-US",
+            viewport=viewport or {"width": 1280, "height": 800},
+            is_mobile=phone,
+            has_touch=phone,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.contexts.append(context)
+        if email is not None:
+            sign_in_as(context, url, email)
+        return context.new_page()
+
+
+@pytest.fixture(scope="module")
+def _module_browser(django_db_setup: None, django_db_blocker: Any) -> Iterator[ModuleChromium]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium is not installed at {CHROMIUM}: "
+            "`apt-get install chromium` (.ci/run does it) to run the browser tests"
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    migrated = getattr(connections["default"], "_test_serialized_contents", None)
+    # Playwright's loop runs in this thread for the whole module: the ORM
+    # calls of its tests and of their fixtures are made one at a time.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield ModuleChromium(browser, migrated, [])
+            finally:
+                browser.close()
+    # The last test's flush ran on a connection of the loop's, which let
+    # post_migrate fill the content types again; serialized rollback, in the
+    # next module's first transactional test, expects empty tables.
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, inhibit_post_migrate=True, verbosity=0)
+
+
+@pytest.fixture
+def module_chromium(
+    request: pytest.FixtureRequest, _module_browser: ModuleChromium, transactional_db: None
+) -> Iterator[ModuleChromium]:
+    """The module's Chromium, for one test, against the live server's
+    database. While Playwright's loop runs Django hands out a database
+    connection per async context, one that serialized rollback does not
+    know: the migrations' data (the product catalogue) that the previous
+    test's flush took away is put back here."""
+    if _module_browser.migrated and not Product.objects.exists():
+        _restore(_module_browser.migrated)
+    try:
+        yield _module_browser
+    finally:
+        if any(r.failed for r in request.node.stash.get(_REPORTS, {}).values()):
+            pages = [p for c in _module_browser.contexts for p in c.pages]
+            for number, each in enumerate(pages):
+                _save_failure(each, request.node.nodeid + (f"-{number}" if number else ""))
+        for context in _module_browser.contexts:
+            context.close()
+        _module_browser.contexts.clear()
+        connections.close_all()
+
+
+def _restore(migrated: str) -> None:
+    """Put the migrations' rows back into the tables that are empty (the
+    flush's post_migrate signal has filled some again: content types)."""
+    empty: dict[type, bool] = {}
+    with transaction.atomic():
+        for row in serializers.deserialize("json", migrated):
+            model = type(row.object)
+            if empty.setdefault(model, not model._default_manager.exists()):
+                row.save()
+
+
+@pytest.fixture
+def demo_site(
+    module_chromium: ModuleChromium, live_server: Any, settings: Any, tmp_path: Path
+) -> Any:
+    """The demo's data (`make run`, doorkeep/demo.py), served live."""
+    from doorkeep import demo
+
+    settings.DATA_DIR = tmp_path  # where the demo writes its bank file
+    assert demo.load_demo()
+    return live_server

@@ -15,12 +15,14 @@ PASSWORD = "a sturdy passphrase"
 def test_a_new_person_signs_up_confirms_the_email_and_is_signed_in(browser_page, smtp, live_server):
     page = browser_page
 
-    sign_up(page, EMAIL, PASSWORD)
+    sign_up(page, EMAIL, PASSWORD, name="Nina Noor")
 
     expect(page.locator("main")).to_contain_text("Verify Your Email Address")
     assert signed_in_user(page) is None  # not before the address is confirmed
     message = wait_for_email(smtp, EMAIL)
     assert message["Subject"].startswith("[Doorkeep] ")
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert body.startswith("Hello from Doorkeep!")
     link = link_in(message, "/accounts/confirm-email/")
     assert link.startswith(live_server.url + "/")
 
@@ -28,6 +30,7 @@ def test_a_new_person_signs_up_confirms_the_email_and_is_signed_in(browser_page,
 
     user = signed_in_user(page)
     assert user is not None and user.email == EMAIL
+    assert user.name == "Nina Noor"
     assert user.emailaddress_set.get(email=EMAIL).verified
     assert Membership.objects.get(user=user).role == Role.LOCK_OWNER
     assert page.url == live_server.url + "/"

@@ -142,6 +142,7 @@ def test_a_resident_invites_a_guest_who_signs_up_verifies_presence_and_opens_the
     expect(card).to_contain_text(GUEST)
     card.get_by_role("link", name="Create an account").click()
     expect(guest.locator("input[name=email]")).to_have_value(GUEST)  # filled in from the link
+    guest.locator("input[name=name]").fill("Gwen Guest")
     guest.locator("input[name=password1]").fill(GUEST_PASSWORD)
     guest.locator("input[name=password2]").fill(GUEST_PASSWORD)
     submit(guest, "Sign Up")
@@ -163,6 +164,10 @@ def test_a_resident_invites_a_guest_who_signs_up_verifies_presence_and_opens_the
 
     # 5. Home: the shared location and the Guest Key tile; Verify at the Front door.
     expect(guest.locator("#location-name")).to_have_text("Canal House")
+    menus = guest.get_by_role("navigation", name="Main")
+    expect(menus.get_by_role("link", name="Guest Key")).to_be_visible()
+    for lock_owners_menu in ("Locks", "Account upgrades", "API tokens"):  # only a guest
+        expect(menus.get_by_role("link", name=lock_owners_menu, exact=True)).to_have_count(0)
     guest.locator("#guest-key-tile").click()
     expect(guest.get_by_role("heading", name="Guest Key")).to_be_visible()
     entry_row = guest.locator(f"#entry-{world.entry.pk}")

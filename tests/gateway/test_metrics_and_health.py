@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from django.test import Client
 from gateway_helpers import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
+from doorkeep.core import ratelimit
+from doorkeep.core.errors import RateLimited
 from doorkeep.gateway import routing
 from doorkeep.gateway.models import Device
 from doorkeep.keys import access
@@ -181,6 +184,9 @@ def test_every_metric_the_docs_and_alerts_name_is_exported(
     eventually(lambda: world.lock.pk in gateway.gateway.connections)
     routing.send_unlock(world.lock.pk, "r-3", timeout=5)  # web worker -> gateway -> lock
     OutboxMessage.objects.create(channel=Channel.EMAIL, payload={})
+    ratelimit.take("metrics-test:1", limit=1, window=timedelta(hours=1), message="-")
+    with pytest.raises(RateLimited):
+        ratelimit.take("metrics-test:1", limit=1, window=timedelta(hours=1), message="-")
     exported = {
         sample.name
         for text in (_scrape(client), _gateway_metrics(gateway, TOKEN)[1])
@@ -195,3 +201,15 @@ def test_every_metric_the_docs_and_alerts_name_is_exported(
     # A histogram is exported as its _bucket, _count and _sum samples.
     missing = sorted(n for n in named if n not in exported and f"{n}_count" not in exported)
     assert missing == []
+
+
+def test_a_refused_attempt_is_counted_by_its_limit_without_the_address(world, metrics_on, client):
+    window = timedelta(hours=1)
+    before = _value(_scrape(client), "doorkeep_rate_limit_hits_total", limit="login")
+    ratelimit.take("login:203.0.113.9", limit=1, window=window, message="-")
+    for _ in range(2):
+        with pytest.raises(RateLimited):
+            ratelimit.take("login:203.0.113.9", limit=1, window=window, message="-")
+    text = _scrape(client)
+    assert _value(text, "doorkeep_rate_limit_hits_total", limit="login") == before + 2
+    assert "203.0.113.9" not in text

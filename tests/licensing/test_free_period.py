@@ -18,10 +18,12 @@ from doorkeep.licensing.state import ManagementEnded, add_months, licence_of
         (datetime(2025, 11, 30, 10, 0, tzinfo=UTC), datetime(2026, 2, 28, 10, 0, tzinfo=UTC)),
         (datetime(2027, 11, 30, 10, 0, tzinfo=UTC), datetime(2028, 2, 29, 10, 0, tzinfo=UTC)),
         (datetime(2027, 11, 29, 8, 15, tzinfo=UTC), datetime(2028, 2, 29, 8, 15, tzinfo=UTC)),
-        (datetime(2026, 1, 31, 23, 59, tzinfo=UTC), datetime(2026, 4, 30, 23, 59, tzinfo=UTC)),
+        # 00:59 on 1 February in Amsterdam, the property's zone: 1 May there.
+        (datetime(2026, 1, 31, 23, 59, tzinfo=UTC), datetime(2026, 4, 30, 22, 59, tzinfo=UTC)),
         (datetime(2026, 3, 31, 12, 0, tzinfo=UTC), datetime(2026, 6, 30, 12, 0, tzinfo=UTC)),
-        (datetime(2026, 10, 15, 7, 30, tzinfo=UTC), datetime(2027, 1, 15, 7, 30, tzinfo=UTC)),
-        (datetime(2026, 12, 31, 18, 0, tzinfo=UTC), datetime(2027, 3, 31, 18, 0, tzinfo=UTC)),
+        # Across a change of clock the local time of day stays (09:30, 19:00 in Amsterdam).
+        (datetime(2026, 10, 15, 7, 30, tzinfo=UTC), datetime(2027, 1, 15, 8, 30, tzinfo=UTC)),
+        (datetime(2026, 12, 31, 18, 0, tzinfo=UTC), datetime(2027, 3, 31, 17, 0, tzinfo=UTC)),
     ],
 )
 def test_the_free_period_is_exactly_three_calendar_months_from_the_first_registration(

@@ -22,26 +22,32 @@ def _org(world) -> Organization:
     return Organization.objects.get(pk=world.org.pk)
 
 
-def test_the_lock_owner_activates_building_management_and_it_is_logged(world, now):
-    org = activate_building_management(world.alice, world.org.pk)
+# Alice's organization has building management in the world; Charlie's has not.
 
-    assert org.building_management_since == now == _org(world).building_management_since
-    event = Event.objects.get(kind=EventKind.ACCOUNT_UPGRADED)
-    assert (event.organization_id, event.actor_id) == (world.org.pk, world.alice.pk)
+
+def test_the_lock_owner_activates_building_management_and_it_is_logged(world, now):
+    org = activate_building_management(world.charlie, world.charlie_org.pk)
+
+    assert org.building_management_since == now
+    assert Organization.objects.get(pk=world.charlie_org.pk).building_management_since == now
+    event = Event.objects.get(kind=EventKind.ACCOUNT_UPGRADED, organization=world.charlie_org)
+    assert event.actor_id == world.charlie.pk
     assert "Building management" in event.summary
 
 
 def test_activating_building_management_again_changes_nothing(world, travel, now):
-    activate_building_management(world.alice, world.org.pk)
+    activate_building_management(world.charlie, world.charlie_org.pk)
     travel(now.replace(year=now.year + 1))
 
-    org = activate_building_management(world.alice, world.org.pk)
+    org = activate_building_management(world.charlie, world.charlie_org.pk)
 
     assert org.building_management_since == now
-    assert Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED).count() == 1
+    upgrades = Event.objects.filter(kind=EventKind.ACCOUNT_UPGRADED, organization=world.charlie_org)
+    assert upgrades.count() == 1
 
 
 def test_only_a_lock_owner_upgrades_the_account(world):
+    Organization.objects.filter(pk=world.org.pk).update(building_management_since=None)
     with pytest.raises(PermissionDenied) as member:
         activate_building_management(world.bob, world.org.pk)
     with pytest.raises(NotFound):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from doorkeep.core import ratelimit
 from doorkeep.core.errors import RateLimited
@@ -106,3 +108,83 @@ def test_reset_forgets_a_key(db, clock):
     check("k")
     with pytest.raises(RateLimited):
         check("other")
+
+
+# --- take: the atomic way -------------------------------------------------------------------------
+
+
+def take(key="k", limit=3):
+    return ratelimit.take(key, limit=limit, window=HOUR, message="Slow down.")
+
+
+def test_take_counts_each_attempt_until_the_limit_then_refuses(db, clock):
+    assert [take() for _ in range(3)] == [1, 2, 3]
+
+    with pytest.raises(RateLimited) as caught:
+        take()
+
+    assert caught.value.details["retry_after"] == 60 * 60 + 1
+    assert RateLimitBucket.objects.get(key="k").count == 3
+
+
+def test_take_starts_a_new_window_once_the_old_one_is_over(db, clock):
+    for _ in range(3):
+        take()
+    clock.shift(HOUR)
+
+    assert take() == 1
+    assert RateLimitBucket.objects.get(key="k").window_start == T0 + HOUR
+
+
+def test_a_slot_given_back_can_be_taken_again(db, clock):
+    for _ in range(3):
+        take()
+
+    ratelimit.give_back("k", window=HOUR)
+
+    assert take() == 3
+    with pytest.raises(RateLimited):
+        take()
+
+
+def test_giving_back_after_the_window_ended_does_not_touch_the_new_count(db, clock):
+    take()
+    clock.shift(HOUR)
+
+    ratelimit.give_back("k", window=HOUR)
+
+    assert ratelimit.count("k", window=HOUR) == 0
+    assert RateLimitBucket.objects.get(key="k").count == 1
+
+
+def _at_once(count, work):
+    """Run ``work`` in ``count`` threads released together, each with its own
+    database connection; the results, or the exceptions raised."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = work()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_concurrent_attempts_admits_exactly_the_limit():
+    results = _at_once(16, lambda: take("burst", limit=10))
+
+    admitted = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert (sorted(admitted), len(refused)) == (list(range(1, 11)), 6)
+    assert RateLimitBucket.objects.get(key="burst").count == 10

@@ -145,9 +145,9 @@ def test_the_csv_download_has_the_filtered_rows(world, alice, log):
     assert f"/locks/{world.lock.pk}/events.csv?outcome=granted" in page.content.decode()
     rows = csv_rows(alice.get(f"/locks/{world.lock.pk}/events.csv?outcome=granted"))
     assert [r["occurred_at"] for r in rows] == [
-        "2030-03-05T09:00:00+00:00",
-        "2030-01-10T23:30:00+00:00",
-        "2030-01-10T11:00:00+00:00",
+        "2030-03-05T10:00:00+01:00",  # on the property's clock, with the offset
+        "2030-01-11T00:30:00+01:00",
+        "2030-01-10T12:00:00+01:00",
     ]
     assert {r["outcome"] for r in rows} == {"granted"}
     assert rows[0]["lock_serial"] == "DK-TEST-0001" and rows[0]["person"] == "Dana"

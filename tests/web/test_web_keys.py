@@ -39,7 +39,7 @@ def test_it_issues_a_key_of_each_credential_kind_then_takes_it_back(world, alice
     data, access_kind, value, label = CREDENTIALS[kind]
     response = issue(alice, world, **data)
     assert response.status_code == 302, text(response)[:2000]
-    assert response["Location"] == lock_url(world)
+    assert response["Location"] == f"{lock_url(world)}#top"  # the confirmation in view
     key = Key.objects.get(lock=world.lock, revoked_at__isnull=True)
     assert key.person.name == "Dana" and key.person.email == "dana@example.com"
     world.lock.refresh_from_db()

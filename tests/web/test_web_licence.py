@@ -311,19 +311,19 @@ def test_the_dashboard_helper_computes_the_same_state_as_licence_of(world, time_
 # --- account upgrades ------------------------------------------------------------------
 
 
-def test_the_upgrades_page_activates_building_management(world, alice):
-    body = text(alice.get("/settings/upgrades/"))
+def test_the_upgrades_page_activates_building_management(world, charlie):
+    body = text(charlie.get("/settings/upgrades/"))
     assert 'href="/settings/upgrades/"' in body  # in the nav
-    assert "Alice Locks" in body
+    assert "Charlie Locks" in body
     assert "Building management" in body and "Organization management" in body
     assert "Receive keys from lock owners and manage them for your members" in body
-    assert "Charlie Locks" not in body
-    response = alice.post(f"/settings/upgrades/{world.org.pk}/building-management/")
+    assert "Alice Locks" not in body
+    response = charlie.post(f"/settings/upgrades/{world.charlie_org.pk}/building-management/")
     assert response.status_code == 302
-    world.org.refresh_from_db()
-    assert world.org.building_management_since is not None
-    body = text(alice.get("/settings/upgrades/"))
-    assert "Building management is active for Alice Locks." in body
+    world.charlie_org.refresh_from_db()
+    assert world.charlie_org.building_management_since is not None
+    body = text(charlie.get("/settings/upgrades/"))
+    assert "Building management is active for Charlie Locks." in body
     assert "Activate building management" not in body
 
 
@@ -351,6 +351,7 @@ def test_the_upgrades_page_takes_an_organization_management_code(world, alice):
 
 
 def test_a_member_and_an_outsider_cannot_upgrade(world, bob, charlie):
+    Organization.objects.filter(pk=world.org.pk).update(building_management_since=None)
     body = text(bob.get("/settings/upgrades/"))
     assert "Alice Locks" not in body
     assert "Only lock owners can upgrade" in body

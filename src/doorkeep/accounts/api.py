@@ -10,6 +10,7 @@ from doorkeep import policy
 from doorkeep.accounts import services
 from doorkeep.accounts.models import ApiToken, Membership
 from doorkeep.api.util import actor
+from doorkeep.core.clientip import client_address
 
 router = Router(tags=["accounts"])
 
@@ -65,10 +66,10 @@ def _token_out(row: ApiToken) -> dict[str, object]:
 @router.post("auth/tokens", auth=None, response={201: TokenCreated}, summary="Create an API token")
 def create_token(request: HttpRequest, body: TokenRequest) -> Status[dict[str, object]]:
     """Exchange an email address and password for a bearer token. Failed
-    attempts are rate-limited per address and per client."""
-    ip = request.META.get("REMOTE_ADDR", "")
+    passwords are limited as on the web sign-in: per account from one address,
+    per account from everywhere, and per address (`rate_limited`, 429)."""
     row, token = services.create_token_with_password(
-        body.email, body.password, body.name, client_ip=ip
+        body.email, body.password, body.name, client_ip=client_address(request)
     )
     return Status(201, {**_token_out(row), "token": token})
 

@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from doorkeep.accounts import signals  # noqa: F401
+        from doorkeep.accounts import mfa, signals  # noqa: F401
+
+        mfa.connect()

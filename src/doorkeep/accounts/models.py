@@ -69,6 +69,11 @@ class Organization(models.Model):
     is_platform = models.BooleanField(
         default=False, help_text=_("The organization that runs the platform itself.")
     )
+    require_two_factor = models.BooleanField(
+        _("require two-factor authentication"),
+        default=False,
+        help_text=_("Managers and collaborators must sign in with a second factor."),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     building_management_since = models.DateTimeField(
         null=True, blank=True, help_text=_("Upgrade activated by the lock owner (R12)")

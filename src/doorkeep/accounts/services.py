@@ -5,17 +5,17 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from doorkeep import policy
+from doorkeep.accounts import signin_limits
 from doorkeep.accounts.models import ApiToken, Membership, Organization, Role, User
-from doorkeep.core import ratelimit
-from doorkeep.core.errors import InvalidInput, NotFound
+from doorkeep.core.errors import InvalidInput, NotFound, PermissionDenied
 from doorkeep.core.rows import aware, partial
+from doorkeep.licensing.upgrades import require_building_management
 
 
 def create_user(email: str, password: str, *, name: str = "", verified: bool = True) -> User:
@@ -59,6 +59,8 @@ def add_member(actor: User, organization_id: int, email: str, role: str) -> Memb
         raise InvalidInput(
             _("Role must be lock_owner, building_manager or member."), code="invalid_role"
         )
+    if role == Role.BUILDING_MANAGER:
+        require_building_management(organization_id, _("Making members building managers"))
     user = User.objects.filter(email=email.strip().lower()).first()
     if user is None:
         raise NotFound(_("No account uses %(email)s.") % {"email": email}, code="user_not_found")
@@ -82,25 +84,30 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
 def create_token_with_password(
     email: str, password: str, name: str, *, client_ip: str
 ) -> tuple[ApiToken, str]:
-    window = timedelta(hours=1)
-    limit = settings.DOORKEEP["TOKEN_ATTEMPTS_PER_HOUR"]
-    message = _("Too many failed sign-in attempts. Wait an hour, then try again.")
-    keys = [f"token:email:{email.strip().lower()}", f"token:ip:{client_ip}"]
-    for key in keys:
-        ratelimit.check(key, limit=limit, window=window, message=message)
+    """Wrong passwords count as on the web sign-in (accounts.signin_limits)."""
+    attempt = signin_limits.begin(email, client_ip)
     user = authenticate(email=email.strip().lower(), password=password)
     if not isinstance(user, User) or not user.is_active:
-        for key in keys:
-            ratelimit.hit(key, window=window)
         raise InvalidInput(
             _("The email address or the password is not right."), code="bad_credentials"
         )
+    attempt.succeeded()
     from allauth.account.models import EmailAddress
 
     if not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists():
         raise InvalidInput(
             _("Confirm your email address first: follow the link we sent you."),
             code="email_unverified",
+        )
+    from doorkeep.accounts import mfa
+
+    if mfa.required(user):
+        raise PermissionDenied(
+            _(
+                "This account signs in with a second factor: create API tokens in the web "
+                "interface, under API tokens."
+            ),
+            code="two_factor_required",
         )
     return create_token(user, name)
 

@@ -52,6 +52,7 @@ def _tell_holder(request: BadgeRequest, title: str) -> None:
         body=request.property.name,
         url="/portal/",
         data={"badge_request_id": request.pk},
+        where=request.property,
     )
 
 
@@ -65,6 +66,7 @@ def requested(request: BadgeRequest) -> None:
         body=request.property.name,
         url="/operator/badges/",
         data={"badge_request_id": request.pk},
+        where=request.property,
     )
     notify.emit_webhook(
         request.organization_id,

@@ -157,7 +157,9 @@ def invite(
     `building_manager`, for one site (`property_id`) or every site, until
     `ends_at` or for good. The link works for 7 days and is only in the
     email. Errors: `invalid_email`, `invalid_role`, `invalid_end` (400),
-    `already_member`, `already_invited` (409)."""
+    `needs_building_management` (403: a `building_manager` needs the
+    organization's building management), `already_member`,
+    `already_invited` (409)."""
     sent = services.invite(
         actor(request),
         organization_id,

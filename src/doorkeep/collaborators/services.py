@@ -45,6 +45,7 @@ from doorkeep.core.errors import (
 )
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.properties.models import Property, zone_of
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ def invite(
         raise InvalidInput(
             _("The role must be read_only or building_manager."), code="invalid_role", field="role"
         )
+    if role == CollaboratorRole.BUILDING_MANAGER:
+        require_building_management(org.pk, _("Inviting building managers"))
     prop = None
     if property_id is not None:
         prop = Property.objects.filter(pk=property_id, organization_id=org.pk).first()
@@ -486,3 +489,39 @@ def end_access(actor: User, organization_id: int, membership_id: int) -> Members
         )
     policy.forget_roles(person)
     return membership
+
+
+# --- two-factor authentication ------------------------------------------------------
+
+
+def require_two_factor(actor: User, organization_id: int, required: bool) -> int:
+    """The owner asks (or stops asking) that the organization's managers and
+    collaborators sign in with a second factor (accounts/mfa.py). Turned on,
+    their sessions end: at their next sign-in they add a factor before
+    anything else. Returns how many people were signed out."""
+    org = _require_owner(actor, organization_id)
+    if org.require_two_factor == required:
+        return 0
+    with transaction.atomic():
+        Organization.objects.filter(pk=org.pk).update(require_two_factor=required)
+        ended = 0
+        if required:
+            people = (
+                Membership.objects.filter(organization_id=org.pk)
+                .exclude(role__in=_NOT_COLLABORATORS)
+                .select_related("user")
+            )
+            for membership in people:
+                ended += end_sessions(membership.user)
+        record(
+            EventKind.TWO_FACTOR_REQUIREMENT,
+            organization_id=org.pk,
+            actor=actor,
+            summary=(
+                _("Two-factor authentication required of managers and collaborators")
+                if required
+                else _("Two-factor authentication no longer required of managers and collaborators")
+            ),
+            data={"require_two_factor": required, "sessions_ended": ended},
+        )
+    return ended

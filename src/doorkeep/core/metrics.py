@@ -61,8 +61,8 @@ DECISION_SECONDS = Histogram(
 )
 LIMITS_HIT = Counter(
     "doorkeep_rate_limit_hits_total",
-    "Requests refused because a rate limit was reached, by the error's code",
-    ["code"],
+    "Attempts refused because a limit was used up, by the limit (core/ratelimit.py)",
+    ["limit"],
 )
 
 

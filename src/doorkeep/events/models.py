@@ -76,6 +76,10 @@ class EventKind(models.TextChoices):
     COLLABORATOR_ACCEPTED = "collaborator.accepted", _("Collaborator invitation accepted")
     COLLABORATOR_REVOKED = "collaborator.revoked", _("Collaborator invitation revoked")
     COLLABORATOR_ENDED = "collaborator.ended", _("Collaborator access ended")
+    TWO_FACTOR_REQUIREMENT = (
+        "organization.two_factor",
+        _("Two-factor requirement changed"),
+    )
     STATION_REGISTERED = "station.registered", _("Charging station registered")
     STATION_CHANGED = "station.changed", _("Charging station changed")
     STATION_REMOVED = "station.removed", _("Charging station removed")

@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from doorkeep.core import when
 from doorkeep.core.errors import InvalidInput
 from doorkeep.core.text import csv_cell
 from doorkeep.events.models import Event, EventKind
@@ -141,11 +142,12 @@ def csv_rows(queryset: QuerySet[Event], *, batch: int = 2000) -> Iterator[str]:
 def _csv_lines(writer: Any, events: Iterable[Event]) -> Iterator[str]:
     for e in events:
         outcome = {True: "granted", False: "denied", None: ""}[e.granted]
+        zone = when.zone(e.property)  # times on the property's clock, with their offset
         yield writer.writerow(
             [
                 e.id,
-                e.occurred_at.isoformat(),
-                e.received_at.isoformat(),
+                e.occurred_at.astimezone(zone).isoformat(),
+                e.received_at.astimezone(zone).isoformat(),
                 e.kind,
                 outcome,
                 e.reason,

@@ -64,6 +64,7 @@ def answered(invitation: Invitation, *, accepted: bool) -> None:
         body=invitation.property.name,
         url=f"/guests/invitations/{invitation.pk}/",
         data={"invitation_id": invitation.pk},
+        where=invitation.property,
     )
 
 
@@ -76,6 +77,7 @@ def expired(invitation: Invitation) -> None:
         body=invitation.property.name,
         url=f"/guests/invitations/{invitation.pk}/",
         data={"invitation_id": invitation.pk},
+        where=invitation.property,
     )
 
 
@@ -96,6 +98,7 @@ def guest_unlocked(
             body=body,
             url=f"/guests/invitations/{invitation.pk}/",
             data={"event_id": event_id, "entry_id": entry.pk, "guest_id": guest.pk},
+            where=entry.property,
         )
     prop = entry.property
     for invitation in invitations:

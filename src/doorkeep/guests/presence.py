@@ -38,6 +38,7 @@ from doorkeep.guests.models import (
     Presence,
 )
 from doorkeep.guests.services import policy_of, shareable_entry_ids
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry
 
@@ -260,6 +261,7 @@ def add_panel(actor: User, entry_id: int, name: str) -> tuple[Panel, str]:
 def install_panel(actor: User, entry_id: int, name: str, **fields: str) -> Panel:
     """A new panel of the entry with ``fields`` (its kind and secrets), logged."""
     entry = _managed_entry(actor, entry_id)
+    require_building_management(entry.property.organization_id, _("Installing entry panels"))
     name = name.strip() or _("Panel")
     with transaction.atomic():
         panel = Panel.objects.create(entry=entry, name=name[:100], **fields)
@@ -334,17 +336,6 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
     entry is shared with the guest and the code is good (and unused), presence
     is verified for the whole property. Nothing changes otherwise. A property
     whose policy requires the tag (NTAG 424 DNA, guests/tags.py) refuses codes."""
-    limit_key = f"panel:{user.pk}"
-    entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
-    if entry is not None and entry.property_id in {
-        inv.property_id for inv in accepted_invitations(user)
-    }:
-        ratelimit.check(
-            limit_key,
-            limit=int(settings.DOORKEEP["PANEL_ATTEMPTS_PER_HOUR"]),
-            window=timedelta(hours=1),
-            message=_("Too many wrong panel codes. Wait a while and try again."),
-        )
     entry = shared_entry_for(user, entry_id)
     if policy_of(entry.property_id).require_tag:
         record_refusal(user, entry, "tag_required")
@@ -356,13 +347,27 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             % {"property": entry.property.name},
             code="tag_required",
         )
-    digits = _normalize(code)
+    # A slot is taken first, so that a burst cannot get past the limit, and
+    # given back unless the code was wrong (docs/decisions/0021).
+    limit_key, hour = f"panel:{user.pk}", timedelta(hours=1)
+    ratelimit.take(
+        limit_key,
+        limit=int(settings.DOORKEEP["PANEL_ATTEMPTS_PER_HOUR"]),
+        window=timedelta(hours=1),
+        message=_("Too many wrong panel codes. Wait a while and try again."),
+    )
+    try:
+        digits = _normalize(code)
+    except InvalidInput:
+        ratelimit.give_back(limit_key, window=hour)
+        raise
     panels = list(
         Panel.objects.filter(
             entry=entry, tag=PanelTag.CODE, **({"pk": panel_id} if panel_id else {})
         )
     )
     if not panels:
+        ratelimit.give_back(limit_key, window=hour)
         raise Conflict(
             _("%(entry)s has no panel to verify at. Ask your host where the panel is.")
             % {"entry": entry.name},
@@ -379,8 +384,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             match = (panel, step - 1)
         if match:
             break
-    if match is None:
-        ratelimit.hit(limit_key, window=timedelta(hours=1))
+    if match is None:  # a wrong code: its slot stays taken
         record_refusal(user, entry, "invalid_code")
         raise InvalidInput(
             _(
@@ -391,6 +395,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
             code="invalid_code",
         )
     panel, step = match
+    ratelimit.give_back(limit_key, window=hour)
     with transaction.atomic():
         if not Panel.objects.filter(pk=panel.pk, last_step__lt=step).update(last_step=step):
             raise Conflict(

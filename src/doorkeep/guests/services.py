@@ -35,6 +35,7 @@ from doorkeep.keys import services as key_services
 from doorkeep.keys.credentials import presented
 from doorkeep.keys.models import CredentialKind, Key, Person
 from doorkeep.licensing.state import ManagementEnded, NoKeysAvailable, require_full_management
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.locks.models import Lock
 from doorkeep.properties.models import Entry, Property
 
@@ -145,6 +146,10 @@ def set_policy(actor: User, property_id: int, spec: PolicySpec) -> GuestPolicy:
         raise InvalidInput(
             _("Verification after inactivity must be between 1 and 365 days, or never."),
             code="invalid_policy",
+        )
+    if spec.sharing_enabled:  # switching sharing off needs no upgrade
+        require_building_management(
+            prop.organization_id, _("Letting residents share entries with guests")
         )
     wanted = set(spec.shareable_entry_ids)
     known = set(Entry.objects.filter(property=prop, pk__in=wanted).values_list("pk", flat=True))

@@ -62,6 +62,7 @@ def changed(item: Installation) -> None:
         body=item.property.name,
         url=f"/installations/{item.pk}/",
         data={"installation_id": item.pk},
+        where=item.property,
     )
     notify.emit_webhook(
         item.organization_id,

@@ -23,9 +23,10 @@ from pydantic import Field
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization
 from doorkeep.api.util import actor
+from doorkeep.core.clientip import client_address
 from doorkeep.licensing import selectors, services
 from doorkeep.licensing.models import KeyAllotment, Period
-from doorkeep.licensing.state import LicenceState, licence_of
+from doorkeep.licensing.state import LicenceState, days_left, licence_of
 from doorkeep.locks.services import get_lock
 
 router = Router(tags=["licences"])
@@ -111,7 +112,10 @@ class EndingSoonOut(Schema):
     entry: str | None
     mode: Literal["free", "active"]
     full_until: datetime
-    days_left: int = Field(description="Whole days left (0: ends within a day)")
+    days_left: int = Field(
+        description="Days from today to the day it ends, both on the calendar of the lock's "
+        "property, as the dashboard counts them (0: it ends today)"
+    )
 
 
 class OrganizationOut(Schema):
@@ -203,9 +207,7 @@ def redeem_for_lock(request: HttpRequest, lock_id: int, body: CodeIn) -> dict[st
     `rate_limited` (429). Every code entered, accepted or refused, is written
     to the lock's event log (`code.redeemed`, `code.refused` with the reason)."""
     user = actor(request)
-    result = services.redeem_for_lock(
-        user, lock_id, body.code, client_ip=request.META.get("REMOTE_ADDR", "")
-    )
+    result = services.redeem_for_lock(user, lock_id, body.code, client_ip=client_address(request))
     return {
         "product": result.product.name,
         "sku": result.product.sku,
@@ -233,7 +235,6 @@ def ending_soon(
     for row in selectors.ending_soon(actor(request), days, at=now):
         lock = row.lock
         entry = lock.entry
-        left = row.full_until - now
         result.append(
             {
                 "lock_id": lock.pk,
@@ -245,7 +246,7 @@ def ending_soon(
                 "entry": entry.name if entry else None,
                 "mode": row.mode,
                 "full_until": row.full_until,
-                "days_left": max(0, left.days),
+                "days_left": days_left(row.full_until, now, lock),
             }
         )
     return result
@@ -298,7 +299,7 @@ def redeem_for_organization(
     code is not used; 409), `rate_limited` (429). Every attempt is logged."""
     user = actor(request)
     result = services.redeem_for_organization(
-        user, organization_id, body.code, client_ip=request.META.get("REMOTE_ADDR", "")
+        user, organization_id, body.code, client_ip=client_address(request)
     )
     org = Organization.objects.get(pk=organization_id)
     return {

@@ -14,11 +14,11 @@ from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import Membership, Organization, Role, User
-from doorkeep.core import ratelimit
+from doorkeep.core import when
 from doorkeep.core.errors import DomainError, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
-from doorkeep.licensing import codes
+from doorkeep.licensing import codes, guesses
 from doorkeep.licensing.models import (
     CodeBatch,
     KeyAllotment,
@@ -31,7 +31,6 @@ from doorkeep.licensing.models import (
 )
 from doorkeep.licensing.state import ACTIVE, add_months, add_years, licence_of
 from doorkeep.locks.models import Lock
-from doorkeep.properties.models import zone_of
 
 REMINDER_DAYS = (28, 7, 1)
 
@@ -51,7 +50,8 @@ def on_registered(lock: Lock, now: datetime) -> None:
             lock=lock,
             kind=PeriodKind.FREE,
             starts_at=now,
-            ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"]),
+            # The same local time of day, on the property's clock (R4).
+            ends_at=add_months(now, settings.DOORKEEP["FREE_MONTHS"], lock),
         )
     # Always recorded, even as 0 keys: it marks that the first registration happened.
     KeyAllotment.objects.create(lock=lock, keys=settings.DOORKEEP["INCLUDED_KEYS"], included=True)
@@ -179,12 +179,14 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
     state = licence_of(lock.pk, now)
     if product.kind == ProductKind.MANAGEMENT:
         current_end = state.full_until or now
-        ends = add_years(max(now, current_end), product.years)
+        ends = add_years(max(now, current_end), product.years, lock)
         Period.objects.create(
             lock=lock, kind=PeriodKind.MANAGEMENT, starts_at=now, ends_at=ends, code=code
         )
         return Redemption(
-            product, _("Full management until %(date)s") % {"date": f"{ends:%Y-%m-%d}"}, ends
+            product,
+            _("Full management until %(date)s") % {"date": when.show(ends, lock, "Y-m-d")},
+            ends,
         )
     if product.kind == ProductKind.ORGANIZATIONS_OPTION:
         if state.mode != ACTIVE:
@@ -205,30 +207,17 @@ def _apply_to_lock(code: PrepaidCode, lock: Lock, now: datetime) -> Redemption:
         current = (
             state.option_ends_at if state.option_ends_at and state.option_ends_at > now else now
         )
-        ends = add_years(current, product.years)
+        ends = add_years(current, product.years, lock)
         Period.objects.create(
             lock=lock, kind=PeriodKind.ORGANIZATIONS_OPTION, starts_at=now, ends_at=ends, code=code
         )
         return Redemption(
-            product, _("Keys to organizations until %(date)s") % {"date": f"{ends:%Y-%m-%d}"}, ends
+            product,
+            _("Keys to organizations until %(date)s") % {"date": when.show(ends, lock, "Y-m-d")},
+            ends,
         )
     KeyAllotment.objects.create(lock=lock, keys=product.keys, code=code)
     return Redemption(product, _("%(n)d more keys") % {"n": product.keys})
-
-
-def _limits(actor: User, client_ip: str) -> list[str]:
-    keys = [f"code:user:{actor.pk}"]
-    if client_ip:  # no address (command line, tests): do not lump all such callers together
-        keys.append(f"code:ip:{client_ip}")
-    message = _("Too many wrong codes. Wait an hour, then try again.")
-    for key in keys:
-        ratelimit.check(
-            key,
-            limit=settings.DOORKEEP["CODE_ATTEMPTS_PER_HOUR"],
-            window=timedelta(hours=1),
-            message=message,
-        )
-    return keys
 
 
 def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = "") -> Redemption:
@@ -241,7 +230,7 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
     org_id = lock.organization_id
     assert org_id is not None
     try:
-        limit_keys = _limits(actor, client_ip)
+        attempt = guesses.begin(actor, client_ip)
     except RateLimited as exc:  # refused too: the owner sees the attempts in the log
         record(
             EventKind.CODE_REFUSED,
@@ -268,10 +257,8 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
                 summary=f"{result.product.name}: {result.summary}",
                 data={"product": result.product.sku, "code_id": code.pk},
             )
-            return result
     except CodeRefused as exc:
-        for key in limit_keys:
-            ratelimit.hit(key, window=timedelta(hours=1))
+        attempt.settle(exc.code)
         record(
             EventKind.CODE_REFUSED,
             organization_id=org_id,
@@ -282,6 +269,8 @@ def redeem_for_lock(actor: User, lock_id: int, text: str, *, client_ip: str = ""
             summary=exc.message,
         )
         raise
+    attempt.settle(None)
+    return result
 
 
 def redeem_for_organization(
@@ -290,7 +279,7 @@ def redeem_for_organization(
     """Enter an account-upgrade code: organization management (R13)."""
     policy.require(actor, policy.Action.BUY_LICENCES, organization_id, what=_("Organization"))
     try:
-        limit_keys = _limits(actor, client_ip)
+        attempt = guesses.begin(actor, client_ip)
     except RateLimited as exc:
         record(
             EventKind.CODE_REFUSED,
@@ -325,10 +314,8 @@ def redeem_for_organization(
                 summary=_("Organization management activated"),
                 data={"product": product.sku, "code_id": code.pk},
             )
-            return Redemption(product, _("Organization management activated"))
     except CodeRefused as exc:
-        for key in limit_keys:
-            ratelimit.hit(key, window=timedelta(hours=1))
+        attempt.settle(exc.code)
         record(
             EventKind.CODE_REFUSED,
             organization_id=organization_id,
@@ -337,6 +324,8 @@ def redeem_for_organization(
             summary=exc.message,
         )
         raise
+    attempt.settle(None)
+    return Redemption(product, _("Organization management activated"))
 
 
 def activate_building_management(actor: User, organization_id: int) -> Organization:
@@ -412,12 +401,10 @@ def send_reminders(now: datetime | None = None) -> int:
 def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bool) -> None:
     link = f"{settings.SITE_URL}/locks/{lock.pk}/licence/"
     # In the time zone of the lock's property, as the web UI shows it.
-    zone = zone_of(lock.entry.property if lock.entry else None)
-    ends_at = ends_at.astimezone(zone)
     kind = _("free period") if free else _("management period")
     subject = _("Management of %(lock)s ends on %(date)s") % {
         "lock": lock.name or lock.serial,
-        "date": f"{ends_at:%Y-%m-%d}",
+        "date": when.show(ends_at, lock, "Y-m-d"),
     }
     body = _(
         "The %(kind)s of lock %(lock)s (serial %(serial)s) ends on %(date)s.\n\n"
@@ -428,7 +415,7 @@ def _send_reminder(lock: Lock, ends_at: datetime, owners: list[str], *, free: bo
         "kind": kind,
         "lock": lock.name or lock.serial,
         "serial": lock.serial,
-        "date": f"{ends_at:%Y-%m-%d %H:%M} ({zone.key})",
+        "date": when.show(ends_at, lock, "Y-m-d H:i", named=True),
         "link": link,
     }
     send_mail(subject, body, None, owners)

@@ -12,23 +12,30 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Sum
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from doorkeep.core import when
 from doorkeep.core.errors import DomainError
 from doorkeep.keys.models import Key
 from doorkeep.licensing.models import KeyAllotment, Period, PeriodKind
+from doorkeep.locks.models import Lock
 
 FREE = "free"
 ACTIVE = "active"
 TAKE_BACK_ONLY = "take_back_only"
 
 
-def add_months(moment: datetime, months: int) -> datetime:
+def add_months(moment: datetime, months: int, where: Any = None) -> datetime:
     """The same day and time ``months`` calendar months later (the 31st of a
-    shorter month becomes its last day)."""
+    shorter month becomes its last day), on the wall clock of ``where`` (a
+    property, a lock, a zone; as given without): across a change of clock the
+    local time of day stays, the UTC time moves by the hour."""
+    if where is not None:
+        moment = when.local(moment, where)
     month_index = moment.month - 1 + months
     year = moment.year + month_index // 12
     month = month_index % 12 + 1
@@ -36,8 +43,15 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def add_years(moment: datetime, years: int) -> datetime:
-    return add_months(moment, 12 * years)
+def add_years(moment: datetime, years: int, where: Any = None) -> datetime:
+    return add_months(moment, 12 * years, where)
+
+
+def days_left(ends_at: datetime, at: datetime, where: Any) -> int:
+    """Days from the day of ``at`` to the day ``ends_at`` falls on, both on
+    the calendar of ``where`` (the lock's property): 0 when it ends today. The
+    one count of days left, for the dashboard and the API alike."""
+    return max(0, (when.local_day(ends_at, where) - when.local_day(at, where)).days)
 
 
 class ManagementEnded(DomainError):
@@ -127,8 +141,10 @@ def licence_of(lock_id: int, at: datetime | None = None) -> LicenceState:
     )
 
 
-def _date(moment: datetime | None) -> str:
-    return formats.date_format(timezone.localtime(moment), "DATE_FORMAT") if moment else "—"
+def _date(moment: datetime, lock_id: int) -> str:
+    """A day as the lock's owner reads it: on the calendar of its property."""
+    lock = Lock.objects.select_related("entry__property").filter(pk=lock_id).first()
+    return when.show(moment, lock, "DATE_FORMAT")
 
 
 def require_full_management(lock_id: int, at: datetime | None = None) -> LicenceState:
@@ -144,7 +160,7 @@ def require_full_management(lock_id: int, at: datetime | None = None) -> Licence
                 "Management of this lock ended on %(date)s: you can still take keys back, "
                 "nothing else. Enter a prepaid management code on the lock's licence panel to "
                 "restore full management; all keys are kept and become manageable again."
-            ) % {"date": _date(state.ended_at)}
+            ) % {"date": _date(state.ended_at, lock_id)}
         raise ManagementEnded(message)
     return state
 

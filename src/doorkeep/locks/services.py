@@ -77,8 +77,11 @@ def register_lock(
     too_many = _("Too many wrong claim secrets. Wait an hour, then try again.")
     user_key = f"claim:user:{actor.pk}"
     serial_key = f"claim:serial:{clean_serial}"
-    ratelimit.check(user_key, limit=limit * 4, window=window, message=too_many)
-    ratelimit.check(serial_key, limit=limit, window=window, message=too_many)
+    # A slot of each budget is taken first, so that a burst cannot get past
+    # them, and given back unless the claim failed (docs/decisions/0021).
+    taken = ratelimit.take_all(
+        [(user_key, limit * 4), (serial_key, limit)], window=window, message=too_many
+    )
 
     with transaction.atomic():
         lock = Lock.objects.select_for_update().filter(serial=clean_serial).first()
@@ -100,14 +103,14 @@ def register_lock(
                 "wrong_claim_secret",
             )
         elif lock.organization_id == org_id:
-            raise Conflict(_("You have already registered this lock."), code="already_registered")
+            failure = (_("You have already registered this lock."), "already_registered")
         elif lock.organization_id is not None:
-            raise Conflict(
+            failure = (
                 _(
                     "This lock is registered to another owner. They must remove it before you can "
                     "register it."
                 ),
-                code="registered_to_other",
+                "registered_to_other",
             )
         else:
             failure = None
@@ -134,11 +137,13 @@ def register_lock(
                 % {"serial": lock.serial, "entry": entry.name},
             )
             ratelimit.reset(serial_key)
+            ratelimit.give_back(user_key, window=window)
             return lock
-    # A failed claim: count it (outside the rolled-back work) and log it.
-    ratelimit.hit(user_key, window=window)
-    ratelimit.hit(serial_key, window=window)
     message, code = failure
+    if code in ("already_registered", "registered_to_other"):  # not a wrong claim secret
+        ratelimit.give_back_all(taken, window=window)
+        raise Conflict(message, code=code)
+    # A failed claim: its slots stay taken; log it.
     record(
         EventKind.LOCK_CLAIM_FAILED,
         organization_id=org_id,

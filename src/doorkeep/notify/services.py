@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
+from doorkeep.core import when
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound
 from doorkeep.notify import outbox
 from doorkeep.notify.channels import check_webhook_url
@@ -65,11 +66,16 @@ def notify_users(
     body: str,
     url: str = "",
     data: dict[str, Any] | None = None,
+    where: Any = None,
 ) -> list[Notification]:
     """Call inside the caller's transaction.atomic(). Writes one in-app
     Notification per user, one outbox row per Web Push subscription of that
     user, and an email outbox row when the user chose email for this kind
-    (preference). After commit, kicks delivery."""
+    (preference). After commit, kicks delivery.
+
+    ``where`` (the property it is about) gives the time zone the notification
+    is shown in: kept as ``data["timezone"]``, and the email says when, in
+    that zone and naming it."""
     if kind not in NotificationKind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
     wanted = list(dict.fromkeys(int(pk) for pk in user_ids))
@@ -79,6 +85,11 @@ def notify_users(
     ids = [u.pk for u in users]
     now = timezone.now()
     extra = _plain_json(data or {})
+    email_body = body
+    if where is not None:
+        extra["timezone"] = when.zone(where).key
+        moment = when.show(now, where, "j F Y H:i", named=True)
+        email_body = "\n\n".join(filter(None, [body, _("Time: %(moment)s") % {"moment": moment}]))
     notifications = Notification.objects.bulk_create(
         [
             Notification(
@@ -119,7 +130,7 @@ def notify_users(
             channel=Channel.EMAIL,
             user_id=user_id,
             notification=by_user[user_id],
-            payload={"subject": title, "body": body, "url": link},
+            payload={"subject": title, "body": email_body, "url": link},
             created_at=now,
             next_attempt_at=now,
         )

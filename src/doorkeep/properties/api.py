@@ -78,4 +78,7 @@ def get_property(request: HttpRequest, property_id: int) -> dict[str, object]:
 
 @router.post("properties/{property_id}/entries", response={201: EntryOut}, summary="Add an entry")
 def add_entry(request: HttpRequest, property_id: int, body: EntryIn) -> Status[dict[str, object]]:
+    """A property's first entry is for every lock owner; another needs the
+    organization's building management. Errors: `needs_building_management`
+    (403), `entry_exists` (409)."""
     return Status(201, entry_out(services.add_entry(actor(request), property_id, name=body.name)))

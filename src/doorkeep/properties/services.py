@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound
+from doorkeep.licensing.upgrades import require_building_management
 from doorkeep.properties.models import Entry, Property, validate_timezone
 
 
@@ -50,10 +51,19 @@ def get_property(
 
 
 def add_entry(actor: User, property_id: int, *, name: str) -> Entry:
+    """Add an entry (a door, gate or barrier) to a property. A property's
+    first entry is for everyone; more need building management."""
     prop = get_property(actor, property_id, policy.Action.MANAGE_PROPERTIES)
     clean = _clean_name(name, _("An entry"))
     try:
         with transaction.atomic():
+            # The property's row is locked so that two first entries at once
+            # cannot both pass the gate.
+            Property.objects.select_for_update().filter(pk=prop.pk).first()
+            if Entry.objects.filter(property=prop).exists():
+                require_building_management(
+                    prop.organization_id, _("More than one entry per property")
+                )
             return Entry.objects.create(property=prop, name=clean)
     except IntegrityError:
         raise Conflict(

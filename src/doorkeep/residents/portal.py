@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core import ratelimit
+from doorkeep.core.clientip import limit_key
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound, RateLimited
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
@@ -92,16 +93,17 @@ def site_for_join(code: str, *, client: str) -> Property:
     for a login there. A wrong code counts against the client's asks, as in
     ask_for_login (so that codes cannot be guessed here either), and says only
     that it is not known."""
-    key = f"portal-ask:{client}"
-    ratelimit.check(
+    key = f"portal-ask:{limit_key(client)}"
+    ratelimit.take(  # given back when the code is right (docs/decisions/0021)
         key,
         limit=ASKS_PER_HOUR,
         window=timedelta(hours=1),
         message=_("Too many requests from here; please try again later."),
     )
     prop = site_for_code(code)
-    if prop is None:
-        ratelimit.hit(key, window=timedelta(hours=1))
+    if prop is not None:
+        ratelimit.give_back(key, window=timedelta(hours=1))
+    else:
         raise InvalidInput(
             _("This code is not known. Check the code on the notice in your building."),
             code="unknown_site_code",
@@ -137,7 +139,7 @@ def ask_for_login(code: str, *, name: str, email: str, unit: str, client: str) -
         )
     mails = f"portal-mail:{address}"
     try:
-        ratelimit.check(
+        ratelimit.take(
             mails,
             limit=MAILS_PER_HOUR,
             window=timedelta(hours=1),
@@ -145,7 +147,6 @@ def ask_for_login(code: str, *, name: str, email: str, unit: str, client: str) -
         )
     except RateLimited as exc:
         raise RateLimited(exc.message, field="email", **exc.details) from None
-    ratelimit.hit(mails, window=timedelta(hours=1))
     token = secrets.token_urlsafe(24)
     request = LoginRequest.objects.create(
         property=prop, unit=home, name=clean_name, email=address, token_digest=_digest(token)
@@ -255,6 +256,7 @@ def _tell_managers(request: LoginRequest) -> None:
         body=request.property.name,
         url=f"/properties/{request.property_id}/residents/",
         data={"login_request_id": request.pk},
+        where=request.property,
     )
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from doorkeep import policy
 from doorkeep.api.util import actor
+from doorkeep.core.clientip import client_address
 from doorkeep.properties.services import get_property
 from doorkeep.residents import portal
 from doorkeep.residents.models import LoginRequest
@@ -96,7 +97,7 @@ def ask(request: HttpRequest, body: AskIn) -> Status[dict[str, str]]:
         name=body.name,
         email=body.email,
         unit=body.unit,
-        client=request.META.get("REMOTE_ADDR", ""),
+        client=client_address(request),
     )
     return Status(
         201,

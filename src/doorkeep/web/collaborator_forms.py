@@ -43,9 +43,20 @@ class InviteCollaboratorForm(ServiceErrorsMixin, forms.Form):
         help_text=_("The access ends at the end of that day. Empty: no end."),
     )
 
-    def __init__(self, *args: Any, sites: Iterable[Property], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sites: Iterable[Property], managers: bool = True, **kwargs: Any
+    ) -> None:
+        """``managers``: offer the manager role (False without building
+        management; the service refuses it then)."""
         kwargs.setdefault("auto_id", "id_invite_%s")
         super().__init__(*args, **kwargs)
+        if not managers:
+            role = self.fields["role"]
+            role.choices = [(CollaboratorRole.READ_ONLY.value, CollaboratorRole.READ_ONLY.label)]  # type: ignore[attr-defined]
+            role.help_text = _(
+                "Read only: sees the sites, locks, keys, event log, residents and badges, and "
+                "changes nothing."
+            )
         self.fields["site"].choices = [  # type: ignore[attr-defined]
             ("", _("Every site")),
             *((str(p.pk), p.name) for p in sites),

@@ -68,6 +68,34 @@ class Roles:
         )
         return row or {"resident": False, "guest": False, "portal": False, "operator": False}
 
+    @cached_property
+    def holds_nothing(self) -> bool:
+        """Their organizations (everyone who signs up gets one) hold no
+        property or lock, and they collaborate on no site: the locks pages
+        have nothing for them."""
+        if policy.scoped_sites(self.user):
+            return False
+        return not (
+            policy.organizations(self.user)
+            .filter(Q(properties__isnull=False) | Q(locks__isnull=False))
+            .exists()
+        )
+
+    @property
+    def only_guest(self) -> bool:
+        """A guest and nothing else (no key of their own, no home at a site,
+        not an operator, nothing held): the guest's menus only."""
+        return (
+            self.guest
+            and not (self.resident or self.portal or self.operator)
+            and self.holds_nothing
+        )
+
+    @property
+    def organization_menus(self) -> bool:
+        """Locks, My doors, account upgrades, collaborators, API tokens."""
+        return (self.member or not self.guest) and not self.only_guest
+
     @property
     def resident(self) -> bool:
         """Holds a key of their own somewhere: may invite guests."""

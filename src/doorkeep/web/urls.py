@@ -7,6 +7,7 @@ from doorkeep.web.views import billing as billing_views
 from doorkeep.web.views import (
     collaborators,
     consumption,
+    demo,
     guest_tags,
     guests,
     installations,
@@ -23,6 +24,7 @@ from doorkeep.web.views import payments as payment_views
 app_name = "web"
 urlpatterns: list[URLPattern] = [
     path("", views.dashboard, name="dashboard"),
+    path("demo/mail/", demo.demo_mail, name="demo_mail"),
     path("locks/register/", views.register_lock, name="register_lock"),
     path("locks/<int:lock_id>/", views.lock_detail, name="lock"),
     path("locks/<int:lock_id>/keys/", views.issue_key, name="issue_key"),
@@ -602,6 +604,11 @@ urlpatterns: list[URLPattern] = [
         "settings/collaborators/<int:org_id>/<int:membership_id>/end/",
         collaborators.end_access,
         name="end_collaborator_access",
+    ),
+    path(
+        "settings/collaborators/<int:org_id>/two-factor/",
+        collaborators.two_factor,
+        name="collaborators_two_factor",
     ),
     path("collaborators/accept/<str:token>/", collaborators.accept, name="accept_collaboration"),
     path(

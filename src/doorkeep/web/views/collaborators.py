@@ -24,6 +24,7 @@ from doorkeep.collaborators.models import CollaboratorInvitation
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.properties.models import Property
 from doorkeep.web.collaborator_forms import InviteCollaboratorForm
+from doorkeep.web.upgrade_offers import building_management_offer
 from doorkeep.web.views.common import _form_or_page_error, current_user, error_page, page_view
 
 
@@ -98,6 +99,13 @@ def _page(
         for i in services.invitations(user, org.pk)
         if i.pending
     ]
+    offer = building_management_offer(
+        user,
+        org,
+        _("Inviting building managers"),
+        f"{reverse('web:collaborators')}?organization={org.pk}#invite",
+        anchor="managers-offer",
+    )
     return render(
         request,
         "web/collaborators/settings.html",
@@ -105,7 +113,8 @@ def _page(
             "nav": "collaborators",
             "org": org,
             "orgs": orgs,
-            "form": form or InviteCollaboratorForm(sites=sites),
+            "form": form or InviteCollaboratorForm(sites=sites, managers=offer is None),
+            "offer": offer,
             "rows": rows,
             "pending": pending,
             "tz": tz,
@@ -211,6 +220,28 @@ def end_access(request: HttpRequest, org_id: int, membership_id: int) -> HttpRes
         % {"email": ended.user.email},
     )
     return _back(ended.organization)
+
+
+@require_POST
+@page_view
+def two_factor(request: HttpRequest, org_id: int) -> HttpResponse:
+    """Turn on or off the second factor for managers and collaborators."""
+    user = current_user(request)
+    required = request.POST.get("require_two_factor") == "on"
+    ended = services.require_two_factor(user, org_id, required)
+    orgs = _owned(user)
+    if required:
+        messages.success(
+            request,
+            _(
+                "Managers and collaborators now sign in with a second factor; "
+                "%(count)d of them were signed out and add one at their next sign-in."
+            )
+            % {"count": ended},
+        )
+    else:
+        messages.success(request, _("A second factor is no longer required."))
+    return _back(_chosen(orgs, org_id))
 
 
 # --- the invited person ------------------------------------------------------------

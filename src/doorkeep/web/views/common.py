@@ -12,16 +12,17 @@ from typing import Any, Concatenate, ParamSpec
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.utils import formats, timezone
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
+from doorkeep.core import when
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.gateway import remote
 from doorkeep.keys import schedule as schedules
@@ -48,6 +49,7 @@ PAGE_LEVEL_ERRORS = frozenset(
         "shared_key_revoked",
         "shared_key_not_valid",
         "needs_organization_management",
+        "needs_building_management",
         "already_revoked",
     }
 )
@@ -94,9 +96,7 @@ def _form_or_page_error(form: ServiceErrorsMixin, exc: DomainError) -> str:
 
 def _moment(moment: datetime | None, tz: Any, fmt: str = "Y-m-d H:i") -> str:
     """A moment as text in the time zone ``tz`` (for messages built in views)."""
-    if moment is None:
-        return "—"
-    return formats.date_format(timezone.localtime(moment, tz), fmt)
+    return when.show(moment, tz, fmt)
 
 
 def _denial(
@@ -170,6 +170,15 @@ def _key_rows(keys: Any, now: datetime) -> list[KeyRow]:
 
 
 # --- messages and pages shared by several views ------------------------------------
+
+
+def at_the_top(viewname: str, **kwargs: Any) -> HttpResponseRedirect:
+    """The redirect after a form further down a page succeeded: the page opens
+    at its top, where the confirmation is (the messages). A redirect without a
+    fragment of its own keeps the form's (``action="…#issue"``, there so that
+    the form's errors are in view), which would scroll the confirmation away;
+    ``#top`` scrolls to the start of the page (HTML's rule for that name)."""
+    return HttpResponseRedirect(reverse(viewname, kwargs=kwargs) + "#top")
 
 
 def _issued_message(request: HttpRequest, key: Key, spec: key_services.KeySpec) -> None:

@@ -22,7 +22,8 @@ from doorkeep.guests import selectors as guest_selectors
 from doorkeep.keys import sharing
 from doorkeep.keys.models import Key
 from doorkeep.licensing import selectors as licensing_selectors
-from doorkeep.licensing.state import LicenceState
+from doorkeep.licensing.state import LicenceState, days_left
+from doorkeep.licensing.upgrades import has_building_management
 from doorkeep.locks import selectors as lock_selectors
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
@@ -55,6 +56,7 @@ class PropertyGroup:
     can_manage: bool = False
     can_view_events: bool = False
     entry_form: EntryForm | None = None
+    entries_need_upgrade: bool = False  # another entry needs building management
 
     @property
     def tz(self) -> Any:
@@ -84,9 +86,8 @@ def _ending_soon(user: User, now: datetime) -> list[EndingSoon]:
     for item in licensing_selectors.ending_soon(user, ENDING_SOON_DAYS, at=now):
         prop = item.lock.entry.property if item.lock.entry else None
         tz = queries.zone_of(prop)
-        ends = timezone.localtime(item.full_until, tz)
-        days = (ends.date() - now.astimezone(tz).date()).days
-        soon.append(EndingSoon(item.lock, prop, item.mode, item.full_until, max(days, 0), tz))
+        days = days_left(item.full_until, now, tz)
+        soon.append(EndingSoon(item.lock, prop, item.mode, item.full_until, days, tz))
     return soon
 
 
@@ -120,6 +121,9 @@ def _dashboard(
         group.rows.append(LockRow(lock, licences.get(lock.pk) if visible else None))
     for group in groups.values():
         if group.can_manage and group.prop is not None:
+            if group.prop.entries.all() and not has_building_management(group.prop.organization):
+                group.entries_need_upgrade = True
+                continue
             group.entry_form = EntryForm(
                 initial={"next": reverse("web:dashboard")}, auto_id=f"id_entry_{group.prop.pk}_%s"
             )

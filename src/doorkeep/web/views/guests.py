@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +26,9 @@ from doorkeep.gateway import remote
 from doorkeep.guests import presence, selectors, services, tags
 from doorkeep.guests.models import Invitation, InvitationStatus, Panel, PanelTag
 from doorkeep.properties.models import Entry, Property
-from doorkeep.web.views.common import current_user, error_page, page_view
+from doorkeep.web.context import Roles
+from doorkeep.web.upgrade_offers import building_management_offer
+from doorkeep.web.views.common import current_user, page_view
 
 # --- forms ---------------------------------------------------------------------
 
@@ -120,7 +121,7 @@ def _settings_page(
     new_panel: dict[str, Any] | None = None,
 ) -> HttpResponse:
     user = current_user(request)
-    prop = Property.objects.filter(pk=property_id).first()
+    prop = Property.objects.select_related("organization").filter(pk=property_id).first()
     if prop is None:
         raise NotFound(_("Property not found."))
     policy.require(
@@ -132,7 +133,18 @@ def _settings_page(
     )
     entries = list(prop.entries.all())
     rules = services.policy_of(prop.pk)
-    if policy_form is None:
+    offer = building_management_offer(
+        user,
+        prop.organization,
+        _("Guest sharing and entry panels"),
+        reverse("web:guest_settings", kwargs={"property_id": prop.pk}),
+        anchor="guests-offer",
+    )
+    # Without building management the policy form is shown only while
+    # sharing is on, to switch it off; panels are listed, to remove them.
+    if offer is not None and not rules.sharing_enabled:
+        policy_form = None
+    elif policy_form is None:
         policy_form = PolicyForm(
             entries=entries,
             initial={
@@ -153,7 +165,8 @@ def _settings_page(
             "prop": prop,
             "error": error,
             "policy_form": policy_form,
-            "panel_form": panel_form or PanelForm(entries=entries),
+            "panel_form": None if offer else panel_form or PanelForm(entries=entries),
+            "offer": offer,
             "panels": list(Panel.objects.filter(entry__property=prop).select_related("entry")),
             "invitations": selectors.invitations_at(user, prop.pk),
             "new_panel": new_panel,
@@ -187,7 +200,12 @@ def save_guest_policy(request: HttpRequest, property_id: int) -> HttpResponse:
         reverify_after_days=data["reverify_after_days"],
         require_tag=data["require_tag"],
     )
-    services.set_policy(current_user(request), property_id, spec)
+    try:
+        services.set_policy(current_user(request), property_id, spec)
+    except DomainError as exc:
+        return _settings_page(
+            request, property_id, status=exc.status, error=exc.message, policy_form=form
+        )
     messages.success(request, _("The guest policy is saved."))
     return redirect("web:guest_settings", property_id=property_id)
 
@@ -385,8 +403,13 @@ def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
     """R21-R23. Anyone may open the link; answering needs the invited account."""
     try:
         invitation = services.read_token(token)
-    except DomainError as exc:
-        return error_page(request, exc)
+    except DomainError as exc:  # used, declined, withdrawn, expired, or never valid
+        return render(
+            request,
+            "web/guests/invitation_gone.html",
+            {"message": exc.message, "status": exc.status},
+            status=exc.status,
+        )
     user = request.user if isinstance(request.user, User) else None
     context: dict[str, Any] = {
         "invitation": invitation,
@@ -663,11 +686,6 @@ def home(request: HttpRequest) -> HttpResponse:
     organization has no properties or locks yet (everyone who signs up gets
     one), the locks dashboard for everyone else."""
     user = current_user(request)
-    orgs = policy.organizations(user)
-    if (
-        _is_guest(user)
-        and not policy.scoped_sites(user)  # a collaborator of a site: the site is there
-        and not orgs.filter(Q(properties__isnull=False) | Q(locks__isnull=False)).exists()
-    ):
+    if _is_guest(user) and Roles(user).holds_nothing:
         return redirect("web:guest_home")
     return redirect("web:dashboard")

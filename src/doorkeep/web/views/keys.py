@@ -27,6 +27,7 @@ from doorkeep.web.views.common import (
     _issued_message,
     _people_for_select,
     _taken_back_message,
+    at_the_top,
     current_user,
     page_view,
 )
@@ -56,7 +57,7 @@ def issue_key(request: HttpRequest, lock_id: int) -> HttpResponse:
         error = _form_or_page_error(form, exc)
         return _lock_page(request, lock_id, status=exc.status, error=error, issue_form=form)
     _issued_message(request, key, spec)
-    return redirect("web:lock", lock_id=lock_id)
+    return at_the_top("web:lock", lock_id=lock_id)
 
 
 @require_POST

@@ -8,12 +8,14 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from doorkeep import policy
 from doorkeep.accounts.models import Organization
+from doorkeep.core.clientip import client_address
 from doorkeep.core.errors import DomainError, NotFound, PermissionDenied
 from doorkeep.licensing import selectors as licensing_selectors
 from doorkeep.licensing import services as licensing_services
@@ -22,7 +24,13 @@ from doorkeep.licensing.state import licence_of
 from doorkeep.locks import services as lock_services
 from doorkeep.web import queries
 from doorkeep.web.forms import PrepaidCodeForm
-from doorkeep.web.views.common import Action, _form_or_page_error, current_user, page_view
+from doorkeep.web.views.common import (
+    Action,
+    _form_or_page_error,
+    _safe_next,
+    current_user,
+    page_view,
+)
 
 
 @dataclass
@@ -113,7 +121,7 @@ def lock_licence(request: HttpRequest, lock_id: int) -> HttpResponse:
             current_user(request),
             lock_id,
             form.cleaned_data["code"],
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client_address(request),
         )
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
@@ -173,7 +181,8 @@ def activate_building_management(request: HttpRequest, org_id: int) -> HttpRespo
     except DomainError as exc:
         return _upgrades_page(request, status=exc.status, error=exc.message)
     messages.success(request, _("Building management is active for %(org)s.") % {"org": org.name})
-    return redirect("web:upgrades")
+    # From an upgrade offer on another page: back to that page.
+    return redirect(_safe_next(request, request.POST.get("next"), reverse("web:upgrades")))
 
 
 @require_POST
@@ -187,7 +196,7 @@ def redeem_organization_code(request: HttpRequest, org_id: int) -> HttpResponse:
             current_user(request),
             org_id,
             form.cleaned_data["code"],
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client_address(request),
         )
     except DomainError as exc:
         error = _form_or_page_error(form, exc)

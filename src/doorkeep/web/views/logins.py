@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from doorkeep import policy
+from doorkeep.core.clientip import client_address
 from doorkeep.core.errors import DomainError, NotFound, RateLimited
 from doorkeep.properties.services import get_property
 from doorkeep.residents import portal
@@ -37,7 +38,7 @@ from doorkeep.web.views.residents import _back, _site_page
 
 
 def _client(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
+    return client_address(request)
 
 
 def _code_page(

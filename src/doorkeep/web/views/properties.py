@@ -14,6 +14,7 @@ from doorkeep.core.errors import DomainError
 from doorkeep.locks import selectors as lock_selectors
 from doorkeep.properties import services as property_services
 from doorkeep.web.forms import EntryForm
+from doorkeep.web.upgrade_offers import building_management_offer
 from doorkeep.web.views.common import (
     Action,
     _denial,
@@ -38,7 +39,19 @@ def _property_page(
     if entry_form is not None and not can_manage:  # not shown to them: say why
         error = _denial(user, Action.MANAGE_PROPERTIES, prop.organization_id, prop.pk)
         status, entry_form = 403, None
-    if entry_form is None and can_manage:
+    entries = list(prop.entries.all())
+    offer = None
+    if can_manage and entries:  # a second entry needs building management
+        offer = building_management_offer(
+            user,
+            prop.organization,
+            _("More than one entry per property"),
+            reverse("web:property", kwargs={"property_id": prop.pk}) + "#entries",
+            anchor="entries-offer",
+        )
+    if offer is not None:
+        entry_form = None
+    elif entry_form is None and can_manage:
         entry_form = EntryForm()
     return render(
         request,
@@ -46,7 +59,7 @@ def _property_page(
         {
             "prop": prop,
             "error": error,
-            "entries": list(prop.entries.all()),
+            "entries": entries,
             "locks": list(lock_selectors.locks_for(user, property_id=prop.pk)),
             "can_manage": can_manage,
             "can_view_events": policy.can(user, Action.VIEW_EVENTS, prop.organization_id, prop.pk),
@@ -54,6 +67,7 @@ def _property_page(
                 user, Action.VIEW_STATIONS, prop.organization_id, prop.pk
             ),
             "entry_form": entry_form,
+            "entry_offer": offer,
         },
         status=status,
     )

@@ -34,6 +34,7 @@ from doorkeep.web.views.common import (
     _moment,
     _people_for_select,
     _taken_back_message,
+    at_the_top,
     current_user,
     page_view,
 )
@@ -73,7 +74,7 @@ def issue_organization_key(request: HttpRequest, lock_id: int) -> HttpResponse:
         )
         % {"org": key.holder_name},
     )
-    return redirect("web:lock", lock_id=lock_id)
+    return at_the_top("web:lock", lock_id=lock_id)
 
 
 def _shared_problem(parent: Key, licence: LicenceState, tz: Any) -> tuple[str, bool]:
@@ -187,7 +188,7 @@ def issue_shared_key(request: HttpRequest, key_id: int) -> HttpResponse:
         error = _form_or_page_error(form, exc)
         return _shared_page(request, key_id, status=exc.status, error=error, issue_form=form)
     _issued_message(request, key, spec)
-    return redirect("web:shared_key", key_id=key_id)
+    return at_the_top("web:shared_key", key_id=key_id)
 
 
 @require_POST
