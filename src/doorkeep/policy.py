@@ -54,6 +54,7 @@ class Action(StrEnum):
     MANAGE_TARIFFS = "manage_tariffs"  # set a site's tariffs and billing settings
     VIEW_BILLING = "view_billing"  # consumption, billing runs, invoices, statements of a site
     FINALIZE_BILLING = "finalize_billing"  # finalize runs, credit notes, payments, bank files
+    OPEN_ENTRIES = "open_entries"  # open an entry remotely without a phone key of one's own
 
 
 _ALLOWED: dict[Action, frozenset[str]] = {
@@ -84,6 +85,7 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_TARIFFS: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
     Action.VIEW_BILLING: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER, Role.READ_ONLY}),
     Action.FINALIZE_BILLING: frozenset({Role.LOCK_OWNER}),
+    Action.OPEN_ENTRIES: frozenset({Role.LOCK_OWNER, Role.BUILDING_MANAGER}),
 }
 
 _DENIED_MESSAGE: dict[Action, str] = {
@@ -126,6 +128,9 @@ _DENIED_MESSAGE: dict[Action, str] = {
     ),
     Action.FINALIZE_BILLING: N_(
         "Only the owner or the platform operator can finalize invoices and record payments."
+    ),
+    Action.OPEN_ENTRIES: N_(
+        "Only lock owners and building managers can open an entry without a key of their own."
     ),
 }
 

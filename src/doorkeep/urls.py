@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
@@ -5,6 +6,10 @@ from django.views.generic import RedirectView
 
 from doorkeep.api import api
 from doorkeep.core import probes
+
+# The admin site signs in through allauth's sign-in (the second factor, the
+# limits on wrong passwords), never through Django's own admin form.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", probes.healthz, name="healthz"),

@@ -236,7 +236,32 @@ def test_a_malformed_credential_is_denied_not_an_error(world, alice_api, kind, v
     assert event.credential_kind == kind
 
 
-def test_every_decision_writes_exactly_one_event_with_its_reason(world, alice_api):
+def test_a_check_for_another_moment_answers_every_reason_and_writes_no_attempt(world, alice_api):
+    give(
+        world,
+        valid_from=MONDAY,
+        valid_until=MONDAY + timedelta(days=1),
+        schedule=[{"days": ["mon"], "start": "09:00", "end": "17:00"}],
+    )
+    cases = [
+        ("pin", PIN, MONDAY.replace(hour=9), True, ""),
+        ("pin", "99998888", MONDAY.replace(hour=9), False, "unknown_credential"),
+        ("pin", PIN, MONDAY - timedelta(hours=1), False, "not_yet_valid"),
+        ("pin", PIN, MONDAY + timedelta(days=1), False, "expired"),
+        ("pin", PIN, MONDAY.replace(hour=20), False, "outside_schedule"),
+        ("pin", "x", MONDAY.replace(hour=9), False, "malformed_credential"),
+    ]
+    before = Event.objects.count()
+    for kind, value, at, granted, reason in cases:
+        body = decide(alice_api, world.lock, kind, value, at=at).json()
+        assert (body["granted"], body["reason"], body["event_id"]) == (granted, reason, None)
+    # A what-if is not an attempt at that moment: nothing in the log.
+    assert Event.objects.count() == before
+
+
+def test_every_decision_for_now_writes_exactly_one_event_with_its_reason(
+    world, alice_api, time_machine
+):
     give(
         world,
         valid_from=MONDAY,
@@ -252,8 +277,9 @@ def test_every_decision_writes_exactly_one_event_with_its_reason(world, alice_ap
         ("pin", "x", MONDAY.replace(hour=9), "access.denied", "malformed_credential"),
     ]
     for kind, value, at, event_kind, reason in cases:
+        time_machine.move_to(at, tick=False)
         before = Event.objects.count()
-        body = decide(alice_api, world.lock, kind, value, at=at).json()
+        body = decide(alice_api, world.lock, kind, value).json()
         assert Event.objects.count() == before + 1
         event = Event.objects.order_by("-id").first()
         assert event.pk == body["event_id"]

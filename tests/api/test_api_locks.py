@@ -53,6 +53,22 @@ def test_it_registers_a_lock_with_its_serial_and_claim_secret(world, alice_api, 
     assert event.property_id == world.prop.pk
 
 
+def test_a_second_lock_at_an_entry_is_answered_with_a_note_on_what_that_means(
+    world, alice_api, manufacture
+):
+    manufacture("DK-NEW-0001")
+    manufacture("DK-NEW-0002")
+
+    first = register(alice_api, world.entry2.pk).json()
+    second = register(alice_api, world.entry.pk, serial="DK-NEW-0002").json()
+    moved = patch_json(alice_api, f"/api/v1/locks/{first['id']}", {"entry_id": world.entry.pk})
+
+    assert first["note"] is None  # the Garage's only lock
+    assert second["note"].startswith("Front door now has 2 locks.")
+    assert "every lock there that the person's key opens" in second["note"]
+    assert moved.json()["note"].startswith("Front door now has 3 locks.")
+
+
 def test_a_lock_registered_without_a_name_is_named_after_its_serial(world, alice_api, manufacture):
     manufacture("DK-NEW-0001")
 

@@ -39,8 +39,45 @@ def test_an_owner_opens_a_door_from_my_doors_and_the_lock_opens(live_platform, b
     expect(newest.locator('td[data-label="What"]')).to_contain_text("Phone")
     expect(newest.locator('td[data-label="By"]')).to_have_text(world.alice.name)
     event = Event.objects.filter(lock=world.lock).latest("pk")
-    assert (event.kind, event.actor, event.data) == (
+    assert (event.kind, event.actor, event.data["source"]) == (
         EventKind.ACCESS_GRANTED,
         world.alice,
-        {"source": "remote"},
+        "remote",
     )
+    assert (event.decision, event.lock_outcome) == ("granted", "opened")
+
+
+def test_the_owner_opens_from_the_lock_page_and_a_long_name_wraps_in_the_log(
+    live_platform, browser_page
+):
+    world, lock, page = live_platform.world, live_platform.lock, browser_page
+    # One word of 120 letters: nowhere to break but anywhere.
+    long_name = "Maximilianekonstanze" * 6
+    issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            HolderSpec(name=long_name, email="maximiliane.konstanze.hohenzollern@example.com"),
+            [CredentialSpec("remote", "RM-LONGNAME")],
+        ),
+    )
+    sign_in(page, world.alice.email, PASSWORD)
+
+    # No phone key of her own: the owner opens from the lock page.
+    page.goto(f"/locks/{world.lock.pk}/")
+    page.get_by_role("button", name="Open Front door").click()
+    expect(page.get_by_role("status")).to_contain_text("Opened Front door.")
+    assert len(lock.opened) == 1
+    page.reload()  # post/redirect/get: a reload sends nothing again
+    assert len(lock.opened) == 1
+
+    page.set_viewport_size({"width": 900, "height": 800})
+    page.goto(f"/locks/{world.lock.pk}/events/")
+    newest = page.locator("table.events tbody tr").first
+    expect(newest.locator('td[data-label="Details"]')).to_contain_text(
+        "Opened from the lock page by Alice Owner"
+    )
+    expect(page.locator("table.events")).to_contain_text(long_name)
+    # The table fits its card: long names wrap rather than scroll sideways.
+    wrap = page.locator(".table-wrap").first
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth + 1")

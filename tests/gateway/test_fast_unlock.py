@@ -10,11 +10,14 @@ import json
 from typing import Any
 
 import pytest
+from gateway_helpers import DEVICE_SECRET
 
 from doorkeep.accounts.services import create_token, revoke_token
 from doorkeep.api import fast
 from doorkeep.events.models import Event, EventKind
-from doorkeep.keys.services import revoke_key
+from doorkeep.gateway.services import set_device_secret
+from doorkeep.keys.services import CredentialSpec, HolderSpec, KeySpec, issue_key, revoke_key
+from doorkeep.locks.services import add_manufactured_lock, register_lock
 
 # Headers that differ between any two answers.
 VARYING = {"date", "server"}
@@ -208,7 +211,7 @@ def test_calls_it_does_not_answer_go_to_django(world, alice_lock, gateway, apps,
     assert [a.status for a in (no_token, wrong, revoked)] == [401, 401, 401]
     assert {a.json()["code"] for a in (no_token, wrong, revoked)} == {"unauthorized"}
     assert other_method.status == 405 and other_method.json()["code"] == "method_not_allowed"
-    assert huge_id.status == 404 and huge_id.json()["code"] == "not_found"
+    assert huge_id.status == 422 and huge_id.json()["code"] == "validation_error"
     # Only the two unknown tokens were looked at by the front door, and handed on.
     assert answered_by == ["django", "django"]
     attempts = (EventKind.ACCESS_GRANTED, EventKind.ACCESS_DENIED, EventKind.UNLOCK_FAILED)
@@ -239,9 +242,36 @@ def test_the_web_uis_session_still_opens_through_django(
 def test_it_can_be_switched_off(settings):
     settings.DOORKEEP_FAST_UNLOCK = False
     assert not fast.FastUnlock(lambda e, s: []).enabled
-    settings.DOORKEEP_FAST_UNLOCK = True
-    settings.SECURE_HSTS_SECONDS = 3600  # HSTS is Django's SecurityMiddleware's job
-    assert not fast.FastUnlock(lambda e, s: []).enabled
+
+
+def test_https_only_a_plain_call_is_djangos_to_redirect_a_secure_one_gets_hsts_as_from_django(
+    world, alice_lock, gateway, settings, answered_by
+):
+    """Production's defaults (HTTPS redirect, HSTS) keep the front door in
+    use, with the answers SecurityMiddleware would give."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    django_only = WSGIHandler()  # its middleware read the settings above
+    served = fast.FastUnlock(django_only)
+    device = gateway.lock(alice_lock.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+    token = bearer(world.alice)
+
+    plain = call(served, path, authorization=token)
+    assert plain.status == 301 and plain.headers["location"].startswith("https://")
+    assert answered_by == []  # Django redirected; nothing opened
+    secure = call(served, path, authorization=token, x_forwarded_proto="https")
+    from_django = call(django_only, path, authorization=token, x_forwarded_proto="https")
+    assert answered_by == ["fast"]
+    assert secure.status == 200, secure.body
+    assert secure.comparable() == from_django.comparable()
+    assert secure.headers["strict-transport-security"] == "max-age=3600; includeSubDomains"
+    assert len(device.opened) == 2
 
 
 def test_a_host_django_refuses_is_refused_by_the_front_door_too(
@@ -295,3 +325,42 @@ def test_an_unexpected_failure_is_a_json_500_logged_as_django_logs_it(
     assert "disk on fire" not in answer.body.decode()
     logged = [r for r in caplog.records if r.name == "django.request"]
     assert logged and logged[-1].levelname == "ERROR" and logged[-1].exc_info
+
+
+def test_an_entry_whose_first_lock_is_offline_opens_the_other_as_django_does(
+    world, alice_lock, gateway, apps, answered_by
+):
+    # A second lock at the same entry, online; the first (alice_lock) is offline.
+    add_manufactured_lock("DK-TEST-0009", claim_secret="ABCD-EFGH-JKLM-NPQR")
+    inner = register_lock(
+        world.alice,
+        serial="DK-TEST-0009",
+        claim_secret="ABCD-EFGH-JKLM-NPQR",
+        entry_id=world.entry.pk,
+        name="Inner reader",
+    )
+    set_device_secret(inner, DEVICE_SECRET)
+    issue_key(
+        world.alice,
+        inner.pk,
+        KeySpec(HolderSpec(name="Alice", email="alice@example.com"), [CredentialSpec("phone")]),
+    )
+    device = gateway.lock(inner.serial)
+    gateway.run(device.connect())
+    path = f"/api/v1/entries/{world.entry.pk}/unlock"
+
+    fast_answer, django_answer = both(apps, path, authorization=bearer(world.alice))
+
+    assert answered_by == ["fast"]
+    assert fast_answer.status == 200, fast_answer.body
+    assert fast_answer.comparable() == django_answer.comparable()
+    assert fast_answer.json()["lock_ids"] == [inner.pk]
+    assert len(device.opened) == 2
+    attempts = Event.objects.filter(lock__entry=world.entry, kind__startswith="access.")
+    assert [(e.kind, e.lock_outcome) for e in attempts] == [("access.granted", "opened")] * 2
+    for attempt in attempts:
+        assert attempt.lock_id == inner.pk
+        assert {(x["lock_id"], x["outcome"]) for x in attempt.data["locks"]} == {
+            (alice_lock.pk, "offline"),
+            (inner.pk, "opened"),
+        }

@@ -28,6 +28,7 @@ def _get(path: str, **headers: str) -> tuple[str, dict[str, str]]:
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),
         "wsgi.errors": io.StringIO(),
+        "REMOTE_ADDR": headers.pop("remote_addr", "127.0.0.1"),
         **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()},
     }
     answer: dict[str, Any] = {}
@@ -48,10 +49,20 @@ def test_every_response_carries_a_new_request_id(db):
     assert _get("/healthz")[1]["X-Request-ID"] != first
 
 
-def test_a_sane_request_id_from_the_load_balancer_is_kept_and_a_strange_one_replaced(db):
-    assert _get("/healthz", **{"X-Request-ID": "lb-7f3a.42"})[1]["X-Request-ID"] == "lb-7f3a.42"
-    strange = _get("/healthz", **{"X-Request-ID": "a b<script>"})[1]["X-Request-ID"]
+def test_a_sane_request_id_from_a_trusted_proxy_is_kept_and_a_strange_one_replaced(db, settings):
+    import ipaddress
+
+    settings.DOORKEEP_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.5/32")]
+    proxy = {"remote_addr": "10.0.0.5"}
+    given = _get("/healthz", **{"X-Request-ID": "lb-7f3a.42"}, **proxy)[1]["X-Request-ID"]
+    assert given == "lb-7f3a.42"
+    strange = _get("/healthz", **{"X-Request-ID": "a b<script>"}, **proxy)[1]["X-Request-ID"]
     assert strange != "a b<script>" and len(strange) == 32
+
+
+def test_a_request_id_from_anyone_else_is_not_believed(db):
+    answer = _get("/healthz", **{"X-Request-ID": "forged-id"}, remote_addr="203.0.113.9")
+    assert answer[1]["X-Request-ID"] != "forged-id"
 
 
 def test_json_log_lines_carry_the_request_id():

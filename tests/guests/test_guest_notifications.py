@@ -14,6 +14,7 @@ from guest_helpers import GuestWorld
 from notifyhelp import Browser
 from standardwebhooks import Webhook
 
+from doorkeep.events.models import Event
 from doorkeep.gateway.remote import remote_unlock
 from doorkeep.guests import services as guests
 from doorkeep.notify import outbox
@@ -42,7 +43,7 @@ def test_a_guest_unlock_reaches_the_resident_everywhere(
     OutboxMessage.objects.all().delete()  # the invitation's own messages: not this test's
     Notification.objects.all().delete()
 
-    remote_unlock(gw.gina, gw.w.entry.pk)
+    unlocked = remote_unlock(gw.gina, gw.w.entry.pk)
     (note,) = Notification.objects.filter(user=gw.rita, kind="guest_unlock")
     assert note.title == "Gina Guest opened Front door"
     assert outbox.deliver_due() == 3  # push, email, webhook
@@ -58,6 +59,16 @@ def test_a_guest_unlock_reaches_the_resident_everywhere(
     assert body["data"]["shared_by"]["email"] == "rita@example.com"
     assert body["data"]["entry"] == {"id": gw.w.entry.pk, "name": "Front door"}
     assert body["data"]["invitation_id"] == invitation.pk
+    # The attempt's one record: the decision and what the lock did.
+    assert (body["data"]["decision"], body["data"]["outcome"]) == ("granted", "opened")
+    assert body["data"]["event_id"] == unlocked.event_id
+    event = Event.objects.get(pk=unlocked.event_id)
+    assert (event.kind, event.person.name, event.lock_outcome) == (
+        "guest.unlocked",
+        "Gina Guest",
+        "opened",
+    )
+    assert not Event.objects.filter(kind="access.granted", actor=gw.gina).exists()
 
 
 def test_a_failed_unlock_notifies_nobody(gw: GuestWorld, gateway: Any) -> None:
@@ -68,6 +79,10 @@ def test_a_failed_unlock_notifies_nobody(gw: GuestWorld, gateway: Any) -> None:
     with contextlib.suppress(LockOffline):
         remote_unlock(gw.gina, gw.w.entry.pk)  # the lock is not connected
     assert not Notification.objects.filter(kind="guest_unlock").exists()
+    # One record of the attempt, with the guest's name, saying the door stayed shut.
+    [attempt] = Event.objects.filter(actor=gw.gina, kind__in=("unlock.failed", "access.granted"))
+    assert attempt.kind == "unlock.failed" and attempt.person.name == "Gina Guest"
+    assert attempt.lock_outcome == "offline"
 
 
 def test_the_resident_hears_of_answers_and_expiry(gw: GuestWorld, receiver: Any) -> None:

@@ -32,6 +32,7 @@ EXPECTED = {
         Action.MANAGE_MACHINES,
         Action.MANAGE_TARIFFS,
         Action.VIEW_BILLING,
+        Action.OPEN_ENTRIES,
     },
     Role.READ_ONLY: {
         Action.VIEW,

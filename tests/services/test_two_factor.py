@@ -92,8 +92,9 @@ def test_a_person_turns_on_an_authenticator_app_and_then_signs_in_with_its_code(
         assert wrong.status_code == 200
         right = later.post("/accounts/2fa/authenticate/", {"code": pyotp.TOTP(secret).now()})
     assert right.status_code == 302
-    assert later.get("/").status_code in (200, 302)
-    assert later.get("/locks/").status_code != 302 or "/accounts/" not in later.get("/")["Location"]
+    home = later.get("/", follow=True)
+    assert home.status_code == 200
+    assert all("/accounts/" not in url for url, _status in home.redirect_chain)
 
 
 def test_an_operator_without_a_second_factor_is_sent_to_add_one_first(world):
@@ -190,3 +191,56 @@ def test_the_way_out_and_the_probes_stay_open_to_an_operator_without_a_factor(wo
     client = _signed_in(world.charlie.email)
     answer = client.get(path)
     assert answer.get("Location") != "/accounts/2fa/"
+
+
+def test_the_admin_sign_in_form_is_allauths_with_its_second_factor(world):
+    world.charlie.is_staff = world.charlie.is_superuser = True
+    world.charlie.save(update_fields=["is_staff", "is_superuser"])
+    _add_totp(world.charlie)
+    client = Client()
+    answer = client.post("/admin/login/", {"username": world.charlie.email, "password": PASSWORD})
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in client.session  # the password alone signed no one in
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
+def test_an_account_with_a_factor_of_its_own_gets_no_api_token_by_password(world, client):
+    _add_totp(world.alice)  # a lock owner: not required, but she chose a second factor
+    answer = client.post(
+        "/api/v1/auth/tokens",
+        {"email": world.alice.email, "password": PASSWORD, "name": "script"},
+        content_type="application/json",
+    )
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "two_factor_required"
+
+
+def test_the_api_through_the_session_is_held_to_the_second_factor_too(world):
+    _operator(world.charlie)
+    client = _signed_in(world.charlie.email)
+    answer = client.get("/api/v1/locks")
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "two_factor_required"
+
+
+def test_requiring_a_second_factor_revokes_the_api_tokens_of_those_it_concerns(world):
+    from doorkeep.accounts.services import create_token
+
+    _row, token = create_token(world.bob, "script")
+    _row, own = create_token(world.alice, "mine")
+    alice = _signed_in(world.alice.email)
+    org = world.lock.organization
+    alice.post(f"/settings/collaborators/{org.pk}/two-factor/", {"require_two_factor": "on"})
+    api = Client()
+    assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {own}").status_code == 200
+
+
+def test_an_operator_made_while_signed_in_meets_the_requirement_within_minutes(world):
+    client = _signed_in(world.charlie.email)
+    assert client.get("/").status_code == 200
+    _operator(world.charlie)
+    with time_machine.travel(timezone.now() + timedelta(seconds=301)):
+        answer = client.get("/")
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/2fa/"

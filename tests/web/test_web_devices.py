@@ -214,14 +214,49 @@ def test_my_doors_is_in_the_navigation_and_lists_the_entries_i_can_open(world, a
     assert f'action="/doors/{world.entry.pk}/open/"' in body
 
 
-def test_the_lock_page_has_an_open_button_for_a_phone_key_holder(world, alice):
-    assert f'action="/locks/{world.lock.pk}/open/"' not in text(alice.get(lock_url(world)))
-
-    key = phone_key(world)
+def test_the_lock_page_has_an_open_button_for_owners_managers_and_phone_key_holders(
+    world, alice, bob
+):
+    # The owner opens without a phone key of her own (policy OPEN_ENTRIES).
     assert f'action="/locks/{world.lock.pk}/open/"' in text(alice.get(lock_url(world)))
-
+    # A plain member only with a phone key.
+    assert f'action="/locks/{world.lock.pk}/open/"' not in text(bob.get(lock_url(world)))
+    key = phone_key(world, name="Bob", email="bob@example.com")
+    assert f'action="/locks/{world.lock.pk}/open/"' in text(bob.get(lock_url(world)))
     revoke_key(world.alice, key.pk)
-    assert f'action="/locks/{world.lock.pk}/open/"' not in text(alice.get(lock_url(world)))
+    assert f'action="/locks/{world.lock.pk}/open/"' not in text(bob.get(lock_url(world)))
+
+
+def test_an_owner_without_a_phone_key_opens_from_the_lock_page_under_her_name(world, alice, opens):
+    response = alice.post(f"/locks/{world.lock.pk}/open/")
+
+    assert response.status_code == 302 and response["Location"] == lock_url(world) + "#open"
+    assert opens == [world.lock.pk]
+    assert "Opened Front door." in text(alice.get(lock_url(world)))
+    [attempt] = Event.objects.filter(lock=world.lock, kind=EventKind.ACCESS_GRANTED)
+    assert attempt.actor_id == world.alice.pk and attempt.key_id is None
+    assert attempt.summary == "Opened from the lock page by Alice Owner"
+    assert attempt.data["by"] == "staff" and attempt.lock_outcome == "opened"
+
+
+def test_a_building_manager_without_a_phone_key_opens_from_the_lock_page(world, bob, opens):
+    Membership.objects.filter(user=world.bob).update(role=Role.BUILDING_MANAGER)
+
+    response = bob.post(f"/locks/{world.lock.pk}/open/")
+
+    assert response.status_code == 302
+    assert opens == [world.lock.pk]
+    assert Event.objects.get(lock=world.lock, kind=EventKind.ACCESS_GRANTED).actor_id == (
+        world.bob.pk
+    )
+
+
+def test_my_doors_still_needs_a_phone_key_even_for_the_owner(world, alice, opens):
+    response = alice.post(f"/doors/{world.entry.pk}/open/")
+
+    assert response.status_code == 302
+    assert "you have no phone key for this entry" in text(alice.get("/doors/"))
+    assert opens == []
 
 
 def test_open_says_opened_and_returns_where_it_was_asked(world, alice, opens):
@@ -247,32 +282,43 @@ def test_the_lock_pages_open_button_opens_its_entry(world, alice, opens):
 
     response = alice.post(f"/locks/{world.lock.pk}/open/")
 
-    assert response.status_code == 302 and response["Location"] == lock_url(world)
+    assert response.status_code == 302 and response["Location"] == lock_url(world) + "#open"
     assert opens == [world.lock.pk]
     assert "Opened Front door." in text(alice.get(lock_url(world)))
+    # With her own phone key, it is her key that opened, not the staff's way.
+    attempt = Event.objects.get(lock=world.lock, kind=EventKind.ACCESS_GRANTED)
+    assert attempt.key_id is not None and "by" not in attempt.data
 
 
-def test_an_offline_lock_is_a_503_page_with_the_reason_and_is_logged(world, alice):
+def test_an_offline_lock_redirects_with_the_reason_and_is_no_server_error(world, alice, caplog):
     phone_key(world)
 
-    response = alice.post(f"/doors/{world.entry.pk}/open/")
-
-    assert response.status_code == 503
-    body = text(response)
-    assert "The lock is offline" in body
-    assert 'role="alert"' in body and "My doors" in body
-    assert Event.objects.filter(lock=world.lock, kind="unlock.failed", reason="lock_offline")
+    for url, back in (
+        (f"/doors/{world.entry.pk}/open/", "/doors/"),
+        (f"/locks/{world.lock.pk}/open/", lock_url(world) + "#open"),
+    ):
+        with caplog.at_level("WARNING"):
+            response = alice.post(url)
+        # Post/redirect/get: a reload of the page shown sends nothing again.
+        assert response.status_code == 302 and response["Location"] == back, url
+        body = text(alice.get(response["Location"]))
+        assert "The lock is offline" in body, url
+        assert "The lock is offline" not in text(alice.get(response["Location"]))  # shown once
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    failed = Event.objects.filter(lock=world.lock, kind="unlock.failed", reason="lock_offline")
+    assert failed.count() == 2
+    assert not Event.objects.filter(lock=world.lock, kind=EventKind.ACCESS_GRANTED).exists()
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "message"),
+    ("error", "message"),
     [
-        (routing.LockTimeout("The lock did not answer in time."), 504, "did not answer in time"),
-        (routing.LockRefused("The lock refused to open: jammed"), 409, "refused to open"),
+        (routing.LockTimeout("The lock did not answer in time."), "did not answer in time"),
+        (routing.LockRefused("The lock refused to open: jammed"), "refused to open"),
     ],
 )
-def test_each_failure_shows_its_message_and_status(
-    world, alice, monkeypatch, error, status, message
+def test_each_failure_shows_its_message_after_the_redirect(
+    world, alice, monkeypatch, error, message
 ):
     phone_key(world)
 
@@ -282,25 +328,23 @@ def test_each_failure_shows_its_message_and_status(
     monkeypatch.setattr(routing, "send_unlock", fail)
 
     for url in (f"/doors/{world.entry.pk}/open/", f"/locks/{world.lock.pk}/open/"):
-        response = alice.post(url)
-        assert response.status_code == status, url
+        response = alice.post(url, follow=True)
+        assert response.redirect_chain and response.status_code == 200, url
         assert message in text(response), url
 
 
-def test_a_key_taken_back_is_a_403_with_the_reason(world, alice, opens):
+def test_a_key_taken_back_is_refused_with_the_reason(world, alice, opens):
     revoke_key(world.alice, phone_key(world).pk)
 
-    response = alice.post(f"/doors/{world.entry.pk}/open/")
+    response = alice.post(f"/doors/{world.entry.pk}/open/", follow=True)
 
-    assert response.status_code == 403
     assert "You cannot open Front door: your key was taken back." in text(response)
     assert opens == []
 
 
 def test_a_member_without_a_key_is_refused_with_the_reason(world, bob, opens):
-    response = bob.post(f"/locks/{world.lock.pk}/open/")
+    response = bob.post(f"/locks/{world.lock.pk}/open/", follow=True)
 
-    assert response.status_code == 403
     assert "you have no phone key for this entry" in text(response)
     assert opens == []
 

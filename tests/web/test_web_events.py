@@ -170,3 +170,64 @@ def test_a_csv_with_bad_filters_is_refused_with_a_message(world, alice):
     assert "The start of the time range must be before its end." in text(response)
     response = alice.get(f"/locks/{world.lock.pk}/events.csv?kind=nonsense")
     assert response.status_code == 400
+
+
+# --- reasons and attempts in words ----------------------------------------------------------------
+
+
+def test_reasons_are_shown_in_words_in_the_readers_language_and_codes_stay_in_the_csv(world, alice):
+    from doorkeep.events.services import record
+
+    for code in ("rate_limited", "code_typo"):
+        record(EventKind.CODE_REFUSED, organization_id=world.org.pk, lock=world.lock, reason=code)
+    record(
+        EventKind.UNLOCK_FAILED,
+        organization_id=world.org.pk,
+        lock=world.lock,
+        reason="lock_offline",
+    )
+
+    body = text(alice.get(events_url(world)))
+    assert "Too many attempts" in body and "Typing error in the code" in body
+    assert "The lock was offline" in body
+    for code in ("rate_limited", "code_typo", "lock_offline"):
+        assert code not in body, code
+    french = text(alice.get(events_url(world), HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "rate_limited" not in french and "code_typo" not in french
+
+    rows = csv_rows(alice.get(f"/locks/{world.lock.pk}/events.csv"))
+    by_code = {row["reason"]: row for row in rows if row["reason"]}
+    assert by_code["code_typo"]["reason_text"] == "Typing error in the code"
+    assert by_code["rate_limited"]["reason_text"].startswith("Too many attempts")
+    assert by_code["lock_offline"]["lock_outcome"] == "offline"
+    assert by_code["lock_offline"]["decision"] == "granted"
+
+
+def test_every_reason_the_platform_writes_has_words(world):
+    from doorkeep.events.reasons import known_codes, reason_text
+
+    for code in known_codes():
+        assert reason_text(code) != code, code
+
+
+def test_a_remote_unlock_the_lock_did_not_carry_out_is_one_line_of_the_person(world, alice):
+    key = issue_key(
+        world.alice,
+        world.lock.pk,
+        KeySpec(
+            holder=HolderSpec(name="Alice", email=world.alice.email),
+            credentials=[CredentialSpec("phone")],
+        ),
+    )
+    alice.post(f"/doors/{world.entry.pk}/open/")  # no gateway has the lock: offline
+
+    page = text(alice.get(events_url(world, f"?person={key.person_id}")))
+    table = page[page.index('<table class="table events">') :]
+
+    assert "Remote unlock failed" in table and "The lock was offline" in table
+    assert "Access granted" not in table
+    rows = csv_rows(alice.get(f"/locks/{world.lock.pk}/events.csv?person={key.person_id}"))
+    attempts = [row for row in rows if row["kind"] != "key.issued"]
+    assert [(r["kind"], r["person"], r["decision"], r["lock_outcome"]) for r in attempts] == [
+        ("unlock.failed", "Alice", "granted", "offline")
+    ]

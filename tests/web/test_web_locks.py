@@ -54,6 +54,18 @@ def test_it_registers_a_lock_with_the_form(world, alice):
     assert f'href="/locks/{lock.pk}/"' in page
 
 
+def test_a_second_lock_at_an_entry_says_what_that_means(world, alice):
+    new_lock("DK-TEST-0002")
+    alone = text(register(alice, world.entry2))
+    assert "now has" not in alone  # the Garage's only lock
+
+    new_lock("DK-TEST-0003")
+    page = text(register(alice, world.entry, serial="DK-TEST-0003", name="Inner reader"))
+
+    assert "Front door now has 2 locks." in page
+    assert "sends the command to every lock there that the person" in page
+
+
 def test_it_refuses_a_wrong_claim_secret(world, alice):
     new_lock("DK-TEST-0002")
     response = register(alice, world.entry2, secret="WXYZ-WXYZ-WXYZ-WXYZ")

@@ -13,21 +13,25 @@ Such a person without a factor is sent to /accounts/2fa/ from every page
 until they add one; the API refuses them a token by password (they create
 tokens in the web UI, signed in with both factors).
 
-The answer is kept in the session (``SESSION_KEY``): worked out when they
-sign in and again when they add or remove a factor, and re-read when it said
-"needed", so that pages cost no query. When an owner turns the requirement
-on, the sessions of the people it concerns are ended
-(collaborators.services.require_two_factor): they sign in again and meet it."""
+The answer is kept in the session (``SESSION_KEY``) with the moment it was
+worked out: when they sign in, again when they add or remove a factor, and
+again once it is RECHECK seconds old, so that pages cost no query and a role
+or staff flag given meanwhile counts within minutes. API calls through the
+session are held to it too (403 ``two_factor_required``); calls with a bearer
+token were held to it when the token was made. When an owner turns the
+requirement on, the sessions and API tokens of the people it concerns are
+ended at once (collaborators.services.require_two_factor)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,9 +42,10 @@ SESSION_KEY = "doorkeep.two_factor"
 OK, NEEDED = "ok", "needed"
 # Pages a person who must add a factor can still open: signing in and out,
 # the factor pages themselves, and what is not a page.
-EXEMPT = ("/accounts/", "/static/", "/i18n/", "/api/", "/healthz", "/readyz", "/metrics")
+EXEMPT = ("/accounts/", "/static/", "/i18n/", "/healthz", "/readyz", "/metrics")
 EXEMPT_EXACT = ("/sw.js", "/favicon.ico")
 FACTORS = ("totp", "webauthn")  # recovery codes alone are not a factor
+RECHECK = 300  # seconds an OK in the session is trusted before it is worked out again
 
 
 def _operators_held() -> bool:
@@ -83,11 +88,42 @@ def required(user: User) -> bool:
     return bool(staff or _required_memberships(user.pk).exists())
 
 
+def has_factor(user: User) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type__in=FACTORS).exists()
+
+
+def password_alone_suffices(user: User) -> bool:
+    """Whether a password alone may stand for ``user`` (an API token by
+    password): not when they must use a second factor, nor when they chose
+    one."""
+    return not required(user) and not has_factor(user)
+
+
 def remember(request: HttpRequest, user: Any = None) -> str:
     user = user if user is not None else getattr(request, "user", None)
     found = state(user) if isinstance(user, User) else OK
-    request.session[SESSION_KEY] = found
+    request.session[SESSION_KEY] = [found, int(time.time())]
     return found
+
+
+def _known_ok(request: HttpRequest) -> bool:
+    """The session's answer is OK and was worked out less than RECHECK
+    seconds ago (a role, staff flag or membership given meanwhile counts
+    from then on)."""
+    kept = request.session.get(SESSION_KEY)
+    return (
+        isinstance(kept, list)
+        and len(kept) == 2
+        and kept[0] == OK
+        and isinstance(kept[1], int)
+        and 0 <= time.time() - kept[1] < RECHECK
+    )
+
+
+def _exempt(path: str) -> bool:
+    return path.startswith(EXEMPT) or path in EXEMPT_EXACT
 
 
 class RequireTwoFactor:
@@ -95,24 +131,31 @@ class RequireTwoFactor:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        api = path.startswith("/api/")
+        # A bearer token is no session: the API's token paths are checked
+        # when the token is made (create_token_with_password). Exempt paths
+        # first: they must not touch the session (Vary: Cookie).
+        if (api and request.META.get("HTTP_AUTHORIZATION")) or (not api and _exempt(path)):
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if (
-            user is not None
-            and user.is_authenticated
-            and not request.path.startswith(EXEMPT)
-            and request.path not in EXEMPT_EXACT
-            and request.session.get(SESSION_KEY) != OK
-            and remember(request) == NEEDED
+            user is None
+            or not user.is_authenticated
+            or _known_ok(request)
+            or remember(request) != NEEDED
         ):
-            messages.warning(
-                request,
-                _(
-                    "Your account must sign in with a second factor: add an authenticator "
-                    "app or a passkey to go on."
-                ),
+            return self.get_response(request)
+        message = _(
+            "Your account must sign in with a second factor: add an authenticator "
+            "app or a passkey to go on."
+        )
+        if api:  # the API through the session (the API docs page, scripts in a browser)
+            return JsonResponse(
+                {"code": "two_factor_required", "message": message, "details": {}}, status=403
             )
-            return HttpResponseRedirect(reverse("mfa_index"))
-        return self.get_response(request)
+        messages.warning(request, message)
+        return HttpResponseRedirect(reverse("mfa_index"))
 
 
 def _logged_in(request: HttpRequest | None = None, user: Any = None, **kwargs: Any) -> None:

@@ -101,7 +101,7 @@ def create_token_with_password(
         )
     from doorkeep.accounts import mfa
 
-    if mfa.required(user):
+    if not mfa.password_alone_suffices(user):
         raise PermissionDenied(
             _(
                 "This account signs in with a second factor: create API tokens in the web "

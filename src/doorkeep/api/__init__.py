@@ -1,25 +1,35 @@
 """The REST API: /api/v1, OpenAPI at /api/openapi.json, docs at /api/docs.
 
 Every error is JSON: ``{"code": "...", "message": "...", "details": {...}}``
-with a stable ``code`` and a message a person understands."""
+with a stable ``code`` and a message a person understands. The rules every
+operation follows (64-bit integers, the error answers in the OpenAPI) are in
+doorkeep.api.contract; docs/api.md lists every code (tests/api/test_api_error_codes.py
+checks that the two agree)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from doorkeep.accounts.models import User
 from doorkeep.accounts.services import user_for_token
-from doorkeep.core.errors import DomainError
+from doorkeep.api import contract
+from doorkeep.core.errors import DomainError, InvalidInput
 from doorkeep.core.text import storable
 
+log = logging.getLogger("doorkeep.api")
+
 UNSTORABLE_MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
+NOT_AN_OBJECT_MESSAGE = "The body must be a JSON object ({...})."
 
 
 class TokenAuth(HttpBearer):
@@ -55,10 +65,18 @@ class SessionAuth(APIKeyCookie):
 class StorableTextParser(Parser):
     """JSON bodies and query strings whose text the database can store: a NUL
     (\\u0000, %00) or half a surrogate pair is refused with a 422 instead of
-    failing on PostgreSQL (or being stored on SQLite)."""
+    failing on PostgreSQL (or being stored on SQLite).
+
+    A body that is not JSON is a 400 (``invalid_json``); every operation's
+    body is an object, so JSON of another type (``true``, ``[1]``) is a 422."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        data = super().parse_body(request)
+        try:
+            data = json.loads(request.body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidInput(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise ValidationError([{"loc": ("body",), "msg": NOT_AN_OBJECT_MESSAGE}])
         if b"\\u" in request.body and not storable(data):
             raise ValidationError([{"loc": ("body",), "msg": UNSTORABLE_MESSAGE}])
         return data
@@ -72,7 +90,7 @@ class StorableTextParser(Parser):
         return result
 
 
-api = NinjaAPI(
+api = contract.ContractAPI(
     title="Doorkeep API",
     version="1",
     description=(
@@ -94,11 +112,19 @@ def error(
     )
 
 
+# A lock that is offline or does not answer is the lock's state, not a fault
+# of the platform: its 503/504 is logged as a warning, not as a server error.
+_DEVICE_STATES = frozenset({"lock_offline", "lock_timeout"})
+
+
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     response = error(request, exc.status, exc.code, exc.message, **exc.details)
     if "retry_after" in exc.details:
         response["Retry-After"] = str(exc.details["retry_after"])
+    if exc.code in _DEVICE_STATES:
+        log.warning("%s: %s %s", exc.code, request.method, request.path)
+        response._has_been_logged = True  # type: ignore[attr-defined]  # django.request: not again
     return response
 
 
@@ -133,20 +159,42 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error(request, 404, "not_found", "Not found.")
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error(
+        request,
+        413,
+        "request_too_large",
+        "The request body is too large.",
+        max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    )
+
+
 @api.exception_handler(OverflowError)
-def _id_too_large(request: HttpRequest, exc: OverflowError) -> HttpResponse:
-    # An id beyond 64 bits cannot name anything (SQLite refuses to compare it;
-    # PostgreSQL finds nothing).
-    return error(request, 404, "not_found", "Not found.")
+def _out_of_range(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    # A number or date that the database or the calendar cannot hold (ids
+    # beyond 64 bits are refused before: contract.int64_only).
+    return error(
+        request, 422, "validation_error", "A number or date in the request is out of range."
+    )
 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja turns whatever the body's parser raises into "Cannot parse
+    # request body" (400); StorableTextParser's refusals say what is wrong.
     if isinstance(exc.__cause__, ValidationError):
-        # Ninja turns whatever the body's parser raises into "Cannot parse
-        # request body" (400); StorableTextParser's refusal is a 422.
         return _validation_error(request, exc.__cause__)
-    return error(request, exc.status_code, "http_error", str(exc))
+    if isinstance(exc.__cause__, DomainError):
+        return _domain_error(request, exc.__cause__)
+    if exc.status_code == 403:  # the only other one: Ninja's CSRF check of the session
+        return error(
+            request,
+            403,
+            "csrf_failed",
+            "The CSRF check failed: with the session cookie, send the X-CSRFToken header.",
+        )
+    return error(request, exc.status_code, "bad_request", str(exc))
 
 
 def _register_routers() -> None:
@@ -193,4 +241,5 @@ def _register_routers() -> None:
     api.add_router("/v1/", statements)
 
 
+contract.install(api)
 _register_routers()

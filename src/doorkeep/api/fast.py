@@ -37,13 +37,14 @@ from ninja.responses import NinjaJSONEncoder
 
 from doorkeep.accounts.services import user_for_token
 from doorkeep.core.errors import DomainError
+from doorkeep.core.security import policy
 
 request_log = logging.getLogger("django.request")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 UNLOCK_PATH = re.compile(r"/api/v1/entries/([0-9]{1,18})/unlock")
-MAX_ID = 2**63 - 1  # larger ids are refused by Ninja's validation; Django answers those
+MAX_ID = 2**63 - 1  # larger ids are a 422 (api/contract.py); Django answers those
 
 
 def _security_headers() -> list[tuple[str, str]]:
@@ -57,7 +58,31 @@ def _security_headers() -> list[tuple[str, str]]:
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
     headers.append(("X-Frame-Options", str(getattr(settings, "X_FRAME_OPTIONS", "DENY")).upper()))
+    headers.append(("Content-Security-Policy", policy()))  # core/security.py
     return headers
+
+
+def _hsts() -> str:
+    """SecurityMiddleware's Strict-Transport-Security value ("" when off)."""
+    if not settings.SECURE_HSTS_SECONDS:
+        return ""
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return value
+
+
+def _secure(environ: dict[str, Any]) -> bool:
+    """Whether Django would call the request secure (request.is_secure())."""
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy:
+        header, value = proxy
+        given = str(environ.get(header, ""))
+        if given:
+            return given.split(",")[0].strip() == value
+    return bool(environ.get("wsgi.url_scheme") == "https")
 
 
 class FastUnlock:
@@ -67,10 +92,10 @@ class FastUnlock:
         self.app = app
         self.enabled = bool(getattr(settings, "DOORKEEP_FAST_UNLOCK", True))
         self.headers = _security_headers()
-        # HSTS and HTTPS redirects belong to Django's SecurityMiddleware: with
-        # them configured, every call goes through Django.
-        if settings.SECURE_SSL_REDIRECT or settings.SECURE_HSTS_SECONDS:
-            self.enabled = False
+        # As SecurityMiddleware does: a plain-HTTP call is Django's to
+        # redirect; a secure one gets HSTS.
+        self.redirect = bool(settings.SECURE_SSL_REDIRECT)
+        self.hsts = _hsts()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -85,11 +110,17 @@ class FastUnlock:
                 and auth[:7].lower() == "bearer "
                 and int(match[1]) <= MAX_ID
                 and self._allowed_host(environ)
+                and (not self.redirect or _secure(environ))
             ):
                 language = self._language(environ)
                 answer = self._unlock(environ, int(match[1]), auth[7:], language)
                 if answer is not None:
-                    return self._respond(start_response, environ["PATH_INFO"], language, *answer)
+                    status, body, extra = answer
+                    if self.hsts and _secure(environ):
+                        extra = [*extra, ("Strict-Transport-Security", self.hsts)]
+                    return self._respond(
+                        start_response, environ["PATH_INFO"], language, status, body, extra
+                    )
         return self.app(environ, start_response)
 
     def _unlock(
@@ -119,6 +150,7 @@ class FastUnlock:
                     "opened": True,
                     "entry_id": result.entry_id,
                     "lock_id": result.lock_id,
+                    "lock_ids": list(result.lock_ids),
                     "request_id": result.request_id,
                 },
                 [],

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from doorkeep import policy
-from doorkeep.accounts.models import Membership, Organization, Role, User
+from doorkeep.accounts.models import ApiToken, Membership, Organization, Role, User
 from doorkeep.collaborators.models import (
     LINK_DAYS,
     CollaboratorInvitation,
@@ -504,7 +504,7 @@ def require_two_factor(actor: User, organization_id: int, required: bool) -> int
         return 0
     with transaction.atomic():
         Organization.objects.filter(pk=org.pk).update(require_two_factor=required)
-        ended = 0
+        ended = tokens = 0
         if required:
             people = (
                 Membership.objects.filter(organization_id=org.pk)
@@ -513,6 +513,10 @@ def require_two_factor(actor: User, organization_id: int, required: bool) -> int
             )
             for membership in people:
                 ended += end_sessions(membership.user)
+            # A token made by password before: it stood for the password alone.
+            tokens = ApiToken.objects.filter(
+                user__in=people.values("user"), revoked_at__isnull=True
+            ).update(revoked_at=timezone.now())
         record(
             EventKind.TWO_FACTOR_REQUIREMENT,
             organization_id=org.pk,
@@ -522,6 +526,10 @@ def require_two_factor(actor: User, organization_id: int, required: bool) -> int
                 if required
                 else _("Two-factor authentication no longer required of managers and collaborators")
             ),
-            data={"require_two_factor": required, "sessions_ended": ended},
+            data={
+                "require_two_factor": required,
+                "sessions_ended": ended,
+                "tokens_revoked": tokens,
+            },
         )
     return ended

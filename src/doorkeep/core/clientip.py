@@ -36,6 +36,13 @@ def _trusted(address: Address) -> bool:
     return any(address in network for network in settings.DOORKEEP_TRUSTED_PROXIES)
 
 
+def from_trusted_proxy(remote_addr: str) -> bool:
+    """Whether the peer at ``remote_addr`` is one of DOORKEEP_TRUSTED_PROXIES
+    (whose headers, such as X-Request-ID, may be believed)."""
+    peer = _parse(remote_addr)
+    return peer is not None and _trusted(peer)
+
+
 def client_address(request: HttpRequest) -> str:
     """The client's address as text ("" when the peer's is unknown)."""
     peer = _parse(str(request.META.get("REMOTE_ADDR") or ""))

@@ -3,10 +3,10 @@ same id in the gateway's lines about what that request asked of it, and
 optional JSON lines (LOG_FORMAT=json) for a log collector.
 
 - ``RequestIds`` (wsgi.py) wraps the whole web application, the unlock front
-  door included: it takes the caller's ``X-Request-ID`` when it is a sane
-  token (a load balancer's), or makes one, keeps it in ``REQUEST_ID`` while
-  the request is answered, and sends it back in the response's
-  ``X-Request-ID``.
+  door included: it takes ``X-Request-ID`` when a trusted proxy
+  (DOORKEEP_TRUSTED_PROXIES) sent it and it is a sane token, or makes one,
+  keeps it in ``REQUEST_ID`` while the request is answered, and sends it back
+  in the response's ``X-Request-ID``.
 - A remote unlock carries it to the gateway as ``trace`` (gateway.routing);
   the gateway sets ``REQUEST_ID`` from it while it handles that command, so
   "unlock of lock 12: opened" in the gateway's log has the id of the web
@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from doorkeep.core.clientip import from_trusted_proxy
 
 REQUEST_ID: ContextVar[str] = ContextVar("doorkeep_request_id", default="")
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -74,7 +76,12 @@ class RequestIds:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request_id = sane_id(environ.get("HTTP_X_REQUEST_ID")) or uuid.uuid4().hex
+        given = ""
+        if environ.get("HTTP_X_REQUEST_ID") and from_trusted_proxy(
+            str(environ.get("REMOTE_ADDR") or "")
+        ):
+            given = sane_id(environ["HTTP_X_REQUEST_ID"])
+        request_id = given or uuid.uuid4().hex
         environ["HTTP_X_REQUEST_ID"] = request_id
         # Set for this thread until its next request: a worker thread logs
         # nothing between two requests, and a new thread starts without it.

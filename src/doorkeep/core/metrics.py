@@ -56,7 +56,7 @@ UNLOCK_SECONDS = Histogram(
 )
 DECISION_SECONDS = Histogram(
     "doorkeep_access_decision_seconds",
-    "Access decisions made by a web worker (keys.access.decide), event written",
+    "Access decisions: the rule (keys.access.judge), without writing the event",
     buckets=LATENCY_BUCKETS,
 )
 LIMITS_HIT = Counter(

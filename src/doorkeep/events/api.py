@@ -19,8 +19,18 @@ router = Router(tags=["events"])
 class EventOut(Schema):
     id: int
     kind: str
-    outcome: str | None
-    reason: str
+    outcome: str | None = Field(
+        description="granted (the door opened, or the lock let the person in) or denied; null "
+        "for anything else, a remote unlock the lock did not carry out included"
+    )
+    decision: str | None = Field(
+        description="The access decision of an attempt: granted or denied (null: no attempt)"
+    )
+    lock_outcome: str | None = Field(
+        description="What the lock did: opened, offline, no_answer, refused, or not_sent (the "
+        "platform refused, nothing was sent); null when not an attempt at a lock"
+    )
+    reason: str = Field(description="A stable code, for programs: see docs/lock-owners.md")
     occurred_at: datetime
     received_at: datetime
     property_id: int | None
@@ -69,6 +79,8 @@ def event_out(e: Event) -> dict[str, object]:
         "id": e.pk,
         "kind": e.kind,
         "outcome": outcome,
+        "decision": e.decision,
+        "lock_outcome": e.lock_outcome,
         "reason": e.reason,
         "occurred_at": e.occurred_at,
         "received_at": e.received_at,

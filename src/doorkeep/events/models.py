@@ -206,8 +206,46 @@ class Event(models.Model):
 
     @builtins.property
     def granted(self) -> bool | None:
-        if self.kind == EventKind.ACCESS_GRANTED:
+        """True for a door that opened (or a lock's own grant), False for a
+        refusal, None for anything else (a remote unlock the lock did not
+        carry out included: see ``decision`` and ``lock_outcome``)."""
+        if self.kind in (EventKind.ACCESS_GRANTED, EventKind.GUEST_UNLOCKED):
             return True
         if self.kind == EventKind.ACCESS_DENIED:
             return False
         return None
+
+    @builtins.property
+    def decision(self) -> str | None:
+        """The access decision of an attempt: "granted" or "denied"."""
+        if self.kind == EventKind.UNLOCK_FAILED:
+            return "granted"  # a remote unlock reaches a lock only when granted
+        return {True: "granted", False: "denied", None: None}[self.granted]
+
+    @builtins.property
+    def lock_outcome(self) -> str | None:
+        """What the lock did: "opened", "offline", "no_answer", "refused", or
+        "not_sent" (denied by the platform, nothing sent to the lock); None
+        when the event is no attempt or the lock's answer is not known (a
+        check through the API, remote unlocks recorded before it was kept)."""
+        data = self.data if isinstance(self.data, dict) else {}
+        if self.kind == EventKind.UNLOCK_FAILED:
+            return UNLOCK_OUTCOMES.get(self.reason, "offline")
+        if self.kind == EventKind.GUEST_UNLOCKED:
+            return "opened"
+        if self.kind not in (EventKind.ACCESS_GRANTED, EventKind.ACCESS_DENIED):
+            return None
+        if data.get("source") == "lock":  # the lock decided and did it
+            return "opened" if self.kind == EventKind.ACCESS_GRANTED else "refused"
+        if data.get("source") == "remote":
+            outcome = data.get("outcome")
+            return str(outcome) if outcome else None
+        return None
+
+
+# What the lock did, by the reason of an unlock.failed event.
+UNLOCK_OUTCOMES = {
+    "lock_offline": "offline",
+    "lock_timeout": "no_answer",
+    "lock_refused": "refused",
+}

@@ -21,6 +21,7 @@ from doorkeep.core import when
 from doorkeep.core.errors import InvalidInput
 from doorkeep.core.text import csv_cell
 from doorkeep.events.models import Event, EventKind
+from doorkeep.events.reasons import reason_text
 
 MAX_PAGE = 500
 
@@ -72,7 +73,7 @@ def filtered(queryset: QuerySet[Event], flt: EventFilter) -> QuerySet[Event]:
     if flt.kinds:
         queryset = queryset.filter(kind__in=flt.kinds)
     if flt.outcome == "granted":
-        queryset = queryset.filter(kind=EventKind.ACCESS_GRANTED)
+        queryset = queryset.filter(kind__in=(EventKind.ACCESS_GRANTED, EventKind.GUEST_UNLOCKED))
     elif flt.outcome == "denied":
         queryset = queryset.filter(kind=EventKind.ACCESS_DENIED)
     elif flt.outcome:
@@ -118,6 +119,9 @@ CSV_COLUMNS = [
     "credential_kind",
     "actor",
     "summary",
+    "decision",
+    "lock_outcome",
+    "reason_text",
 ]
 
 
@@ -158,5 +162,8 @@ def _csv_lines(writer: Any, events: Iterable[Event]) -> Iterator[str]:
                 e.credential_kind,
                 csv_cell(e.actor.email) if e.actor else "",
                 csv_cell(e.summary),
+                e.decision or "",
+                e.lock_outcome or "",
+                csv_cell(reason_text(e.reason)),
             ]
         )

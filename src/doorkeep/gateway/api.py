@@ -4,28 +4,26 @@ its device secret."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from doorkeep.api.contract import ErrorOut as ErrorOut  # the apps' api.py import it from here
 from doorkeep.api.util import actor
 from doorkeep.gateway import remote, selectors, services
 
 router = Router(tags=["devices and remote unlock"])
 
 
-class ErrorOut(Schema):
-    code: str = Field(description="Stable, for programs")
-    message: str = Field(description="For people")
-    details: dict[str, Any]
-
-
 class UnlockOut(Schema):
     opened: bool = Field(description="Always true: a failure is an error response")
     entry_id: int
-    lock_id: int = Field(description="The lock that opened")
+    lock_id: int = Field(description="The lock that opened (the first, when several did)")
+    lock_ids: list[int] = Field(
+        description="Every lock of the entry that opened: an entry may have several, and the "
+        "command goes to each that your key opens"
+    )
     request_id: str = Field(description="Also in the event log, to match the lock's answer")
 
 
@@ -95,18 +93,23 @@ UNLOCK_ERRORS: dict[int, type[Schema]] = {
 def unlock(request: HttpRequest, entry_id: int) -> dict[str, object]:
     """Open an entry with your phone key: the platform checks your key (its
     window and weekly schedule too), sends the command to the lock and waits a
-    few seconds for the lock's answer. Every attempt is in the event log.
+    few seconds for the lock's answer. An entry with several locks: the
+    command goes to each lock there that your key opens, and the call
+    succeeds when at least one opened (`lock_ids`). Every attempt is one
+    event in the log, with what the lock did.
 
     Errors: `not_found` (404) for an entry that does not exist or that you
     cannot open or see; `access_denied` (403) with the reason (no phone key,
     key taken back or expired, outside its schedule...); `lock_offline` (503)
     when the lock is not connected; `lock_timeout` (504) when it did not
-    answer in time; `lock_refused` (409) when the lock said no."""
+    answer in time; `lock_refused` (409) when the lock said no (with several
+    locks, these only when none opened: the most telling of their answers)."""
     result = remote.remote_unlock(actor(request), entry_id)
     return {
         "opened": True,
         "entry_id": result.entry_id,
         "lock_id": result.lock_id,
+        "lock_ids": list(result.lock_ids),
         "request_id": result.request_id,
     }
 

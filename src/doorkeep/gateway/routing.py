@@ -959,6 +959,7 @@ class DirectSide:
         if holder is None or holder[0] == self.gateway.id:
             return {"ok": False, "error": "offline"}
         command = {"op": "unlock", "lock": lock_id, "request": request_id, "timeout": timeout}
+        command["trace"] = logs.current_request_id()  # this task's, from the asking web worker
         try:
             return await ask_async(holder[1], command, timeout + 2)
         except TimeoutError:
@@ -1029,6 +1030,7 @@ class RedisSide(DirectSide):
             "request": request_id,
             "timeout": timeout,
             "reply": reply,
+            "trace": logs.current_request_id(),
         }
         if not await self.redis.publish(gateway_channel(gateway), json.dumps(command)):
             return {"ok": False, "error": "offline"}

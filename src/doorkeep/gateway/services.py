@@ -16,7 +16,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from doorkeep import policy
 from doorkeep.accounts.models import User
@@ -389,7 +388,7 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
             pk__in=ids, lock_id=lock.pk, key__lock_owner_id=session.organization_id
         ).select_related("key")
     }
-    lost = _lost_badges(session, lock.pk, batch)
+    known = _known_tags(session, lock.pk, batch)
     mine = Event.objects.filter(lock_id=lock.pk)
     stored = _events_of(mine.filter(device_seq__in={item["seq"] for item in batch}), "device_seq")
     taken = {seq for seq, _ in stored}
@@ -412,10 +411,11 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
         person_id, key_id, summary = None, None, ""
         if kc is not None:
             person_id, key_id, summary = kc.key.person_id, kc.key_id, kc.key.holder_name
-        badge = lost.get(item["tag"]) if "tag" in item else None
+        badge = known.get(item["tag"]) if "tag" in item else None
         if badge is not None and reason == DenyReason.UNKNOWN_CREDENTIAL:
-            # The lock no longer holds it because it was reported lost: say so.
-            reason = DenyReason.BADGE_LOST
+            # The lock no longer holds it because it was reported lost, or
+            # because its key was taken back: the platform knows; say so.
+            reason = badge.reason
             person_id, key_id, summary = badge.person_id, badge.key_id, badge.name
         occurred = item["at"]
         if abs(occurred - now) > MAX_CLOCK_SKEW:  # a lock with a broken clock
@@ -453,27 +453,28 @@ def store_events(session: Session, batch: list[dict[str, Any]]) -> list[int]:
 
 
 @dataclass(frozen=True)
-class LostBadge:
-    """Whose lost badge a tag the lock did not know is."""
+class KnownTag:
+    """Whose tag a lock did not know is, and why the lock no longer holds it."""
 
     person_id: int
     name: str
-    key_id: int | None  # their key on this lock under which the badge opened it, if any
+    key_id: int | None  # their key on this lock under which the tag opened it, if any
+    reason: str  # DenyReason.BADGE_LOST or DenyReason.REVOKED
 
 
-def _lost_badges(
-    session: Session, lock_id: int, batch: list[dict[str, Any]]
-) -> dict[str, LostBadge]:
+def _known_tags(session: Session, lock_id: int, batch: list[dict[str, Any]]) -> dict[str, KnownTag]:
     """For the denied tag events of ``batch`` that matched no entry and carry
-    the UID read (``tag``): the UIDs that are a badge reported lost, by UID,
-    in one query for the whole batch.
+    the UID read (``tag``): the UIDs that are a badge reported lost, or a tag
+    whose key on this lock was taken back, by UID, in one query for the whole
+    batch.
 
     A UID is looked up among the tag credentials of the owner's people and
     those with a key credential on this lock under the current owner (a key
     issued under an organization's key belongs to a person of that
     organization). The credential that opened this lock comes first (as the
     platform's own decision finds it), then the newest; it is a lost badge
-    when it was switched off as one (``deactivated_reason`` badge_lost)."""
+    when it was switched off as one (``deactivated_reason`` badge_lost), and
+    taken back when its newest key on this lock is revoked."""
     tags = {item["tag"] for item in batch if "tag" in item}
     if not tags:
         return {}
@@ -483,7 +484,10 @@ def _lost_badges(
     ).order_by("-key__issued_at", "-pk")
     rows = (
         Credential.objects.filter(kind=CredentialKind.TAG, lookup__in=tags)
-        .annotate(here_key=Subquery(here.values("key_id")[:1]))
+        .annotate(
+            here_key=Subquery(here.values("key_id")[:1]),
+            here_revoked=Subquery(here.values("key__revoked_at")[:1]),
+        )
         .filter(Q(person__organization_id=org) | Q(here_key__isnull=False))
         .values_list(
             "lookup",
@@ -493,16 +497,21 @@ def _lost_badges(
             "deactivated_at",
             "deactivated_reason",
             "here_key",
+            "here_revoked",
         )
     )
-    best: dict[str, tuple[tuple[bool, int], LostBadge | None]] = {}
-    for uid, pk, person_id, name, off_at, off_reason, key_id in rows:
+    best: dict[str, tuple[tuple[bool, int], KnownTag | None]] = {}
+    for uid, pk, person_id, name, off_at, off_reason, key_id, revoked_at in rows:
         rank = (key_id is not None, pk)
         if uid in best and best[uid][0] >= rank:
             continue
-        is_lost = off_at is not None and off_reason == DenyReason.BADGE_LOST
-        best[uid] = (rank, LostBadge(person_id, name, key_id) if is_lost else None)
-    return {uid: badge for uid, (_rank, badge) in best.items() if badge is not None}
+        found = None
+        if off_at is not None and off_reason == DenyReason.BADGE_LOST:
+            found = KnownTag(person_id, name, key_id, DenyReason.BADGE_LOST)
+        elif key_id is not None and revoked_at is not None:
+            found = KnownTag(person_id, name, key_id, DenyReason.REVOKED)
+        best[uid] = (rank, found)
+    return {uid: tag for uid, (_rank, tag) in best.items() if tag is not None}
 
 
 def _events_of(events: Any, seq_field: str) -> set[tuple[int, datetime]]:
@@ -561,32 +570,3 @@ def bump(lock_id: int) -> int:
     ended). Returns the new version."""
     Lock.objects.filter(pk=lock_id).update(credential_version=F("credential_version") + 1)
     return Lock.objects.values_list("credential_version", flat=True).get(pk=lock_id)
-
-
-_UNLOCK_FAILURES: dict[str, Any] = {
-    "lock_offline": gettext_lazy("the lock is offline"),
-    "lock_timeout": gettext_lazy("the lock did not answer in time"),
-    "lock_refused": gettext_lazy("the lock refused"),
-}
-
-
-def unlock_outcome(
-    lock_id: int, ok: bool, reason: str, actor_id: int | None, request_id: str, at: datetime
-) -> None:
-    """Record what the lock answered to a remote unlock (or that it did not);
-    ``reason`` is the error's code, kept as the event's reason."""
-    lock = Lock.objects.select_related("entry").get(pk=lock_id)
-    record(
-        EventKind.UNLOCK_REQUESTED if ok else EventKind.UNLOCK_FAILED,
-        organization_id=lock.organization_id or 0,
-        lock=lock,
-        property_id=lock.entry.property_id if lock.entry else None,
-        actor=User.objects.filter(pk=actor_id).first() if actor_id else None,
-        reason="" if ok else reason[:40],
-        occurred_at=at,
-        summary=_("Opened remotely")
-        if ok
-        else _("Remote unlock failed: %(reason)s")
-        % {"reason": _UNLOCK_FAILURES.get(reason, reason)},
-        data={"request_id": request_id},
-    )

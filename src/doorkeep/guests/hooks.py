@@ -112,6 +112,8 @@ def guest_unlocked(
                 "shared_by": person(invitation.inviter),
                 "invitation_id": invitation.pk,
                 "event_id": event_id,
+                "decision": "granted",
+                "outcome": "opened",
                 "occurred_at": timezone.now().isoformat(),
             },
         )

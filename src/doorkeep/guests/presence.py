@@ -173,43 +173,40 @@ def guard_unlock(user: User, lock: Lock) -> list[GuestKey]:
     return links
 
 
-def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], request_id: str) -> None:
-    """The lock opened for a guest: in one transaction, the event the resident
-    and the manager see, the resident's notifications and the webhooks (R26)."""
+def guest_attempt(user: User, lock: Lock, links: list[GuestKey]) -> tuple[str, dict[str, object]]:
+    """What a guest's remote unlock adds to its one event: the summary the
+    resident and the manager read, and the invitations it went through."""
+    key = links[0].key
+    guest_name = key.person.name if key.person else user.email
+    entry_name = lock.entry.name if lock.entry else lock.serial
+    summary = _("%(guest)s opened %(entry)s (guest)") % {"guest": guest_name, "entry": entry_name}
+    return summary, {
+        "invitations": sorted(link.invitation_id for link in links),
+        "shared_by": sorted({link.invitation.inviter_id for link in links}),
+    }
+
+
+def guest_unlocked(user: User, lock: Lock, links: list[GuestKey], event_id: int) -> None:
+    """The lock opened for a guest (its event written, ``event_id``), in the
+    caller's transaction: the guest's presence is used now, the resident's
+    notifications and the webhooks go out (R26)."""
     if not links or lock.entry is None:
         return
     entry = lock.entry
-    now = timezone.now()
-    inviters = sorted({link.invitation.inviter_id for link in links})
     key = links[0].key
     guest_name = key.person.name if key.person else user.email
-    with transaction.atomic():
-        Presence.objects.filter(guest=user, property_id=entry.property_id).update(last_used_at=now)
-        event = record(
-            EventKind.GUEST_UNLOCKED,
-            organization_id=lock.organization_id or 0,
-            lock=lock,
-            property_id=entry.property_id,
-            person=key.person,
-            key=key,
-            actor=user,
-            summary=_("%(guest)s opened %(entry)s (guest)")
-            % {"guest": guest_name, "entry": entry.name},
-            data={
-                "request_id": request_id,
-                "invitations": sorted(link.invitation_id for link in links),
-                "shared_by": inviters,
-            },
-        )
-        hooks.guest_unlocked(
-            user,
-            [link.invitation for link in links],
-            entry=entry,
-            event_id=event.pk,
-            title=_("%(guest)s opened %(entry)s") % {"guest": guest_name, "entry": entry.name},
-            body=_("Your guest used the entry you shared at %(property)s.")
-            % {"property": entry.property.name},
-        )
+    Presence.objects.filter(guest=user, property_id=entry.property_id).update(
+        last_used_at=timezone.now()
+    )
+    hooks.guest_unlocked(
+        user,
+        [link.invitation for link in links],
+        entry=entry,
+        event_id=event_id,
+        title=_("%(guest)s opened %(entry)s") % {"guest": guest_name, "entry": entry.name},
+        body=_("Your guest used the entry you shared at %(property)s.")
+        % {"property": entry.property.name},
+    )
 
 
 # --- panels --------------------------------------------------------------------

@@ -163,7 +163,73 @@ def _match(lock: Lock, kind: str, value: str | User) -> _Match | None:
     return _Match(bool(active), aware(deactivated_at), deactivated_reason or "", key)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the rule says, before anything is written: granted or the reason
+    why not, the key that matched and the moment it was asked for."""
+
+    granted: bool
+    reason: str
+    key: Key | None
+    moment: datetime
+
+
 @metrics.observed(metrics.DECISION_SECONDS)
+def judge(lock: Lock, kind: str, value: str | User, *, at: datetime | None = None) -> Verdict:
+    """The rule alone: whether ``value`` (a PIN, tag UID, remote serial, or for
+    a phone the signed-in User) opens ``lock`` at ``at`` (default: now). Writes
+    nothing: ``decide`` writes the attempt; a check for another moment (the
+    API's what-if) and remote unlock, which records the attempt once the lock
+    answered, call this directly. A malformed credential is denied."""
+    moment = at or timezone.now()
+    if lock.organization_id is None:
+        raise NotFound(_("Lock not found."))
+    tz = _zone(lock.entry.property.timezone) if lock.entry else _UTC
+    reason = ""
+    matched: _Match | None = None
+    try:
+        matched = _match(lock, kind, value)
+    except InvalidInput:
+        reason = DenyReason.MALFORMED_CREDENTIAL
+    if not reason:
+        reason = _reason(matched, moment, tz)
+    return Verdict(reason == "", reason, matched.key if matched else None, moment)
+
+
+def write(
+    lock: Lock,
+    kind: str,
+    verdict: Verdict,
+    *,
+    source: str,
+    actor: User | None = None,
+    event_kind: str = "",
+    reason: str | None = None,
+    summary: str | None = None,
+    data: dict[str, object] | None = None,
+) -> Event:
+    """The attempt's one event: by default access.granted or access.denied
+    with the verdict's reason; remote unlock passes what the lock did
+    (``event_kind``, ``reason`` and ``data``)."""
+    key = verdict.key
+    if not event_kind:
+        event_kind = EventKind.ACCESS_GRANTED if verdict.granted else EventKind.ACCESS_DENIED
+    return write_access_event(
+        organization_id=lock.organization_id or 0,
+        kind=event_kind,
+        reason=verdict.reason if reason is None else reason,
+        occurred_at=verdict.moment,
+        property_id=lock.entry.property_id if lock.entry else None,
+        lock_id=lock.pk,
+        person_id=key.person_id if key else None,
+        key_id=key.pk if key else None,
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
+        credential_kind=kind if kind in CredentialKind.values else "",
+        summary=(key.holder_name if key else "") if summary is None else summary,
+        data={"source": source} | (data or {}),
+    )
+
+
 def decide(
     lock: Lock,
     kind: str,
@@ -173,39 +239,11 @@ def decide(
     source: str = "platform",
     actor: User | None = None,
 ) -> Decision:
-    """Decide whether ``value`` (a PIN, tag UID, remote serial, or for a phone
-    the signed-in User) opens ``lock`` at ``at`` (default: now). Always records
-    an access event. A malformed credential is denied, not an error."""
-    moment = at or timezone.now()
-    tz = _zone(lock.entry.property.timezone) if lock.entry else _UTC
-    property_id = lock.entry.property_id if lock.entry else None
-    if lock.organization_id is None:
-        raise NotFound(_("Lock not found."))
-    reason = ""
-    matched: _Match | None = None
-    try:
-        matched = _match(lock, kind, value)
-    except InvalidInput:
-        reason = DenyReason.MALFORMED_CREDENTIAL
-    if not reason:
-        reason = _reason(matched, moment, tz)
-    key = matched.key if matched else None
-    granted = reason == ""
-    event = write_access_event(
-        organization_id=lock.organization_id,
-        kind=EventKind.ACCESS_GRANTED if granted else EventKind.ACCESS_DENIED,
-        reason=reason,
-        occurred_at=moment,
-        property_id=property_id,
-        lock_id=lock.pk,
-        person_id=key.person_id if key else None,
-        key_id=key.pk if key else None,
-        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
-        credential_kind=kind if kind in CredentialKind.values else "",
-        summary=key.holder_name if key else "",
-        data={"source": source},
-    )
-    return Decision(granted, reason, key, event)
+    """Decide whether ``value`` opens ``lock`` at ``at`` (default: now), and
+    record the attempt as an access event (``judge``, then ``write``)."""
+    verdict = judge(lock, kind, value, at=at)
+    event = write(lock, kind, verdict, source=source, actor=actor)
+    return Decision(verdict.granted, verdict.reason, verdict.key, event)
 
 
 @functools.lru_cache(maxsize=256)

@@ -129,7 +129,10 @@ class DecisionOut(Schema):
     reason: str
     key_id: int | None
     person: str | None
-    event_id: int
+    event_id: int | None = Field(
+        description="The attempt's event; null for a check at another moment (`at`), "
+        "which is not an attempt and is not written to the log"
+    )
 
 
 def key_out(key: Key) -> dict[str, object]:
@@ -377,7 +380,9 @@ def _shared_key_out(key: Key) -> dict[str, object]:
 )
 def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, object]:
     """Ask the platform whether a credential opens this lock at a moment (default
-    now), with the reason when it does not. The decision is written to the event log."""
+    now), with the reason when it does not. Asked for now, the decision is an
+    attempt and is written to the event log; asked for another moment (`at`),
+    it is a what-if check: answered, not written (`event_id` null)."""
     lock = get_lock(actor(request), lock_id, policy.Action.MANAGE_KEYS)
     value: str | User = body.value
     if body.kind == "phone":
@@ -385,12 +390,18 @@ def decide(request: HttpRequest, lock_id: int, body: DecisionIn) -> dict[str, ob
         if found is None:
             raise InvalidInput("No account uses that email address.", code="user_not_found")
         value = found
-    decision = access.decide(lock, body.kind, value, at=body.at, source="api", actor=actor(request))
+    if body.at is not None:  # what-if: not an attempt at that moment
+        verdict = access.judge(lock, body.kind, value, at=body.at)
+        granted, reason, key, event_id = verdict.granted, verdict.reason, verdict.key, None
+    else:
+        decision = access.decide(lock, body.kind, value, source="api", actor=actor(request))
+        granted, reason, key = decision.granted, decision.reason, decision.key
+        event_id = decision.event.pk
     return {
-        "granted": decision.granted,
-        "outcome": decision.outcome,
-        "reason": decision.reason,
-        "key_id": decision.key.pk if decision.key else None,
-        "person": decision.key.holder_name if decision.key else None,
-        "event_id": decision.event.pk,
+        "granted": granted,
+        "outcome": "granted" if granted else "denied",
+        "reason": reason,
+        "key_id": key.pk if key else None,
+        "person": key.holder_name if key else None,
+        "event_id": event_id,
     }

@@ -32,6 +32,11 @@ class LockOut(Schema):
         description="Only in the answer to registering the lock: the secret the lock connects "
         "to the platform with. Shown only this once; a new one can be issued later.",
     )
+    note: str | None = Field(
+        default=None,
+        description="Only in the answer to registering or moving the lock, when its entry has "
+        "other locks: what that means for remote unlock and keys",
+    )
 
 
 class RegisterIn(Schema):
@@ -82,7 +87,9 @@ def register_lock(request: HttpRequest, body: RegisterIn) -> Status[dict[str, ob
     shown only this once: enter it in the lock so that it can connect. Errors:
     `unknown_serial` (404), `wrong_claim_secret` (400), `already_registered`
     and `registered_to_other` (409), `rate_limited` (429) after repeated wrong
-    secrets."""
+    secrets. When the entry has other locks, `note` says what that means: a
+    remote unlock of the entry goes to each lock there that the person's key
+    opens, and keys are per lock."""
     lock = services.register_lock(
         actor(request),
         serial=body.serial,
@@ -92,6 +99,7 @@ def register_lock(request: HttpRequest, body: RegisterIn) -> Status[dict[str, ob
     )
     out = lock_out(services.get_lock(actor(request), lock.pk), live_keys=0)
     out["device_secret"] = getattr(lock, "new_device_secret", None)
+    out["note"] = selectors.entry_note(lock) or None
     return Status(201, out)
 
 
@@ -103,7 +111,11 @@ def get_lock(request: HttpRequest, lock_id: int) -> dict[str, object]:
 @router.patch("locks/{lock_id}", response=LockOut, summary="Rename or move a lock")
 def update_lock(request: HttpRequest, lock_id: int, body: LockPatch) -> dict[str, object]:
     services.update_lock(actor(request), lock_id, name=body.name, entry_id=body.entry_id)
-    return lock_out(services.get_lock(actor(request), lock_id))
+    lock = services.get_lock(actor(request), lock_id)
+    out = lock_out(lock)
+    if body.entry_id is not None:
+        out["note"] = selectors.entry_note(lock) or None
+    return out
 
 
 @router.delete("locks/{lock_id}", response={204: None}, summary="Remove a lock")

@@ -43,9 +43,12 @@ def open_door(request: HttpRequest, entry_id: int) -> HttpResponse:
         result = remote.remote_unlock(current_user(request), entry_id)
     except NotFound:
         raise  # the 404 page: the entry does not exist for this user
-    except DomainError as exc:  # offline (503), no answer (504), refused (409), denied (403)
-        return _doors_page(request, status=exc.status, error=exc.message)
-    _opened(request, result)
+    except DomainError as exc:  # offline, no answer, refused, denied
+        # Shown after the redirect: a reload sends nothing again, and a lock
+        # that is offline is no server error.
+        messages.error(request, exc.message)
+    else:
+        _opened(request, result)
     return redirect(_safe_next(request, request.POST.get("next"), reverse("web:doors")))
 
 

@@ -204,6 +204,9 @@ def register_lock(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         error = _form_or_page_error(form, exc)
         return _dashboard(request, status=exc.status, error=error, register_form=form)
+    note = lock_selectors.entry_note(lock)
+    if note:
+        messages.info(request, note)
     # The device secret is shown now, once: the page is the answer to the POST.
     return _device_secret_page(
         request, lock, getattr(lock, "new_device_secret", ""), registered=True

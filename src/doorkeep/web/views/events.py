@@ -16,7 +16,8 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import DomainError
 from doorkeep.events import selectors as event_selectors
-from doorkeep.events.models import DenyReason, Event, EventKind
+from doorkeep.events.models import Event, EventKind
+from doorkeep.events.reasons import reason_text
 from doorkeep.keys.models import CredentialKind
 from doorkeep.locks import services as lock_services
 from doorkeep.locks.models import Lock
@@ -36,23 +37,35 @@ class EventRow:
     outcome: str
     reason: str
     credential: str
+    details: str
 
 
 def _event_rows(events: list[Event]) -> list[EventRow]:
     kinds = dict(EventKind.choices)
-    reasons = dict(DenyReason.choices)
     credentials = dict(CredentialKind.choices)
     outcomes = {True: "granted", False: "denied", None: ""}
     return [
         EventRow(
             e,
             str(kinds.get(e.kind, e.kind)),
-            outcomes[e.granted],
-            str(reasons.get(e.reason, e.reason)),
+            outcomes[e.granted] or ("failed" if e.kind == EventKind.UNLOCK_FAILED else ""),
+            reason_text(e.reason),
             _credential(e, credentials),
+            _details(e),
         )
         for e in events
     ]
+
+
+def _details(event: Event) -> str:
+    """The Details column in the reader's language where the platform can say
+    it again; else the summary as written."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.kind == EventKind.UNLOCK_FAILED and event.person is not None:
+        return event.person.name  # the kind and the reason say what happened, in words
+    if data.get("by") == "staff" and event.actor is not None and event.granted:
+        return _("Opened from the lock page by %(name)s") % {"name": event.actor.get_full_name()}
+    return event.summary
 
 
 def _credential(event: Event, names: dict[str, Any]) -> str:

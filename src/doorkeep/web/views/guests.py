@@ -555,9 +555,10 @@ def guest_unlock(request: HttpRequest, entry_id: int) -> HttpResponse:
         remote.remote_unlock(user, entry.pk)
     except presence.PresenceRequired:
         return redirect("web:guest_verify", entry_id=entry.pk)
-    except DomainError as exc:
-        return _guest_key_page(request, place.property_id, status=exc.status, error=exc.message)
-    messages.success(request, _("%(entry)s is open.") % {"entry": entry.name})
+    except DomainError as exc:  # shown after the redirect: a reload sends nothing again
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(entry)s is open.") % {"entry": entry.name})
     return redirect("web:guest_key", property_id=place.property_id)
 
 
