@@ -5,6 +5,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -104,16 +105,21 @@ def test_demo_loads_a_realistic_building_once(capsys):
     assert Event.objects.filter(kind="access.denied").count() > 10
     assert Event.objects.count() >= 300
     # Guests: Gus accepted Rosa's invitation; a friend's waits; the main
-    # entrance has a panel whose codes verify presence.
-    from doorkeep.guests import presence
+    # entrance has a panel whose codes verify presence, the bike storage an
+    # NTAG 424 DNA panel whose taps do.
+    from doorkeep.guests import presence, simulator, tags
     from doorkeep.guests.models import Invitation, Panel
 
     gus = User.objects.get(email="guest@demo.doorkeep.test")
     assert sorted(Invitation.objects.values_list("status", flat=True)) == ["accepted", "sent"]
-    panel = Panel.objects.get()
+    panel = Panel.objects.get(tag="code")
     assert presence.standing(gus, panel.entry.property_id).required
     presence.verify(gus, panel.entry_id, presence.code_at(panel.secret)[0])
     assert presence.standing(gus, panel.entry.property_id).verified
+    tag_panel = simulator.from_database(Panel.objects.get(tag="ntag424").pk)
+    query = parse_qs(urlsplit(tag_panel.tap("http://127.0.0.1:8000").split()[-1]).query)
+    token = tags.accept_tap(tag_panel.panel_id, query["picc_data"][0], query["cmac"][0])
+    assert tags.verify_tap(gus, token).name == "Bike storage"
     count = Event.objects.count()
     assert main(["demo"]) == 0
     assert "already there" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import ec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
@@ -42,6 +43,7 @@ def test_the_documented_production_settings_pass_the_deploy_check(tmp_path):
         .decode()
         .rstrip("="),
         "DOORKEEP_METRICS_TOKEN_FILE": "metrics-token",
+        "DOORKEEP_ENCRYPTION_KEYS_FILE": Fernet.generate_key().decode(),
     }
     for name, content in contents.items():
         assert name in documented, f"{name} is no longer in the documented settings"

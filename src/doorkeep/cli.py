@@ -94,9 +94,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ]
         )
         print(f"Device gateway on ws://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}", flush=True)
-    return _supervise(
-        commands, reminder_interval=args.reminder_interval, outbox_interval=args.outbox_interval
-    )
+    from doorkeep import serving
+
+    serving.note(web_host=args.host, gateway=not args.no_gateway)  # for the simulators
+    try:
+        return _supervise(
+            commands,
+            reminder_interval=args.reminder_interval,
+            outbox_interval=args.outbox_interval,
+        )
+    finally:
+        serving.forget()
 
 
 def _supervise(
@@ -412,11 +420,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def cmd_simulate_lock(args: argparse.Namespace) -> int:
     import asyncio
 
-    from django.conf import settings
-
+    from doorkeep import serving
     from doorkeep.gateway.simulator import SimulatedLock, interactive
 
-    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    url = serving.gateway_url(args.url)
     lock = SimulatedLock(url, args.serial.upper(), args.secret, on_event=print)
 
     async def main() -> None:
@@ -442,15 +449,14 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
 def cmd_simulate_charger(args: argparse.Namespace) -> int:
     import asyncio
 
-    from django.conf import settings
-
+    from doorkeep import serving
     from doorkeep.gateway.ocpp.simulator import SimulatedCharger, StationRefused, interactive
 
     if args.power < 0:
         return _fail("the power is not negative")
     if args.meter_interval <= 0:
         return _fail("the meter interval is a number of seconds above 0")
-    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    url = serving.gateway_url(args.url)
     charger = SimulatedCharger(
         url,
         args.charge_point_id,
@@ -487,13 +493,12 @@ def cmd_simulate_charger(args: argparse.Namespace) -> int:
 def cmd_simulate_machine(args: argparse.Namespace) -> int:
     import asyncio
 
-    from django.conf import settings
-
+    from doorkeep import serving
     from doorkeep.gateway.laundry.simulator import SimulatedMachine, interactive
 
     if args.cycle_seconds <= 0:
         return _fail("a cycle lasts a number of seconds above 0")
-    url = args.url or os.environ.get("GATEWAY_URL") or f"ws://127.0.0.1:{settings.GATEWAY_PORT}"
+    url = serving.gateway_url(args.url)
     machine = SimulatedMachine(
         url,
         args.serial.upper(),
@@ -528,40 +533,66 @@ def cmd_simulate_machine(args: argparse.Namespace) -> int:
 def cmd_simulate_panel(args: argparse.Namespace) -> int:
     import time
 
-    from django.conf import settings
+    from doorkeep import serving
+    from doorkeep.guests import simulator
 
-    from doorkeep.guests import presence
-    from doorkeep.guests.models import Panel
-
-    if args.secret:
-        if args.entry is None or args.panel is None:
-            return _fail("with --secret, give --entry and --panel too")
-        secret, entry_id, panel_id, name = args.secret, args.entry, args.panel, "panel"
-    elif args.panel_id is not None:
-        found = Panel.objects.select_related("entry").filter(pk=args.panel_id).first()
-        if found is None:
-            return _fail(f"no panel {args.panel_id}; its id is on the property's Guests page")
-        secret, entry_id, panel_id = found.secret, found.entry_id, found.pk
-        name = f"{found.name} at {found.entry.name}"
-    else:
-        return _fail("give the panel's id, or --secret with --entry and --panel")
     try:
-        presence.code_at(secret)
-    except (ValueError, TypeError):  # binascii.Error is a ValueError
-        return _fail("the secret is not base32")
-    step = int(settings.DOORKEEP["PANEL_CODE_SECONDS"])
+        if args.secret or args.meta_key or args.file_key:
+            panel = simulator.by_hand(
+                panel_id=args.panel,
+                entry_id=args.entry,
+                secret=args.secret,
+                meta_key=args.meta_key,
+                file_key=args.file_key,
+                uid=args.uid,
+            )
+        elif args.panel_id is not None:
+            panel = simulator.from_database(args.panel_id)
+        else:
+            return _fail("give the panel's id, or --secret with --entry and --panel")
+    except simulator.PanelUnavailable as exc:
+        return _fail(str(exc))
+    if args.counter is not None:
+        if not 0 <= args.counter < 0xFFFFFF:
+            return _fail("the counter is a number from 0 to 16777214")
+        panel.counter = args.counter
+    base = serving.site_url(args.base_url)
     try:
+        if panel.is_tag:
+            print(panel.tap(base), flush=True)
+            while not args.once:
+                print("(Enter: tap again; Ctrl-D: stop)", flush=True)
+                if not sys.stdin.readline():
+                    break
+                print(panel.tap(base), flush=True)
+            return 0
         while True:
-            now = time.time()
-            code, _number = presence.code_at(secret, now)
-            left = step - int(now % step)
-            url = presence.tag_url(entry_id, panel_id, code, base=args.base_url)
-            print(f"{name}: code {code} (for {left} s more)  NFC tag: {url}", flush=True)
+            line, left = panel.show(base)
+            print(line, flush=True)
             if args.once:
                 return 0
             time.sleep(left + 0.05)
     except KeyboardInterrupt:
         return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    from doorkeep.core import crypto
+
+    if args.new_key:
+        print(crypto.new_key())
+        return 0
+    try:
+        done = crypto.rotate()
+    except crypto.SecretUnreadable as exc:
+        return _fail(str(exc))
+    for label, count in done.items():
+        print(f"{label}: {count} row(s) re-encrypted")
+    print(
+        "Every stored secret is encrypted with the first key of DOORKEEP_ENCRYPTION_KEYS; "
+        "the other keys can be removed now."
+    )
+    return 0
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -792,16 +823,43 @@ def build_parser() -> argparse.ArgumentParser:
         "panel",
         help="An entry panel: prints the code it shows and the URL in its NFC tag.",
         description="Show what an entry panel shows: a 6-digit code that changes every step "
-        "(RFC 6238), and the URL its NFC tag holds. Give the panel's id (its secret is read "
-        "from the database), or --secret, --entry and --panel for a panel configured by hand.",
+        "(RFC 6238), and the URL its NFC tag holds; for an NTAG 424 DNA panel, the URL its tag "
+        "gives at each tap (press Enter for the next). Give the panel's id (its secrets are "
+        "read from the database), or --secret, --entry and --panel for a code panel configured "
+        "by hand, --meta-key, --file-key and --panel for a tag.",
     )
     q.add_argument("panel_id", nargs="?", type=int, help="the panel's id (on the Guests page)")
     q.add_argument("--secret", help="the panel's base32 secret (instead of reading it)")
     q.add_argument("--entry", type=int, help="the entry's id, with --secret")
     q.add_argument("--panel", type=int, help="the panel's id, with --secret")
-    q.add_argument("--once", action="store_true", help="print the current code and stop")
-    q.add_argument("--base-url", help="the platform's address (default: SITE_URL)")
+    q.add_argument("--meta-key", help="an NTAG 424 DNA panel's SDM meta read key (hex)")
+    q.add_argument("--file-key", help="an NTAG 424 DNA panel's SDM file read key (hex)")
+    q.add_argument("--uid", help="the simulated tag's 7-byte UID (hex), with --meta-key")
+    q.add_argument(
+        "--counter",
+        type=int,
+        help="an NTAG 424 DNA tag's counter before the first tap (default: the newest one "
+        "the platform saw, 0 for a tag configured by hand)",
+    )
+    q.add_argument(
+        "--once", action="store_true", help="print the current code (or one tap) and stop"
+    )
+    q.add_argument(
+        "--base-url",
+        help="the platform's address (default: where `doorkeep serve` runs from this data "
+        "directory, else SITE_URL)",
+    )
     q.set_defaults(func=cmd_simulate_panel)
+
+    p = add(
+        "rotate-keys",
+        cmd_rotate_keys,
+        "Re-encrypt every stored secret (panel seeds and tag keys, webhook signing secrets) "
+        "with the first key of DOORKEEP_ENCRYPTION_KEYS (docs/operations.md).",
+    )
+    p.add_argument(
+        "--new-key", action="store_true", help="print a new key to put first, change nothing"
+    )
 
     p = add("token", cmd_token, "Create an API token for an account and print it (shown once).")
     p.add_argument("email")

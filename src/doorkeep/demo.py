@@ -47,6 +47,8 @@ OPERATOR = "operator@demo.doorkeep.test"
 GUEST = "guest@demo.doorkeep.test"
 # The demo main entrance's panel: `doorkeep simulate panel 1` shows its codes.
 DEMO_PANEL_SECRET = "DKDEMOPANELMAINENTRANCE234567ABC"  # noqa: S105 - documented demo value
+# The bike storage's NTAG 424 DNA panel (docs/guests.md): its tag's two keys.
+DEMO_TAG_KEYS = ("D0000000000000000000000000000001", "D0000000000000000000000000000002")
 
 # Locks that are known to the platform but not registered yet: try registering
 # one of these from the dashboard.
@@ -156,7 +158,7 @@ def _guests(owner: User, entries: list[Entry]) -> None:
     """Rosa Resident shares the main entrance and the bike storage with Gus
     Guest (accepted; presence not verified yet) and has invited a friend."""
     from doorkeep.guests import services as guests
-    from doorkeep.guests.models import Panel
+    from doorkeep.guests.models import Panel, PanelTag
 
     main, _garage, bikes, _roof = entries
     guests.set_policy(
@@ -171,6 +173,13 @@ def _guests(owner: User, entries: list[Entry]) -> None:
         ),
     )
     Panel.objects.create(entry=main, name="Lobby panel", secret=DEMO_PANEL_SECRET)
+    Panel.objects.create(
+        entry=bikes,
+        name="Bike storage tag",
+        tag=PanelTag.NTAG424,
+        sdm_meta_read_key=DEMO_TAG_KEYS[0],
+        sdm_file_read_key=DEMO_TAG_KEYS[1],
+    )
     resident = User.objects.get(email=RESIDENT)
     guest = create_user(GUEST, PASSWORD, name="Gus Guest")
     accepted = guests.invite(resident, main.property_id, GUEST, [main.pk, bikes.pk]).invitation

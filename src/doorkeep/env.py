@@ -236,3 +236,37 @@ def vapid_keys(data_dir: Path, *, production: bool) -> tuple[str, str] | None:
     key_file.write_text(json.dumps(pair), encoding="utf-8")
     key_file.chmod(0o600)
     return pair["private_key"], pair["public_key"]
+
+
+def encryption_keys(data_dir: Path, *, production: bool) -> list[str]:
+    """The keys that encrypt stored secrets (docs/operations.md): Fernet keys
+    (32 bytes, urlsafe base64), comma-separated in DOORKEEP_ENCRYPTION_KEYS;
+    the first encrypts, every one decrypts. In development without the
+    variable, one generated and kept in the data dir."""
+    from cryptography.fernet import Fernet
+
+    value = _raw("DOORKEEP_ENCRYPTION_KEYS")
+    if value is not None and value.strip():
+        keys = [item.strip() for item in value.split(",") if item.strip()]
+        for number, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"DOORKEEP_ENCRYPTION_KEYS: key {number} is not a Fernet key (32 bytes, "
+                    "urlsafe base64); make one with `doorkeep rotate-keys --new-key`"
+                ) from None
+        return keys
+    if production:
+        raise ImproperlyConfigured(
+            "DOORKEEP_ENCRYPTION_KEYS is not set. In production set DOORKEEP_ENCRYPTION_KEYS "
+            "or DOORKEEP_ENCRYPTION_KEYS_FILE (docs/operations.md)."
+        )
+    key_file = data_dir / "encryption_key"
+    if key_file.exists():
+        return [key_file.read_text(encoding="utf-8").strip()]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    key_file.write_text(key, encoding="utf-8")
+    key_file.chmod(0o600)
+    return [key]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from doorkeep.env import (
     email_settings,
+    encryption_keys,
     env_bool,
     env_choice,
     env_int,
@@ -31,6 +32,9 @@ DATA_DIR = env_path("DOORKEEP_DATA_DIR", Path.cwd() / "var")
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(DATA_DIR, production=PRODUCTION)
+# Stored secrets that must stay readable (panel seeds and tag keys, webhook
+# signing secrets) are encrypted with the first key; all of them decrypt.
+DOORKEEP_ENCRYPTION_KEYS = encryption_keys(DATA_DIR, production=PRODUCTION)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
 )
@@ -383,6 +387,8 @@ DOORKEEP = {
     "INVITATION_LINK_DAYS": env_int("DOORKEEP_INVITATION_LINK_DAYS", 7, minimum=1),
     "PANEL_CODE_SECONDS": env_int("DOORKEEP_PANEL_CODE_SECONDS", 30, minimum=10),
     "PANEL_ATTEMPTS_PER_HOUR": env_int("DOORKEEP_PANEL_ATTEMPTS_PER_HOUR", 10, minimum=1),
+    # An NTAG 424 DNA panel's tap verifies presence within this many seconds.
+    "PANEL_TAP_SECONDS": env_int("DOORKEEP_PANEL_TAP_SECONDS", 120, minimum=10),
 }
 
 # Notifications (docs/notifications.md): Web Push keys, and whether a commit that

@@ -5,6 +5,7 @@ commands, and `doorkeep simulate charger` itself."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -563,3 +564,23 @@ def test_the_cli_connects_and_takes_commands(stations, gateway):
     assert "tag UID" in result.stdout
     assert station().ocpp_version == "2.0.1"
     eventually(lambda: not station().online)
+
+
+def test_the_cli_finds_the_gateway_of_a_platform_on_another_port(stations, gateway, tmp_path):
+    # A second terminal in any folder: PORT as the platform was given, no
+    # DOORKEEP_DATA_DIR, no --url (PORT=N puts the gateway on N + 1).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORKEEP_", "GATEWAY_"))}
+    env["PORT"] = str(gateway.gateway.port - 1)
+    result = subprocess.run(
+        [DOORKEEP, "simulate", "charger", "CP-SHARED-1", "--password", PASSWORD, "--ocpp", "1.6"],
+        input="status\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "online (OCPP 1.6): boot accepted" in result.stdout
+    assert not (tmp_path / "var" / "doorkeep.sqlite3").exists()

@@ -5,6 +5,7 @@ secret is refused with a message, not a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,22 @@ def test_the_simulator_keeps_cycles_while_offline_and_uploads_them_when_back(lau
     assert "kept events and cycles uploaded" in result.stdout
     cycle = Cycle.objects.get()
     assert cycle.program == "Quick 15" and cycle.person_id == laundry.site.rosa_person.pk
+
+
+def test_the_simulator_finds_the_gateway_of_a_platform_on_another_port(laundry, gateway, tmp_path):
+    # A second terminal in any folder: PORT as the platform was given, no
+    # DOORKEEP_DATA_DIR, no --url (PORT=N puts the gateway on N + 1).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORKEEP_", "GATEWAY_"))}
+    env["PORT"] = str(gateway.gateway.port - 1)
+    result = subprocess.run(
+        [DOORKEEP, "simulate", "machine", WASHER, "--secret", SECRET],
+        input="list\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Online, free." in result.stdout
+    assert not (tmp_path / "var" / "doorkeep.sqlite3").exists()

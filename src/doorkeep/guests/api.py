@@ -6,7 +6,7 @@ POST /entries/{id}/unlock, like everyone with a phone key."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
@@ -15,8 +15,8 @@ from pydantic import Field
 from doorkeep.api.util import actor
 from doorkeep.core.errors import DomainError
 from doorkeep.gateway import remote
-from doorkeep.guests import presence, selectors, services
-from doorkeep.guests.models import GuestPolicy, Invitation, Panel
+from doorkeep.guests import presence, selectors, services, tags
+from doorkeep.guests.models import GuestPolicy, Invitation, Panel, PanelTag
 
 router = Router(tags=["guests"])
 
@@ -30,6 +30,9 @@ class PolicyOut(Schema):
     reverify_after_days: int | None = Field(
         description="Days without use after which a guest verifies again (R28); null: never"
     )
+    require_tag: bool = Field(
+        description="Presence only by tapping an NTAG 424 DNA panel; typed codes are refused"
+    )
 
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
@@ -41,22 +44,39 @@ class PolicyIn(Schema):
     max_guests_per_resident: int = Field(default=5, ge=1, le=100)
     require_presence: bool = False
     reverify_after_days: int | None = Field(default=None, ge=1, le=365)
+    require_tag: bool = False
 
 
 class PanelOut(Schema):
     id: int
     entry_id: int
     name: str
+    tag: Literal["code", "ntag424"] = Field(
+        description="code: a time-based code on the display and in the tag; ntag424: an "
+        "NTAG 424 DNA tag with Secure Unique NFC"
+    )
     created_at: datetime
 
 
 class PanelCreatedOut(PanelOut):
-    secret: str = Field(description="Base32 TOTP secret for the panel, shown only this once")
-    otpauth_uri: str = Field(description="The same secret as an otpauth:// URI")
+    secret: str | None = Field(
+        description="code panels: the base32 TOTP secret, shown only this once"
+    )
+    otpauth_uri: str | None = Field(description="code panels: the secret as an otpauth:// URI")
+    sdm_meta_read_key: str | None = Field(
+        description="ntag424 panels: the AES key (hex) that encrypts PICCData, shown only once"
+    )
+    sdm_file_read_key: str | None = Field(
+        description="ntag424 panels: the AES key (hex) of the SDMMAC, shown only once"
+    )
+    url_template: str | None = Field(
+        description="ntag424 panels: the NDEF URL to program, PICCData and SDMMAC as zeros"
+    )
 
 
 class PanelIn(Schema):
     name: str = Field(default="Panel", max_length=100)
+    tag: Literal["code", "ntag424"] = "code"
 
 
 class EntryRef(Schema):
@@ -135,6 +155,7 @@ def policy_out(rules: GuestPolicy) -> dict[str, Any]:
         "max_guests_per_resident": rules.max_guests_per_resident,
         "require_presence": rules.require_presence,
         "reverify_after_days": rules.reverify_after_days,
+        "require_tag": rules.require_tag,
     }
 
 
@@ -143,6 +164,7 @@ def panel_out(panel: Panel) -> dict[str, Any]:
         "id": panel.pk,
         "entry_id": panel.entry_id,
         "name": panel.name,
+        "tag": panel.tag,
         "created_at": panel.created_at,
     }
 
@@ -191,9 +213,19 @@ def list_panels(request: HttpRequest, entry_id: int) -> list[dict[str, Any]]:
     "entries/{entry_id}/panels", response={201: PanelCreatedOut}, summary="Install a panel"
 )
 def add_panel(request: HttpRequest, entry_id: int, body: PanelIn) -> Status[dict[str, Any]]:
+    if body.tag == PanelTag.NTAG424:
+        panel, keys = tags.add_tag_panel(actor(request), entry_id, body.name)
+        shown = {
+            "sdm_meta_read_key": keys.sdm_meta_read_key,
+            "sdm_file_read_key": keys.sdm_file_read_key,
+            "url_template": keys.url_template,
+        }
+        return Status(201, {**panel_out(panel), **shown, "secret": None, "otpauth_uri": None})
     panel, secret = presence.add_panel(actor(request), entry_id, body.name)
     uri = presence.provisioning_uri(panel, secret)
-    return Status(201, {**panel_out(panel), "secret": secret, "otpauth_uri": uri})
+    code_panel = {"secret": secret, "otpauth_uri": uri}
+    none = {"sdm_meta_read_key": None, "sdm_file_read_key": None, "url_template": None}
+    return Status(201, {**panel_out(panel), **code_panel, **none})
 
 
 @router.delete("panels/{panel_id}", response={204: None}, summary="Remove a panel")

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from doorkeep.core.crypto import EncryptedTextField
 from doorkeep.keys.models import Key
 from doorkeep.properties.models import Entry, Property
 
@@ -34,6 +35,10 @@ class GuestPolicy(models.Model):
     require_presence = models.BooleanField(_("guests verify presence first"), default=False)
     reverify_after_days = models.PositiveSmallIntegerField(
         _("verify again after this many days without use"), null=True, blank=True
+    )
+    require_tag = models.BooleanField(
+        _("guests verify presence only with a panel's NTAG 424 tag (no typed codes)"),
+        default=False,
     )
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(
@@ -158,16 +163,38 @@ class Presence(models.Model):
         return f"{self.guest} present at {self.property}"
 
 
+class PanelTag(models.TextChoices):
+    CODE = "code", _("Code on the display, tag with the code")
+    NTAG424 = "ntag424", _("NTAG 424 DNA tag (Secure Unique NFC)")
+
+
 class Panel(models.Model):
-    """An entry panel: shows a time-based code (RFC 6238) from its own secret,
-    on its display and in the URL of its NFC tag, so it works offline.
+    """An entry panel, of one of two kinds (``tag``).
+
+    A code panel shows a time-based code (RFC 6238) from its own secret, on
+    its display and in the URL of its NFC tag, so it works offline.
     ``last_step`` is the newest time step a code was accepted for: each code
-    verifies once."""
+    verifies once.
+
+    An NTAG 424 DNA panel has a tag that makes a new URL at every tap (SUN,
+    guests/sun.py) from the two keys it was programmed with; ``tag_counter``
+    is the newest tap counter the platform has seen (a URL opens once),
+    ``tag_redeemed`` the newest one that verified presence, ``tag_uid`` the
+    tag's UID, learned at its first tap. The secret and keys are stored
+    encrypted (core/crypto.py)."""
 
     entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="panels")
     name = models.CharField(_("name"), max_length=100)
-    secret = models.CharField(max_length=64, help_text=_("Base32 TOTP secret"))
+    tag = models.CharField(
+        _("kind"), max_length=10, choices=PanelTag.choices, default=PanelTag.CODE
+    )
+    secret = EncryptedTextField(blank=True, default="", help_text=_("Base32 TOTP secret"))
     last_step = models.BigIntegerField(default=0)
+    sdm_meta_read_key = EncryptedTextField(blank=True, default="")
+    sdm_file_read_key = EncryptedTextField(blank=True, default="")
+    tag_uid = models.CharField(max_length=14, blank=True, default="")
+    tag_counter = models.BigIntegerField(default=-1)
+    tag_redeemed = models.BigIntegerField(default=-1)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -176,6 +203,10 @@ class Panel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.entry}"
+
+    @builtins.property
+    def has_sun_tag(self) -> bool:
+        return self.tag == PanelTag.NTAG424
 
 
 LIVE_STATUSES = (InvitationStatus.SENT, InvitationStatus.ACCEPTED)

@@ -34,6 +34,7 @@ from doorkeep.guests.models import (
     Invitation,
     InvitationStatus,
     Panel,
+    PanelTag,
     Presence,
 )
 from doorkeep.guests.services import policy_of, shareable_entry_ids
@@ -249,13 +250,18 @@ def _managed_entry(actor: User, entry_id: int) -> Entry:
 
 
 def add_panel(actor: User, entry_id: int, name: str) -> tuple[Panel, str]:
-    """Install a panel at an entry; its secret is returned once, to configure it."""
+    """Install a code panel at an entry; its secret is returned once, to configure it."""
+    secret = pyotp.random_base32(32)
+    return install_panel(actor, entry_id, name, tag=PanelTag.CODE, secret=secret), secret
+
+
+def install_panel(actor: User, entry_id: int, name: str, **fields: str) -> Panel:
+    """A new panel of the entry with ``fields`` (its kind and secrets), logged."""
     entry = _managed_entry(actor, entry_id)
     require_building_management(entry.property.organization_id, _("Installing entry panels"))
     name = name.strip() or _("Panel")
-    secret = pyotp.random_base32(32)
     with transaction.atomic():
-        panel = Panel.objects.create(entry=entry, name=name[:100], secret=secret)
+        panel = Panel.objects.create(entry=entry, name=name[:100], **fields)
         record(
             EventKind.PANEL_ADDED,
             organization_id=entry.property.organization_id,
@@ -263,9 +269,9 @@ def add_panel(actor: User, entry_id: int, name: str) -> tuple[Panel, str]:
             actor=actor,
             summary=_("Panel %(name)s added at %(entry)s")
             % {"name": panel.name, "entry": entry.name},
-            data={"panel_id": panel.pk, "entry_id": entry.pk},
+            data={"panel_id": panel.pk, "entry_id": entry.pk, "tag": panel.tag},
         )
-    return panel, secret
+    return panel
 
 
 def remove_panel(actor: User, panel_id: int) -> None:
@@ -298,15 +304,46 @@ def _normalize(code: str) -> str:
     return digits
 
 
-def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None) -> Entry:
-    """R27: the guest presents the code of the panel at ``entry_id``. If the
-    entry is shared with the guest and the code is good (and unused), presence
-    is verified for the whole property. Nothing changes otherwise."""
+def shared_entry_for(user: User, entry_id: int) -> Entry:
+    """The entry ``entry_id`` if it is shared with the guest and the policy
+    still allows it (the first checks of every way to verify presence): 404
+    for someone who is not a guest at its property, 403 (logged) if the entry
+    is not shared with them."""
     entry = Entry.objects.select_related("property").filter(pk=entry_id).first()
     invitations = accepted_invitations(user)
     properties = {inv.property_id for inv in invitations}
     if entry is None or entry.property_id not in properties:
         raise NotFound(_("Entry not found."))
+    shared = shared_entries(user, entry.property_id)
+    if entry.pk not in {e.pk for e in shared}:
+        record_refusal(user, entry, "entry_not_shared")
+        raise PermissionDenied(
+            _(
+                "%(entry)s is not shared with you, so nothing was verified. Go to a shared "
+                "entry (%(shared)s) and tap its panel."
+            )
+            % {"entry": entry.name, "shared": ", ".join(e.name for e in shared)},
+            code="entry_not_shared",
+        )
+    return entry
+
+
+def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None) -> Entry:
+    """R27: the guest presents the code of the panel at ``entry_id``. If the
+    entry is shared with the guest and the code is good (and unused), presence
+    is verified for the whole property. Nothing changes otherwise. A property
+    whose policy requires the tag (NTAG 424 DNA, guests/tags.py) refuses codes."""
+    entry = shared_entry_for(user, entry_id)
+    if policy_of(entry.property_id).require_tag:
+        record_refusal(user, entry, "tag_required")
+        raise PermissionDenied(
+            _(
+                "At %(property)s presence is verified only by tapping a panel's tag with your "
+                "phone; codes are not accepted. Hold your phone to the panel."
+            )
+            % {"property": entry.property.name},
+            code="tag_required",
+        )
     # A slot is taken first, so that a burst cannot get past the limit, and
     # given back unless the code was wrong (docs/decisions/0021).
     limit_key, hour = f"panel:{user.pk}", timedelta(hours=1)
@@ -316,24 +353,16 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
         window=timedelta(hours=1),
         message=_("Too many wrong panel codes. Wait a while and try again."),
     )
-    shared = shared_entries(user, entry.property_id)
-    if entry.pk not in {e.pk for e in shared}:
-        ratelimit.give_back(limit_key, window=hour)
-        _refused(user, entry, "entry_not_shared")
-        raise PermissionDenied(
-            _(
-                "%(entry)s is not shared with you, so nothing was verified. Go to a shared "
-                "entry (%(shared)s) and tap its panel."
-            )
-            % {"entry": entry.name, "shared": ", ".join(e.name for e in shared)},
-            code="entry_not_shared",
-        )
     try:
         digits = _normalize(code)
     except InvalidInput:
         ratelimit.give_back(limit_key, window=hour)
         raise
-    panels = list(Panel.objects.filter(entry=entry, **({"pk": panel_id} if panel_id else {})))
+    panels = list(
+        Panel.objects.filter(
+            entry=entry, tag=PanelTag.CODE, **({"pk": panel_id} if panel_id else {})
+        )
+    )
     if not panels:
         ratelimit.give_back(limit_key, window=hour)
         raise Conflict(
@@ -353,7 +382,7 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
         if match:
             break
     if match is None:  # a wrong code: its slot stays taken
-        _refused(user, entry, "invalid_code")
+        record_refusal(user, entry, "invalid_code")
         raise InvalidInput(
             _(
                 "This code is wrong or has expired (codes change every %(s)d seconds). "
@@ -370,25 +399,31 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
                 _("This code was already used. Wait for the panel's next code and try again."),
                 code="code_used",
             )
-        moment = timezone.now()
-        Presence.objects.update_or_create(
-            guest=user,
-            property=entry.property,
-            defaults={"verified_at": moment, "last_used_at": moment, "entry": entry},
-        )
-        record(
-            EventKind.PRESENCE_VERIFIED,
-            organization_id=entry.property.organization_id,
-            property_id=entry.property_id,
-            actor=user,
-            summary=_("%(guest)s verified presence at %(entry)s")
-            % {"guest": user.name or user.email, "entry": entry.name},
-            data={"entry_id": entry.pk, "panel_id": panel.pk},
-        )
+        record_presence(user, entry, panel)
     return entry
 
 
-def _refused(user: User, entry: Entry, reason: str) -> None:
+def record_presence(user: User, entry: Entry, panel: Panel) -> None:
+    """Presence verified at ``entry`` with ``panel`` (in the caller's transaction)."""
+    moment = timezone.now()
+    Presence.objects.update_or_create(
+        guest=user,
+        property=entry.property,
+        defaults={"verified_at": moment, "last_used_at": moment, "entry": entry},
+    )
+    record(
+        EventKind.PRESENCE_VERIFIED,
+        organization_id=entry.property.organization_id,
+        property_id=entry.property_id,
+        actor=user,
+        summary=_("%(guest)s verified presence at %(entry)s")
+        % {"guest": user.name or user.email, "entry": entry.name},
+        data={"entry_id": entry.pk, "panel_id": panel.pk, "tag": panel.tag},
+    )
+
+
+def record_refusal(user: User, entry: Entry, reason: str) -> None:
+    """A guest's attempt to verify presence at ``entry`` failed for ``reason``."""
     record(
         EventKind.PRESENCE_REFUSED,
         organization_id=entry.property.organization_id,

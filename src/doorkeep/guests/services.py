@@ -123,6 +123,7 @@ class PolicySpec:
     max_guests_per_resident: int = 5
     require_presence: bool = False
     reverify_after_days: int | None = None
+    require_tag: bool = False  # presence only with an NTAG 424 DNA tag, no typed codes
 
 
 def set_policy(actor: User, property_id: int, spec: PolicySpec) -> GuestPolicy:
@@ -163,6 +164,7 @@ def set_policy(actor: User, property_id: int, spec: PolicySpec) -> GuestPolicy:
         rules.max_guests_per_resident = spec.max_guests_per_resident
         rules.require_presence = spec.require_presence
         rules.reverify_after_days = spec.reverify_after_days
+        rules.require_tag = spec.require_tag
         rules.updated_at, rules.updated_by = timezone.now(), actor
         rules.save()
         rules.shareable_entries.set(known)
@@ -183,6 +185,7 @@ def set_policy(actor: User, property_id: int, spec: PolicySpec) -> GuestPolicy:
                 "max_guests_per_resident": spec.max_guests_per_resident,
                 "require_presence": spec.require_presence,
                 "reverify_after_days": spec.reverify_after_days,
+                "require_tag": spec.require_tag,
             },
         )
     return rules

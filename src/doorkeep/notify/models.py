@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from doorkeep.accounts.models import Organization
+from doorkeep.core.crypto import EncryptedTextField
 
 
 class NotificationKind(models.TextChoices):
@@ -121,7 +122,7 @@ class PushSubscription(models.Model):
     )
     endpoint = models.URLField(max_length=1000, unique=True)
     p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
+    auth = EncryptedTextField()  # the subscription's 16-byte secret, stored encrypted
     user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -140,7 +141,7 @@ class WebhookEndpoint(models.Model):
     )
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
-    secret = models.CharField(max_length=100, default=new_webhook_secret)
+    secret = EncryptedTextField(default=new_webhook_secret)  # stored encrypted (core/crypto.py)
     event_types = models.JSONField(
         default=list, blank=True, help_text=_("Event types to send; empty: all")
     )

@@ -8,6 +8,7 @@ from doorkeep.web.views import (
     collaborators,
     consumption,
     demo,
+    guest_tags,
     guests,
     installations,
     logins,
@@ -122,6 +123,8 @@ urlpatterns: list[URLPattern] = [
     path("guest/entries/<int:entry_id>/unlock/", guests.guest_unlock, name="guest_unlock"),
     path("guest/entries/<int:entry_id>/verify/", guests.guest_verify, name="guest_verify"),
     path("guest/tap/", guests.guest_tap, name="guest_tap"),
+    path("guest/tag/<int:panel_id>/", guest_tags.tag_tap, name="guest_tag_tap"),
+    path("guest/tag/confirm/", guest_tags.tag_confirm, name="guest_tag_confirm"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read-all/", views.read_all_notifications, name="read_all_notifications"),
     path(

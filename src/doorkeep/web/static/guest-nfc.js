@@ -22,11 +22,22 @@
         for (const record of event.message.records) {
           if (record.recordType !== "url") continue;
           const url = new URL(new TextDecoder().decode(record.data));
+          const tag = url.pathname.match(/\/guest\/tag\/(\d+)\/$/);
+          if (tag && url.searchParams.get("picc_data") && url.searchParams.get("cmac")) {
+            // An NTAG 424 DNA panel: its tap is verified by the platform.
+            stop.abort();
+            const query = new URLSearchParams({
+              picc_data: url.searchParams.get("picc_data"),
+              cmac: url.searchParams.get("cmac"),
+            });
+            window.location.assign("/guest/tag/" + tag[1] + "/?" + query.toString());
+            return;
+          }
           const code = url.searchParams.get("code");
           if (!code) continue;
           stop.abort();
           ready.hidden = true;
-          if (url.searchParams.get("entry") !== box.dataset.entry) {
+          if (!form || url.searchParams.get("entry") !== box.dataset.entry) {
             // Another entry's panel: verify there (the platform checks it is
             // shared). Only the values are taken from the tag, never its address.
             const query = new URLSearchParams({

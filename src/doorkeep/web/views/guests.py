@@ -23,8 +23,8 @@ from doorkeep import policy
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import DomainError, NotFound
 from doorkeep.gateway import remote
-from doorkeep.guests import presence, selectors, services
-from doorkeep.guests.models import Invitation, InvitationStatus, Panel
+from doorkeep.guests import presence, selectors, services, tags
+from doorkeep.guests.models import Invitation, InvitationStatus, Panel, PanelTag
 from doorkeep.properties.models import Entry, Property
 from doorkeep.web.context import Roles
 from doorkeep.web.upgrade_offers import building_management_offer
@@ -55,6 +55,12 @@ class PolicyForm(forms.Form):
         max_value=365,
         required=False,
     )
+    require_tag = forms.BooleanField(
+        label=gettext_lazy(
+            "Guests verify only by tapping an NTAG 424 DNA panel (typed codes are refused)"
+        ),
+        required=False,
+    )
 
     def __init__(self, *args: Any, entries: list[Entry], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +87,9 @@ class InviteForm(forms.Form):
 class PanelForm(forms.Form):
     entry = forms.TypedChoiceField(label=gettext_lazy("Entry"), coerce=int)
     name = forms.CharField(label=gettext_lazy("Panel name"), max_length=100, initial="Panel")
+    tag = forms.ChoiceField(
+        label=gettext_lazy("Kind"), choices=PanelTag.choices, initial=PanelTag.CODE, required=False
+    )
 
     def __init__(self, *args: Any, entries: list[Entry], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,6 +155,7 @@ def _settings_page(
                 "max_guests_per_resident": rules.max_guests_per_resident,
                 "require_presence": rules.require_presence,
                 "reverify_after_days": rules.reverify_after_days,
+                "require_tag": rules.require_tag,
             },
         )
     response = render(
@@ -188,6 +198,7 @@ def save_guest_policy(request: HttpRequest, property_id: int) -> HttpResponse:
         max_guests_per_resident=data["max_guests_per_resident"],
         require_presence=data["require_presence"],
         reverify_after_days=data["reverify_after_days"],
+        require_tag=data["require_tag"],
     )
     try:
         services.set_policy(current_user(request), property_id, spec)
@@ -206,21 +217,25 @@ def add_panel(request: HttpRequest, property_id: int) -> HttpResponse:
     form = PanelForm(request.POST, entries=list(prop.entries.all()) if prop else [])
     if not form.is_valid():
         return _settings_page(request, property_id, status=400, panel_form=form)
+    actor, entry_id = current_user(request), form.cleaned_data["entry"]
+    name = form.cleaned_data["name"]
     try:
-        panel, secret = presence.add_panel(
-            current_user(request), form.cleaned_data["entry"], form.cleaned_data["name"]
-        )
+        if form.cleaned_data["tag"] == PanelTag.NTAG424:
+            panel, keys = tags.add_tag_panel(actor, entry_id, name)
+            shown: dict[str, Any] = {"panel": panel, "tag_keys": keys}
+        else:
+            panel, secret = presence.add_panel(actor, entry_id, name)
+            shown = {
+                "panel": panel,
+                "secret": secret,
+                "uri": presence.provisioning_uri(panel, secret),
+                # The placeholder as the panel's firmware fills it in, not URL-encoded.
+                "tag_url": presence.tag_url(panel.entry_id, panel.pk, "{code}").replace(
+                    "%7Bcode%7D", "{code}"
+                ),
+            }
     except DomainError as exc:
         return _settings_page(request, property_id, status=exc.status, error=exc.message)
-    shown = {
-        "panel": panel,
-        "secret": secret,
-        "uri": presence.provisioning_uri(panel, secret),
-        # The placeholder as the panel's firmware fills it in, not URL-encoded.
-        "tag_url": presence.tag_url(panel.entry_id, panel.pk, "{code}").replace(
-            "%7Bcode%7D", "{code}"
-        ),
-    }
     return _settings_page(request, property_id, new_panel=shown)
 
 
@@ -565,6 +580,7 @@ def _verify_page(
             "place": place,
             "form": form or CodeForm(),
             "error": error,
+            "tag_only": services.policy_of(entry.property_id).require_tag,
         },
         status=status,
     )
@@ -572,10 +588,15 @@ def _verify_page(
 
 def _verify_and_open(
     request: HttpRequest, user: User, entry_id: int, code: str, panel_id: int | None
-) -> HttpResponse | None:
+) -> HttpResponse:
     """Verify with the code; on success open the entry and go to the Guest Key.
-    Returns None when the code was refused (the caller shows why)."""
+    A refused code raises its DomainError (the caller shows why)."""
     entry = presence.verify(user, entry_id, code, panel_id=panel_id)
+    return open_after_verify(request, user, entry)
+
+
+def open_after_verify(request: HttpRequest, user: User, entry: Entry) -> HttpResponse:
+    """Presence is verified: open the entry and go to the Guest Key."""
     try:
         remote.remote_unlock(user, entry.pk)
     except DomainError as exc:
