@@ -79,6 +79,8 @@ def test_demo_mode_is_refused_in_production():
         "DOORKEEP_DEMO": "true",
         "SECRET_KEY": "x" * 50,
         "ALLOWED_HOSTS": "doors.example.org",
+        # Every other production setting is there: only demo mode is wrong.
+        "DOORKEEP_ENCRYPTION_KEYS": "yVKisyWon_muI8z2ga6pXsEsohHZAJUXI2Ku3txG130=",
     }
     result = subprocess.run(
         [sys.executable, "-c", "import doorkeep.settings"],
