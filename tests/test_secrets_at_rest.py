@@ -171,3 +171,46 @@ def test_production_requires_keys_and_refuses_a_malformed_one(
         env.encryption_keys(tmp_path, production=True)
     monkeypatch.setenv("DOORKEEP_ENCRYPTION_KEYS", f" {good} ,")
     assert env.encryption_keys(tmp_path, production=True) == [good]
+
+
+def test_a_value_that_looks_encrypted_is_encrypted_all_the_same(db):
+    """What is saved is always sealed: a given "enc1:..." kept as it is would be
+    unreadable, and every read of its row would fail."""
+    from django.db import connection
+
+    from doorkeep.accounts.services import create_user
+    from doorkeep.notify.models import PushSubscription
+
+    user = create_user("pat@example.com", "correct horse battery staple")
+    row = PushSubscription.objects.create(
+        user=user, endpoint="https://push.example/x", p256dh="k", auth="enc1:AAAAAAAAAAAAAAAAAA=="
+    )
+    assert PushSubscription.objects.get(pk=row.pk).auth == "enc1:AAAAAAAAAAAAAAAAAA=="
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT auth FROM notify_pushsubscription WHERE id = %s", [row.pk])
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("enc1:") and stored != "enc1:AAAAAAAAAAAAAAAAAA=="
+
+
+def test_a_push_subscription_whose_auth_is_not_base64url_is_refused(db):
+    import pytest
+
+    from doorkeep.accounts.services import create_user
+    from doorkeep.core.errors import InvalidInput
+    from doorkeep.notify.services import _b64url
+
+    create_user("pat@example.com", "correct horse battery staple")
+    with pytest.raises(InvalidInput):
+        _b64url("enc1:AAAAAAAAAAAAAAAAAA==", "auth")
+    assert len(_b64url("AAAAAAAAAAAAAAAAAAAAAA", "auth")) == 16
+
+
+def test_an_empty_list_of_encryption_keys_is_refused_in_production(tmp_path, monkeypatch):
+    import pytest
+    from django.core.exceptions import ImproperlyConfigured
+
+    from doorkeep.env import encryption_keys
+
+    monkeypatch.setenv("DOORKEEP_ENCRYPTION_KEYS", " , ")
+    with pytest.raises(ImproperlyConfigured):
+        encryption_keys(tmp_path, production=True)

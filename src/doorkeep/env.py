@@ -256,7 +256,8 @@ def encryption_keys(data_dir: Path, *, production: bool) -> list[str]:
                     f"DOORKEEP_ENCRYPTION_KEYS: key {number} is not a Fernet key (32 bytes, "
                     "urlsafe base64); make one with `doorkeep rotate-keys --new-key`"
                 ) from None
-        return keys
+        if keys:
+            return keys
     if production:
         raise ImproperlyConfigured(
             "DOORKEEP_ENCRYPTION_KEYS is not set. In production set DOORKEEP_ENCRYPTION_KEYS "

@@ -73,8 +73,11 @@ class EncryptedTextField(models.TextField):
         return None if value is None else unseal(value)
 
     def get_prep_value(self, value: Any) -> Any:
+        # Always sealed, even a value that looks sealed: what is saved is a
+        # plain value (read through this field, or given by a person), and a
+        # given "enc1:..." stored as it is would be unreadable for ever.
         value = super().get_prep_value(value)
-        if value is None or value == "" or is_sealed(value):
+        if value is None or value == "":
             return value
         return seal(value)
 

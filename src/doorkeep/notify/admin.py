@@ -26,6 +26,7 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "user_agent", "created_at", "last_success_at"]
+    exclude = ["auth"]  # a secret, stored encrypted: never shown
     search_fields = ["user__email"]
     raw_id_fields = ["user"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -223,9 +224,15 @@ def send_test_notification(user: User) -> Notification:
 # --- Web Push subscriptions ------------------------------------------------------------
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
 def _b64url(value: str, what: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        text = value.strip()
+        if not _B64URL.fullmatch(text):  # the decoder alone skips other characters
+            raise ValueError(what)
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InvalidInput(
             _("The subscription's %(what)s key is not base64url.") % {"what": what},
