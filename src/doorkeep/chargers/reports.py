@@ -126,7 +126,14 @@ def connected(
 
 
 def disconnected(session: StationSession, *, gateway: str, connected_at: datetime) -> None:
-    """Offline, unless another connection of the station came since."""
+    """Offline, unless another connection of the station came since. The
+    flag and its event are one transaction: whoever sees the station offline
+    also finds the event."""
+    with transaction.atomic():
+        _disconnected(session, gateway=gateway, connected_at=connected_at)
+
+
+def _disconnected(session: StationSession, *, gateway: str, connected_at: datetime) -> None:
     gone = Station.objects.filter(
         pk=session.station_id, gateway=gateway, connected_at=connected_at
     ).update(online=False, gateway="", gateway_url="")

@@ -208,15 +208,16 @@ def disconnected(
     held = Device.objects.filter(pk=session.device_id, gateway=gateway)
     if connected_at is not None:
         held = held.filter(connected_at__lte=connected_at)
-    updated = held.update(online=False, gateway="", gateway_url="", last_seen_at=now)
-    if updated:
-        record(
-            EventKind.DEVICE_DISCONNECTED,
-            organization_id=session.organization_id,
-            lock_id=session.lock_id,
-            summary=_("Lock offline"),
-            data={"reason": reason[:100]},
-        )
+    with transaction.atomic():  # whoever sees the lock offline finds the event
+        updated = held.update(online=False, gateway="", gateway_url="", last_seen_at=now)
+        if updated:
+            record(
+                EventKind.DEVICE_DISCONNECTED,
+                organization_id=session.organization_id,
+                lock_id=session.lock_id,
+                summary=_("Lock offline"),
+                data={"reason": reason[:100]},
+            )
 
 
 def forget_gateway(gateway: str) -> int:

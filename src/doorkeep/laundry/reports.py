@@ -162,7 +162,15 @@ def disconnected(
     session: MachineSession, *, gateway: str, reason: str, connected_at: datetime
 ) -> None:
     """Offline, if this gateway still holds the machine by this connection
-    or an older one (it may have connected again meanwhile)."""
+    or an older one (it may have connected again meanwhile). The flag and its
+    event are one transaction."""
+    with transaction.atomic():
+        _disconnected(session, gateway=gateway, reason=reason, connected_at=connected_at)
+
+
+def _disconnected(
+    session: MachineSession, *, gateway: str, reason: str, connected_at: datetime
+) -> None:
     gone = Machine.objects.filter(
         pk=session.machine_id, gateway=gateway, connected_at__lte=connected_at
     ).update(online=False, gateway="", gateway_url="", last_seen_at=timezone.now())
