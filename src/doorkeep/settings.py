@@ -294,6 +294,15 @@ DOORKEEP_FAST_UNLOCK = env_bool("DOORKEEP_FAST_UNLOCK", True)
 DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES = env_bool(
     "DOORKEEP_OUTBOUND_PRIVATE_ADDRESSES", not PRODUCTION
 )
+# Each gateway renews a lease in the database every quarter of this many
+# seconds; the locks, stations and machines of a gateway whose lease ran out
+# are recorded offline by the gateways still running (gateway/leases.py).
+DOORKEEP_GATEWAY_LEASE_SECONDS = env_int("DOORKEEP_GATEWAY_LEASE_SECONDS", 8, minimum=2)
+# Connections from one address that have not said hello yet (a lock's first
+# message); more are refused with HTTP 503 until some have (gateway/server.py).
+DOORKEEP_GATEWAY_WAITING_PER_ADDRESS = env_int(
+    "DOORKEEP_GATEWAY_WAITING_PER_ADDRESS", 100, minimum=1
+)
 DOORKEEP_GATEWAY_ROUTING = env_choice("DOORKEEP_GATEWAY_ROUTING", "direct", ("direct", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 DOORKEEP_GATEWAY_REDIS_PREFIX = env_str("DOORKEEP_GATEWAY_REDIS_PREFIX", "doorkeep")

@@ -4,9 +4,12 @@ wait-until helper."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from django.db import connection
 
 from doorkeep.gateway.server import Gateway
 from doorkeep.gateway.simulator import SimulatedLock
@@ -207,3 +210,23 @@ def lock_version(lock) -> int:
     from doorkeep.locks.models import Lock
 
     return Lock.objects.values_list("credential_version", flat=True).get(pk=lock.pk)
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a process of its own."""
+    from pathlib import Path
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -57,3 +57,25 @@ def test_a_tag_panel_is_installed_and_a_policy_requiring_the_tag_refuses_codes(
     assert (
         send(charlie, "post", f"/api/v1/entries/{w.entry.pk}/panels", {"tag": "ntag424"})
     ).status_code == 404
+
+
+def test_migrating_back_past_the_tag_panels_is_refused_while_one_exists(gw: GuestWorld) -> None:
+    """Without migration 0003 a tag panel would be a code panel without a
+    secret: going back says so instead."""
+    import importlib
+
+    import pytest
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "doorkeep.guests.migrations.0003_ntag424_panels_and_encrypted_secrets"
+    )
+    w = gw.w
+    created = send(
+        w.bearer(w.alice), "post", f"/api/v1/entries/{w.entry.pk}/panels", {"tag": "ntag424"}
+    )
+    assert created.status_code == 201
+    with pytest.raises(RuntimeError, match="1 NTAG 424 DNA panels exist"):
+        migration.decrypt(apps, None)
+    Panel.objects.filter(pk=created.json()["id"]).delete()
+    migration.decrypt(apps, None)  # none left: the secrets are decrypted, as before

@@ -45,12 +45,21 @@ def from_trusted_proxy(remote_addr: str) -> bool:
 
 def client_address(request: HttpRequest) -> str:
     """The client's address as text ("" when the peer's is unknown)."""
-    peer = _parse(str(request.META.get("REMOTE_ADDR") or ""))
+    return client_from(
+        str(request.META.get("REMOTE_ADDR") or ""),
+        str(request.META.get("HTTP_X_FORWARDED_FOR") or ""),
+    )
+
+
+def client_from(remote_addr: str, forwarded: str) -> str:
+    """The client's address, given the peer's (``remote_addr``) and the
+    X-Forwarded-For header (read only when the peer is a trusted proxy);
+    "" when the peer's address is unknown. The gateway uses it too."""
+    peer = _parse(remote_addr)
     if peer is None:
         return ""
     client = peer
     if _trusted(peer):
-        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
         for entry in reversed([e for e in forwarded.split(",") if e.strip()]):
             hop = _parse(entry)
             if hop is None:  # garbage: the proxy we trust last is as far as we know

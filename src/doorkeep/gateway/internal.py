@@ -173,7 +173,7 @@ async def process_request(
 
         return metrics.respond(gateway, connection, request)
     if not parts.path.startswith("/internal/"):
-        return None  # a lock: go on with the WebSocket handshake
+        return gateway.admit(connection, request.headers)  # a lock or a laundry machine
     if not _token_ok(request.headers.get("X-Doorkeep-Internal", "")):
         return _json(connection, HTTPStatus.FORBIDDEN, {"error": "forbidden"})
     if parts.path == INTERNAL_WS_PATH:

@@ -21,7 +21,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from websockets.asyncio.server import ServerConnection
@@ -41,6 +41,17 @@ UNLOCK_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 outcome_of = core_metrics.outcome_of
+DEVICES_SWEPT = Counter(
+    "doorkeep_gateway_devices_swept",
+    "Devices this gateway recorded offline because their gateway's lease ran out, by kind",
+    ["kind"],
+)
+for _kind in ("lock", "station", "machine"):
+    DEVICES_SWEPT.labels(_kind)  # exported as 0 from the start, so rate() sees the first
+HANDSHAKES_REFUSED = Counter(
+    "doorkeep_gateway_handshakes_refused",
+    "Device handshakes answered 503: too many connections from the address had not said hello",
+)
 
 
 class GatewayCollector(Collector):

@@ -57,3 +57,19 @@ class Device(models.Model):
         if self.last_error:
             return SyncState.FAILED
         return SyncState.PENDING
+
+
+class GatewayLease(models.Model):
+    """A running gateway's claim to the devices it holds. The gateway renews
+    it every quarter of DOORKEEP_GATEWAY_LEASE_SECONDS; once ``expires_at``
+    (the database's clock) has passed, the gateways still running record the
+    dead one's locks, stations and machines offline (gateway/leases.py)."""
+
+    gateway = models.CharField(primary_key=True, max_length=64)
+    url = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"lease of gateway {self.gateway}"

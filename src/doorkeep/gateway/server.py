@@ -29,15 +29,18 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.db import connections as db_connections
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
 from websockets.protocol import State
 
 from doorkeep.chargers import reports as chargers_reports
-from doorkeep.core import memory
-from doorkeep.gateway import internal, lists, protocol, services, syncing
+from doorkeep.core import clientip, memory
+from doorkeep.gateway import internal, leases, lists, protocol, services, syncing
 from doorkeep.gateway import metrics as gateway_metrics
 from doorkeep.gateway.internal import INTERNAL_WS_PATH
 from doorkeep.gateway.ocpp import answers, csms
@@ -241,6 +244,11 @@ class Gateway:
         self.machines: dict[int, Any] = {}  # laundry machines (gateway/laundry/), by id
         self.internal_links: set[ServerConnection] = set()  # from web workers, other gateways
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gw-db")
+        # The lease has a thread of its own: however busy the others are (a
+        # thousand locks reconnecting at once), it is renewed in time.
+        self.lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gw-lease")
+        # Connections that have not said hello yet, by client address (the cap).
+        self.waiting: dict[str, set[ServerConnection]] = {}
         self.server: Server | None = None
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -272,6 +280,94 @@ class Gateway:
             return func(*args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def lease(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``db`` on the lease's own thread."""
+
+        def call() -> T:
+            close_old_connections()
+            return func(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self.lease_thread, call)
+
+    async def _keep_lease(self) -> None:
+        """Renew this gateway's lease; record the devices of gateways whose
+        lease ran out offline (gateway/leases.py)."""
+        while True:
+            await asyncio.sleep(leases.renew_every())
+            try:
+                await self._lease_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gateway lease round failed")
+
+    async def _lease_round(self) -> None:
+        if not await self.lease(leases.renew, self.id, self.public_url or ""):
+            back = await self.lease(
+                leases.reclaim,
+                self.id,
+                self.public_url or "",
+                locks=[lock_id for lock_id, c in self.connections.items() if c.registered],
+                stations=list(self.stations),
+                machines=list(self.machines),
+            )
+            log.warning(
+                "gateway %s: its lease had run out (another gateway took it for dead); "
+                "renewed, %d devices recorded online again",
+                self.id,
+                back,
+            )
+        for dead in await self.lease(leases.sweep):
+            for kind, count in (
+                ("lock", dead.locks),
+                ("station", dead.stations),
+                ("machine", dead.machines),
+            ):
+                gateway_metrics.DEVICES_SWEPT.labels(kind).inc(count)
+            log.warning(
+                "gateway %s stopped renewing its lease: %d locks, %d stations and %d "
+                "machines recorded offline",
+                dead.gateway,
+                dead.locks,
+                dead.stations,
+                dead.machines,
+            )
+
+    def admit(self, connection: ServerConnection, headers: Headers) -> Response | None:
+        """A device's handshake: refused (503) when its address already has
+        DOORKEEP_GATEWAY_WAITING_PER_ADDRESS connections that have not said
+        hello, so that one address cannot hold a gateway's sockets open doing
+        nothing. Behind a trusted proxy the address is the forwarded one."""
+        address = connection.remote_address
+        peer = str(address[0]) if address else ""
+        client = clientip.client_from(peer, headers.get("X-Forwarded-For", ""))
+        waiting = {c for c in self.waiting.get(client, ()) if c.state is not State.CLOSED}
+        if len(waiting) >= settings.DOORKEEP_GATEWAY_WAITING_PER_ADDRESS:
+            log.warning(
+                "refusing a connection from %s: %d connections from there have not said hello yet",
+                client,
+                len(waiting),
+            )
+            gateway_metrics.HANDSHAKES_REFUSED.inc()
+            response = connection.respond(
+                503, "Too many connections from this address are waiting to say hello.\n"
+            )
+            response.headers["Retry-After"] = "5"
+            self.waiting[client] = waiting
+            return response
+        waiting.add(connection)
+        self.waiting[client] = waiting
+        return None
+
+    def said_hello(self, connection: ServerConnection) -> None:
+        """The connection sent its first message (or is gone): no longer waiting."""
+        for client, waiting in list(self.waiting.items()):
+            if connection in waiting:
+                waiting.discard(connection)
+                if not waiting:
+                    del self.waiting[client]
+                return
 
     async def device_row(
         self, lock_id: int | str, func: Callable[..., T], *args: Any, **kwargs: Any
@@ -327,6 +423,7 @@ class Gateway:
         from doorkeep.gateway.laundry import machines
 
         await self.db(machines.forget_gateway, self.id)
+        await self.lease(leases.take, self.id, self.public_url)
         try:
             await self.router.start()
         except BaseException:
@@ -334,6 +431,7 @@ class Gateway:
             await self.server.wait_closed()
             raise
         self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        self._tasks.append(asyncio.create_task(self._keep_lease(), name="lease"))
         self._tasks.append(asyncio.create_task(self._windows(), name="windows"))
         self._tasks.append(asyncio.create_task(csms.recheck(self), name="station-lists"))
         self._tasks.append(asyncio.create_task(machines.watch(self), name="machine-lists"))
@@ -375,6 +473,11 @@ class Gateway:
         from doorkeep.gateway.laundry import machines
 
         await machines.stopped(self)
+        with contextlib.suppress(Exception):
+            await self.lease(leases.give_up, self.id)
+        with contextlib.suppress(Exception):
+            await self.lease(db_connections.close_all)
+        self.lease_thread.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self._close_db_connections)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -428,6 +531,8 @@ class Gateway:
             return
         except ConnectionClosed:
             return
+        finally:
+            self.said_hello(ws)
         received = datetime.now(UTC)
         try:
             hello = protocol.decode(raw, first=True)
@@ -831,6 +936,13 @@ class Gateway:
         if not held:
             return
         standing = await self.db(services.standing, self.id)
+        if any(conn.session.lock_id not in standing for conn in held) and not await self.lease(
+            leases.held, self.id
+        ):
+            # Not removed: this gateway was taken for dead (its lease ran out)
+            # and its locks recorded offline. Take the lease and them back.
+            await self._lease_round()
+            return
         for conn in held:
             lock_id = conn.session.lock_id
             if self.connections.get(lock_id) is not conn or conn.closing:

@@ -14,7 +14,16 @@ def encrypt(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 
 def decrypt(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    decrypt_stored(apps.get_model("guests", "Panel"), ["secret"])
+    """Going back is refused while NTAG 424 panels exist: without this
+    migration they would be code panels without a secret."""
+    panel = apps.get_model("guests", "Panel")
+    tagged = panel.objects.filter(tag="ntag424").count()
+    if tagged:
+        raise RuntimeError(
+            f"{tagged} NTAG 424 DNA panels exist; remove them (or switch them to code panels "
+            "with a secret) before migrating guests back past 0003."
+        )
+    decrypt_stored(panel, ["secret"])
 
 
 class Migration(migrations.Migration):
