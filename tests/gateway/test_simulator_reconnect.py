@@ -297,3 +297,16 @@ def test_a_lock_that_goes_offline_on_purpose_stays_offline(
     eventually(lambda: any("cannot reach the gateway" in s for s in said))
     locks.run(lock.go_offline())
     assert lock._keeper is None
+
+
+def test_a_lock_given_a_url_that_is_not_a_websocket_one_stops_and_says_why(
+    world: Any, locks: LockLoop
+) -> None:
+    lock, said = locks.lock("http://127.0.0.1:9", world.lock.serial)
+    locks.keep(lock, wait=False)
+
+    with pytest.raises(ConnectionError, match="scheme isn't ws or wss"):
+        locks.run(lock.wait_online(PROMPTLY))
+    assert any(s.startswith("stopped reconnecting") for s in said)
+    assert lock._keeper is not None and lock._keeper.done()
+    locks.run(lock.go_offline())

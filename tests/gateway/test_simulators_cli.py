@@ -184,3 +184,22 @@ def test_a_simulated_lock_says_it_lost_the_gateway_and_comes_back_when_it_is_res
             simulator.wait()
         if second_stop is not None:
             second_stop()
+
+
+def test_a_simulated_lock_refused_by_the_gateway_stops_with_the_reason(
+    world: Any, gateway: Running, tmp_path: Path
+) -> None:
+    from doorkeep.gateway.services import set_device_secret
+
+    set_device_secret(world.lock, DEVICE_SECRET)
+    result = run(
+        ["lock", world.lock.serial, "--secret", "dks_not-the-secret", "--url", gateway.url],
+        tmp_path,
+        clean_env(),
+        stdin="status\n",
+    )
+    assert result.returncode == 2
+    assert "not reconnecting" in result.stdout
+    assert "Online." not in result.stdout
+    assert "the gateway refused the lock: unknown device or wrong secret (4003)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -128,6 +128,7 @@ class SimulatedLock:
     _ready: asyncio.Event = field(default_factory=asyncio.Event)  # welcomed, in step, uploaded
     _gave_up: asyncio.Event = field(default_factory=asyncio.Event)  # refused: keeping stopped
     _welcomes: int = 0  # welcomes received, on every connection
+    _stopped_by: Exception | None = None  # what ended the keeping, other than a refusal
 
     def _say(self, text: str) -> None:
         if self.on_event is not None:
@@ -228,6 +229,7 @@ class SimulatedLock:
             return
         backoff = Backoff(min_pause, max_pause)  # checks the pauses now
         self._gave_up.clear()
+        self._stopped_by = None
         self._keeper = asyncio.get_running_loop().create_task(
             self._keep(backoff), name=f"keep {self.serial} connected"
         )
@@ -236,11 +238,14 @@ class SimulatedLock:
         """Wait until the lock is online: welcomed, its list in step and its
         kept events uploaded. Raises TimeoutError after ``timeout`` seconds, and
         at once NotWelcomed (a TimeoutError) if the gateway refused the lock
-        and the keeping stopped."""
+        and the keeping stopped (ConnectionError if something else stopped it,
+        such as a URL that is not a WebSocket one)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not (self._ready.is_set() and self.online):
             if self._gave_up.is_set():
+                if self._stopped_by is not None:
+                    raise ConnectionError(f"stopped reconnecting: {self._stopped_by}")
                 raise NotWelcomed(self.close_code, self.close_reason)
             left = deadline - loop.time()
             if left <= 0:
@@ -306,7 +311,9 @@ class SimulatedLock:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # said, not left unread in a dead task
-            self._say(f"stopped reconnecting: {exc!r}")
+            self._say(f"stopped reconnecting: {exc}")
+            self._stopped_by = exc
+            self._gave_up.set()
 
     def _give_up(self) -> bool:
         """After a close the protocol says retrying will not mend: stop keeping."""
