@@ -421,10 +421,12 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
     import asyncio
 
     from doorkeep import serving
-    from doorkeep.gateway.simulator import SimulatedLock, interactive
+    from doorkeep.gateway.simulator import GIVE_UP_CODES, SimulatedLock, interactive
 
     url = serving.gateway_url(args.url)
-    lock = SimulatedLock(url, args.serial.upper(), args.secret, on_event=print)
+    lock = SimulatedLock(
+        url, args.serial.upper(), args.secret, on_event=lambda text: print(text, flush=True)
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -441,7 +443,7 @@ def cmd_simulate_lock(args: argparse.Namespace) -> int:
         return _fail(f"cannot reach the gateway at {url}: {exc}")
     except KeyboardInterrupt:
         pass
-    if lock.close_code and lock.close_code >= 4000:
+    if lock.close_code in GIVE_UP_CODES:  # it stopped reconnecting
         return _fail(f"the gateway refused the lock: {lock.close_reason} ({lock.close_code})")
     return 0
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway_helpers import DEVICE_SECRET, Running
+from gateway_helpers import DEVICE_SECRET, Running, give, start_gateway
 
 from doorkeep import serving
 
@@ -102,3 +102,104 @@ def test_a_simulated_lock_finds_the_platform_served_from_the_same_folder(
     assert "Online." in result.stdout
     serving.forget()
     assert not (tmp_path / "var" / "serving.json").exists()
+
+
+def test_a_simulated_lock_says_it_lost_the_gateway_and_comes_back_when_it_is_restarted(
+    transactional_db: None, world: Any, tmp_path: Path
+) -> None:
+    import queue
+    import threading
+    import time
+
+    from test_simulator_reconnect import gateway_on
+
+    from doorkeep.events.models import Event
+    from doorkeep.gateway.models import Device
+    from doorkeep.gateway.services import set_device_secret
+
+    set_device_secret(world.lock, DEVICE_SECRET)
+    give(world, pin="2580")
+    first, stop_first = start_gateway()
+    port = first.gateway.port
+    simulator = subprocess.Popen(
+        [DOORKEEP, "simulate", "lock", world.lock.serial, "--secret", DEVICE_SECRET],
+        cwd=tmp_path,
+        env=clean_env(GATEWAY_URL=f"ws://127.0.0.1:{port}"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+    assert simulator.stdout is not None and simulator.stdin is not None
+    output = simulator.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in output], daemon=True).start()
+
+    def wait_for(text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no {text!r} in {''.join(seen)}")
+
+    def type_in(command: str) -> None:
+        assert simulator.stdin is not None
+        simulator.stdin.write(command + "\n")
+        simulator.stdin.flush()
+
+    second_stop = None
+    try:
+        wait_for("Online. Type:")
+        stop_first()
+        lost = wait_for("connection lost (1001")
+        assert "reconnecting in" in lost
+        type_in("pin 2580")  # decided alone while the gateway is away
+        wait_for("OPEN  granted")
+        second, second_stop = gateway_on(port)
+        back = wait_for("back online")
+        assert "(reconnection 1)" in back
+        type_in("list")
+        assert "0 events waiting" in wait_for("events waiting")
+        assert Device.objects.get(lock=world.lock).gateway == second.gateway.id
+        assert Event.objects.filter(lock=world.lock, device_seq__isnull=False).count() == 1
+        # offline on purpose: no reconnecting; online resumes it.
+        type_in("offline")
+        wait_for("Offline:")
+        type_in("online")
+        wait_for("Online again")
+        type_in("quit")
+        simulator.stdin.close()
+        assert simulator.wait(30) == 0
+        assert simulator.stderr is not None
+        assert "Traceback" not in simulator.stderr.read()
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+            simulator.wait()
+        if second_stop is not None:
+            second_stop()
+
+
+def test_a_simulated_lock_refused_by_the_gateway_stops_with_the_reason(
+    world: Any, gateway: Running, tmp_path: Path
+) -> None:
+    from doorkeep.gateway.services import set_device_secret
+
+    set_device_secret(world.lock, DEVICE_SECRET)
+    result = run(
+        ["lock", world.lock.serial, "--secret", "dks_not-the-secret", "--url", gateway.url],
+        tmp_path,
+        clean_env(),
+        stdin="status\n",
+    )
+    assert result.returncode == 2
+    assert "not reconnecting" in result.stdout
+    assert "Online." not in result.stdout
+    assert "the gateway refused the lock: unknown device or wrong secret (4003)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,8 +1,10 @@
 """The reference lock: connects like a real lock, keeps its credential list,
 decides by itself with the same rules as the platform (windows and weekly
 schedules included), stores what happened while offline and uploads it when
-it is back. Tests and benchmarks connect it; `doorkeep simulate lock` runs it
-by hand. docs/protocol/lock-v1.md is the protocol it speaks."""
+it is back, and (``stay_connected``) reconnects with a growing, randomized
+pause after losing the connection. Tests and benchmarks connect it;
+`doorkeep simulate lock` runs it by hand. docs/protocol/lock-v1.md is the
+protocol it speaks."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
 from doorkeep.gateway.protocol import MAX_EVENTS_PER_BATCH, MAX_MESSAGE_BYTES
 from doorkeep.keys import schedule as schedules
@@ -26,6 +29,45 @@ from doorkeep.keys.credentials import normalize_pin, normalize_remote, normalize
 
 PROTOCOL = 1
 KINDS = ("pin", "tag", "remote")  # what a lock reads itself (a phone opens through the platform)
+
+# Close codes after which reconnecting cannot help until someone changes the
+# lock (its secret, its firmware) or the platform: the keeping stops there.
+# The protocol's table ("Close codes") says to retry those only rarely.
+GIVE_UP_CODES = {
+    4003: "the lock's secret or registration must change first",
+    4005: "the firmware or the gateway must be updated first",
+}
+# Close codes after which the pause keeps growing even though the connection
+# had been welcomed: flooding (4008), and another connection of the same lock
+# taking over (4009): two copies of one lock would otherwise push each other
+# off every second.
+KEEP_GROWING_CODES = {4008, 4009}
+
+
+class Backoff:
+    """The pauses between attempts to reconnect: random between half the
+    base and the base, the base doubling from ``min_pause`` to ``max_pause``
+    (1 s, 2 s, 4 s … a minute), so that a restarted gateway is not hit by
+    every lock at once. ``reset`` after a connection that was welcomed."""
+
+    def __init__(
+        self,
+        min_pause: float = 1.0,
+        max_pause: float = 60.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if not 0 < min_pause <= max_pause:
+            raise ValueError("pauses are 0 < min_pause <= max_pause")
+        self.min_pause, self.max_pause, self.rand = min_pause, max_pause, rand
+        self.base = min_pause
+
+    def next(self) -> float:
+        pause = self.base / 2 + self.rand() * self.base / 2
+        self.base = min(self.base * 2, self.max_pause)
+        return pause
+
+    def reset(self) -> None:
+        self.base = self.min_pause
 
 
 class NotWelcomed(TimeoutError):
@@ -78,6 +120,15 @@ class SimulatedLock:
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
     _acked_events: asyncio.Event = field(default_factory=asyncio.Event)
     _time: asyncio.Future[dict[str, Any]] | None = None
+    # stay_connected: re-connections after the first, when the current
+    # connection got its welcome, and the task that keeps the connection.
+    reconnects: int = 0
+    connected_at: datetime | None = None
+    _keeper: asyncio.Task[None] | None = None
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)  # welcomed, in step, uploaded
+    _gave_up: asyncio.Event = field(default_factory=asyncio.Event)  # refused: keeping stopped
+    _welcomes: int = 0  # welcomes received, on every connection
+    _stopped_by: Exception | None = None  # what ended the keeping, other than a refusal
 
     def _say(self, text: str) -> None:
         if self.on_event is not None:
@@ -96,6 +147,7 @@ class SimulatedLock:
         self._synced.clear()
         self._welcomed.clear()
         self._closed.clear()
+        self._ready.clear()
         self.close_code, self.close_reason = None, ""
         ws = await connect(
             self.url,
@@ -111,6 +163,8 @@ class SimulatedLock:
             await self._until(self._welcomed, timeout)
             await self._until(self._synced, timeout)
             await self.flush()
+            if self._ws is ws and self.online:
+                self._ready.set()
 
     def hello(self) -> dict[str, Any]:
         """The first message of each connection."""
@@ -139,15 +193,136 @@ class SimulatedLock:
             raise TimeoutError(f"no answer from the gateway within {timeout:g} s")
 
     async def go_offline(self) -> None:
-        """Drop the connection, like a lock that lost its network."""
+        """Drop the connection, like a lock that lost its network, and stop
+        keeping it (no reconnecting until ``connect`` or ``stay_connected``)."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not asyncio.current_task():
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await self._hang_up()
+
+    close = go_offline
+
+    async def _hang_up(self) -> None:
         if self._ws is not None:
             await self._ws.close()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
         self._ws = None
+        self._ready.clear()
 
-    close = go_offline
+    # --- staying connected -------------------------------------------------------
+
+    def stay_connected(self, *, min_pause: float = 1.0, max_pause: float = 60.0) -> None:
+        """Connect now (in a task on the running loop) and, whenever the
+        connection is lost other than by ``go_offline``/``close``, reconnect
+        after a growing, randomized pause (``Backoff``), as the protocol asks of
+        a lock ("Reconnecting"). Failed attempts (connection refused, a load
+        balancer's 502 or 503, no answer) back off and try again. Each
+        reconnection says hello with the list version held and uploads the
+        events kept meanwhile. A refusal that retrying cannot mend (4003, 4005:
+        ``GIVE_UP_CODES``) stops the keeping; ``close_code`` and
+        ``close_reason`` say why. A lock already kept is left as it is."""
+        if self._keeper is not None and not self._keeper.done():
+            return
+        backoff = Backoff(min_pause, max_pause)  # checks the pauses now
+        self._gave_up.clear()
+        self._stopped_by = None
+        self._keeper = asyncio.get_running_loop().create_task(
+            self._keep(backoff), name=f"keep {self.serial} connected"
+        )
+
+    async def wait_online(self, timeout: float) -> None:
+        """Wait until the lock is online: welcomed, its list in step and its
+        kept events uploaded. Raises TimeoutError after ``timeout`` seconds, and
+        at once NotWelcomed (a TimeoutError) if the gateway refused the lock
+        and the keeping stopped (ConnectionError if something else stopped it,
+        such as a URL that is not a WebSocket one)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (self._ready.is_set() and self.online):
+            if self._gave_up.is_set():
+                if self._stopped_by is not None:
+                    raise ConnectionError(f"stopped reconnecting: {self._stopped_by}")
+                raise NotWelcomed(self.close_code, self.close_reason)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"the lock was not online within {timeout:g} s")
+            waiters = [
+                asyncio.ensure_future(self._ready.wait()),
+                asyncio.ensure_future(self._gave_up.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def _keep(self, backoff: Backoff) -> None:
+        first, failed = True, 0  # failed: attempts before the first connection
+        lost_at: float | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self.online:  # a connection made by connect() is kept as it is
+                    welcomes = self._welcomes
+                    try:
+                        await self.connect()
+                    except InvalidURI:
+                        raise  # no pause mends that
+                    except (OSError, TimeoutError, WebSocketException) as exc:
+                        await self._hang_up()
+                        refused = isinstance(exc, NotWelcomed)
+                        if refused and self._give_up():
+                            return
+                        if self._welcomes > welcomes and self.close_code not in KEEP_GROWING_CODES:
+                            backoff.reset()  # lost after its welcome, while catching up
+                        failed += 1
+                        pause = backoff.next()
+                        if refused:
+                            self._say(
+                                f"the gateway closed the connection ({_code(self)}); "
+                                f"retrying in {pause:.1f} s"
+                            )
+                        else:
+                            self._say(
+                                f"cannot reach the gateway ({exc}); retrying in {pause:.1f} s"
+                            )
+                        await asyncio.sleep(pause)
+                        continue
+                    if not first:
+                        self.reconnects += 1
+                        offline = "" if lost_at is None else f" after {loop.time() - lost_at:.1f} s"
+                        self._say(f"back online{offline} (reconnection {self.reconnects})")
+                    elif failed:
+                        self._say(f"online after {failed + 1} attempts")
+                first = False
+                await self._closed.wait()
+                lost_at = loop.time()
+                if self._give_up():
+                    return
+                if self.close_code not in KEEP_GROWING_CODES:
+                    backoff.reset()  # this connection had been welcomed
+                pause = backoff.next()
+                self._say(f"connection lost ({_code(self)}); reconnecting in {pause:.1f} s")
+                await asyncio.sleep(pause)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # said, not left unread in a dead task
+            self._say(f"stopped reconnecting: {exc}")
+            self._stopped_by = exc
+            self._gave_up.set()
+
+    def _give_up(self) -> bool:
+        """After a close the protocol says retrying will not mend: stop keeping."""
+        why = GIVE_UP_CODES.get(self.close_code or 0)
+        if why is None:
+            return False
+        self._say(f"not reconnecting: {why} ({_code(self)})")
+        self._gave_up.set()
+        return True
 
     @property
     def online(self) -> bool:
@@ -174,6 +349,9 @@ class SimulatedLock:
                 self.received.append(message)
                 del self.received[:-1000]
                 await self._on_message(message)
+                if message.get("type") == "welcome" and self._welcomed.is_set():
+                    self.connected_at = datetime.now(UTC)
+                    self._welcomes += 1
         except ConnectionClosed:
             pass
         finally:
@@ -182,6 +360,8 @@ class SimulatedLock:
                 self.close_reason = ws.close_reason or ""
                 self._ws = None
                 self._welcomed.clear()
+                self._ready.clear()
+                self.connected_at = None
                 self._closed.set()
                 if self.close_code and self.close_code >= 4000:
                     self._say(f"closed by the gateway: {self.close_code} {self.close_reason}")
@@ -380,6 +560,11 @@ def _batch(outbox: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return batch
 
 
+def _code(lock: SimulatedLock) -> str:
+    """A close code and its reason, as a person reads them: "1001 going away"."""
+    return f"{lock.close_code or 'no close code'} {lock.close_reason}".strip()
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -392,13 +577,24 @@ COMMANDS = "pin 1234 | tag 04A22B1C | fob FOB-1 | status | time | offline | onli
 
 
 async def interactive(lock: SimulatedLock, read_line: Callable[[], Any]) -> None:
-    """The command loop of `doorkeep simulate lock`."""
-    print(f"Simulated lock {lock.serial} connecting to {lock.url} …")
-    try:
-        await lock.connect()
-    except NotWelcomed:
-        return  # close_code and close_reason say why; the caller reports it
-    print(f"Online. Type: {COMMANDS}")
+    """The command loop of `doorkeep simulate lock`. The lock stays connected:
+    after losing the connection it says so and reconnects with back-off
+    (``stay_connected``) until `offline`; `online` resumes that."""
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    say(f"Simulated lock {lock.serial} connecting to {lock.url} …")
+    lock.stay_connected()
+    while True:  # a lock keeps trying: the gateway may not be up yet
+        try:
+            await lock.wait_online(60)
+            break
+        except NotWelcomed:
+            return  # close_code and close_reason say why; the caller reports it
+        except TimeoutError:
+            continue
+    say(f"Online. Type: {COMMANDS}")
     while True:
         line = await read_line()
         if line is None:
@@ -413,30 +609,32 @@ async def interactive(lock: SimulatedLock, read_line: Callable[[], Any]) -> None
                 await lock.present(kind, args[0])
             elif command == "offline":
                 await lock.go_offline()
-                print("Offline: deciding alone; events are kept until the lock is back.")
+                say("Offline: deciding alone; events are kept until the lock is back.")
             elif command == "online":
-                await lock.connect()
-                print("Online again; kept events uploaded.")
+                lock.stay_connected()
+                await lock.wait_online(10)
+                say("Online again; kept events uploaded.")
             elif command == "status":
                 await lock.send_status()
-                print(f"Sent battery {lock.battery}%, firmware {lock.firmware}.")
+                say(f"Sent battery {lock.battery}%, firmware {lock.firmware}.")
             elif command == "time":
                 reply = await lock.request_time()
                 offset = reply["clock_offset_ms"]
-                print(f"Gateway time {reply['time']}; this clock is {offset} ms ahead.")
+                say(f"Gateway time {reply['time']}; this clock is {offset} ms ahead.")
             elif command == "list":
-                print(
+                say(
                     f"version {lock.version}, {len(lock.entries)} entries, "
                     f"{len(lock.outbox)} events waiting"
                 )
             elif command in ("quit", "exit"):
                 break
             else:
-                print(f"Unknown command. Try: {COMMANDS}")
+                say(f"Unknown command. Try: {COMMANDS}")
+        except NotWelcomed:
+            pass  # said below
         except (ConnectionClosed, OSError, TimeoutError) as exc:
-            print(f"connection problem: {exc}")
-        if not lock.online and lock.close_code and lock.close_code >= 4000:
-            print(f"The gateway closed the connection: {lock.close_reason} ({lock.close_code}).")
-            if command != "offline":
-                break
+            say(f"connection problem: {exc}")
+        if lock._gave_up.is_set():
+            say(f"The gateway closed the connection: {lock.close_reason} ({lock.close_code}).")
+            break
     await lock.go_offline()
