@@ -765,7 +765,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lock",
         help="A lock that connects, keeps its list and decides by itself.",
         description="Connect a simulated lock to the gateway. Then type: pin 1234 | tag 04A22B1C "
-        "| fob FOB-1 | status | time | offline | online | list | quit. Remote unlocks print OPEN.",
+        "| fob FOB-1 | status | time | offline | online | list | quit. Remote unlocks print OPEN. "
+        "A lost connection is retried with a growing pause (1 s, 2 s, 4 s ... up to a minute), "
+        "as the protocol asks of real locks; 'offline' stops that until 'online'.",
     )
     q.add_argument("serial", help="the lock's serial number")
     q.add_argument("--secret", required=True, help="the lock's device secret")
