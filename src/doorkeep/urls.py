@@ -11,6 +11,8 @@ from doorkeep.core import probes
 # limits on wrong passwords), never through Django's own admin form.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
+handler400 = "doorkeep.api.middleware.bad_request"  # JSON under /api/
+
 urlpatterns = [
     path("healthz", probes.healthz, name="healthz"),
     path("readyz", probes.readyz, name="readyz"),

@@ -193,3 +193,14 @@ def test_a_session_call_without_its_csrf_token_is_a_403_csrf_failed(world: Any) 
     )
     assert answer(response) == (403, "csrf_failed")
     assert not Panel.objects.exists()
+
+
+def test_a_host_the_server_does_not_answer_for_is_a_json_400_under_api(client: Any) -> None:
+    """Django refuses the request before any view; under /api/ the answer is
+    still the API's JSON error, and a page elsewhere is still a page."""
+    refused = client.get("/api/v1/me", HTTP_HOST="evil.example")
+    assert answer(refused) == (400, "bad_request")
+    assert "Host header" in refused.json()["message"]
+    page = client.get("/", HTTP_HOST="evil.example")
+    assert page.status_code == 400
+    assert not page["Content-Type"].startswith("application/json")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
 _MESSAGES = {
     404: ("not_found", "There is no such API endpoint. See /api/docs for the list."),
@@ -31,3 +33,16 @@ class JsonApiErrors:
                 replacement["Allow"] = response["Allow"]
             return replacement
         return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's answer to a request it refuses before any view (a Host header
+    not in ALLOWED_HOSTS, a suspicious operation): JSON under /api/, the
+    usual page elsewhere. The URLconf's ``handler400``."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        message = "This server does not answer for the host named in the request's Host header."
+    else:
+        message = "The request was refused as malformed."
+    return JsonResponse({"code": "bad_request", "message": message, "details": {}}, status=400)
