@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 from django.test import Client
+from django.utils.html import escape
 from guest_helpers import GuestWorld
 
 from doorkeep.events.models import EventKind
+from doorkeep.events.reasons import reason_text
 from doorkeep.events.services import record
 from doorkeep.guests import services as guests
 from doorkeep.guests.models import Invitation
@@ -99,6 +101,10 @@ def test_the_residents_invitation_page_shows_the_guests_activity_in_the_property
     assert "27 Mar 2026 10:15:07" in page and "30 Mar 2026 11:15:08" in page
     assert "09:15:0" not in page
     assert "Times are in Europe/Amsterdam." in page
+    # Why the guest was refused, in words (the event log's reason text).
+    words = escape(reason_text("outside_schedule"))
+    assert page.count(f"Gina was refused ({words})") == 2
+    assert "(outside_schedule)" not in page
 
 
 def test_the_resident_is_told_of_the_answer_on_the_propertys_clock(gw: GuestWorld) -> None:
