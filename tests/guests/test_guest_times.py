@@ -103,7 +103,7 @@ def test_the_residents_invitation_page_shows_the_guests_activity_in_the_property
     assert "Times are in Europe/Amsterdam." in page
     # Why the guest was refused, in words (the event log's reason text).
     words = escape(reason_text("outside_schedule"))
-    assert page.count(f"Gina was refused ({words})") == 2
+    assert page.count(f'Gina was refused <span class="muted small">({words})</span>') == 2
     assert "(outside_schedule)" not in page
 
 
