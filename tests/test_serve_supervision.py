@@ -6,6 +6,7 @@ periodic jobs alone. Real processes throughout."""
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -220,3 +221,48 @@ def test_jobs_once_runs_every_job_and_stops(world):
     assert main(["jobs", "--once"]) == 0
 
     assert OutboxMessage.objects.get().attempts == 1
+
+
+def _unit(marker: str) -> list[tuple[str, str]]:
+    """The lines ``key=value`` of a unit file docs/operations.md gives."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    block = re.search(rf"<!-- {marker} -->\n```ini\n(.*?)```", text, re.S)
+    assert block, f"docs/operations.md lost its {marker} unit"
+    lines = block.group(1).splitlines()
+    return [
+        (key, value)
+        for key, _, value in (line.partition("=") for line in lines)
+        if value and not key.startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("marker", ["systemd-web", "systemd-gateway", "systemd-jobs"])
+def test_the_documented_units_run_what_serve_runs(marker):
+    from doorkeep import cli
+    from doorkeep.core.memory import FREEZE_ENV
+    from doorkeep.core.metrics import MULTIPROC_ENV
+
+    unit = _unit(marker)
+    settings = dict(unit)
+    assert settings["User"] == "doorkeep"
+    assert ("EnvironmentFile", "/etc/doorkeep/env") in unit
+    assert settings["Restart"] == "always"
+    commands = [value.split() for key, value in unit if key in ("ExecStart", "ExecStartPre")]
+    doorkeeps = [argv[1:] for argv in commands if argv[0].endswith("/bin/doorkeep")]
+    for argv in doorkeeps:
+        cli.build_parser().parse_args([arg.replace("%i", "gw-1") for arg in argv])
+    if marker == "systemd-web":
+        # granian with what `doorkeep serve` gives it, after the same preparation.
+        granian = settings["ExecStart"].split()
+        assert granian[0].endswith("/bin/granian")
+        served = cli.web_command(host="127.0.0.1", port=8000, workers=2, threads=4)
+        assert granian[1:] == served[1:]
+        assert [argv[0] for argv in doorkeeps] == ["migrate", "manage"]
+        assert doorkeeps[1][1] == "collectstatic"
+        environment = [value for key, value in unit if key == "Environment"]
+        assert f"{FREEZE_ENV}=1" in environment
+        assert any(value.startswith(f"{MULTIPROC_ENV}=") for value in environment)
+    elif marker == "systemd-gateway":
+        assert doorkeeps == [["gateway", "--id", "%i"]]
+    else:
+        assert doorkeeps == [["jobs"]]
