@@ -5,11 +5,13 @@ periodic jobs alone. Real processes throughout."""
 
 import http.client
 import json
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from doorkeep import supervisor
 from doorkeep.cli import main
 from doorkeep.supervisor import FIRST_START_SECONDS
 from test_cli import DOORKEEP, _free_port, _processes_with
@@ -266,3 +269,49 @@ def test_the_documented_units_run_what_serve_runs(marker):
         assert doorkeeps == [["gateway", "--id", "%i"]]
     else:
         assert doorkeeps == [["jobs"]]
+
+
+def _stopped(child: supervisor.Child) -> None:
+    """Wait until the child's process has ended (it ends by itself)."""
+    assert child.process is not None
+    child.process.wait(timeout=30)
+
+
+def test_a_child_that_keeps_stopping_waits_longer_each_time_up_to_30_seconds(caplog):
+    caplog.set_level(logging.INFO, logger="doorkeep.serve")
+    child = supervisor.Child("worker", [sys.executable, "-c", "raise SystemExit(3)"])
+    child.start()
+    _stopped(child)
+    child.started -= supervisor.FIRST_START_SECONDS  # its first run was long enough
+    waits = []
+    for _ in range(7):
+        assert supervisor._tend(child)  # noticed: starts again later
+        assert child.process is None
+        waits.append(child.backoff)
+        child.restart_at = 0  # no need to wait it out here
+        supervisor._tend(child)  # started again
+        _stopped(child)
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    said = f"worker ({child.command()}) "
+    lines = [r.getMessage() for r in caplog.records if said in r.getMessage()]
+    assert len(lines) == 7
+    assert "exited with code 3" in lines[0]
+    assert "starting it again in 1 s (restart 1)" in lines[0]
+    assert "starting it again in 30 s (restart 7)" in lines[-1]
+    # A run of a minute or more: the next wait is 1 second again.
+    child.started -= supervisor.STEADY_SECONDS
+    supervisor._tend(child)
+    assert child.backoff == 1
+
+
+def test_a_child_killed_in_its_first_seconds_stops_serve_and_says_by_what(caplog):
+    child = supervisor.Child("worker", [sys.executable, "-c", "import time; time.sleep(60)"])
+    child.start()
+    assert supervisor._tend(child)  # running
+    assert child.process is not None
+    child.process.send_signal(signal.SIGTERM)
+    _stopped(child)
+    assert not supervisor._tend(child)
+    assert f"worker ({child.command()}) was killed by SIGTERM" in caplog.text
+    assert "time.sleep(60)" in child.command()
+    assert "after it started: stopping" in caplog.text
