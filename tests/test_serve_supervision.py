@@ -23,7 +23,6 @@ import pytest
 
 from doorkeep import supervisor
 from doorkeep.cli import main
-from doorkeep.supervisor import FIRST_START_SECONDS
 from test_cli import DOORKEEP, _free_port, _processes_with
 
 STARTUP = 240.0  # migrating a fresh database and starting granian, on a busy machine
@@ -92,7 +91,7 @@ def test_serve_starts_a_killed_gateway_again_and_sigterm_still_stops_everything(
         gateway = _child(serve.pid, " gateway ")
         assert web and gateway, _children(serve.pid)
         # Past its first start: a gateway that stops sooner is a setting to fix.
-        time.sleep(FIRST_START_SECONDS)
+        time.sleep(supervisor.FIRST_START_SECONDS)
         os.kill(gateway, signal.SIGKILL)
 
         said = f"gateway (doorkeep gateway --host 127.0.0.1 --port {port + 1} --id "
