@@ -253,8 +253,13 @@ def test_serve_whose_gateway_cannot_listen_stops_and_leaves_no_web_worker_behind
         finally:
             proc.kill()
     try:
-        assert proc.returncode != 0
-        assert "address already in use" in log.read_text().lower()
+        assert proc.returncode == 1
+        output = log.read_text()
+        assert "address already in use" in output.lower()
+        # serve says which child stopped, and does not start it again.
+        assert f"gateway (doorkeep gateway --host 127.0.0.1 --port {port + 1} " in output
+        assert "exited with code 1" in output
+        assert "starting it again" not in output
         deadline = time.monotonic() + 20
         while (left := _processes_with(tmp_path)) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -10,13 +10,10 @@ import argparse
 import getpass
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import subprocess
 
 
 def _setup() -> None:
@@ -50,29 +47,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         if load_demo(only_if_empty=True):
             print("Demo data loaded; sign in as owner@demo.doorkeep.test / doorkeep-demo")
-    granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
     port = str(settings.PORT)
     print(f"Doorkeep on http://{args.host}:{port}  (data in {settings.DATA_DIR})", flush=True)
     if settings.DOORKEEP_DEMO and settings.EMAIL_BACKEND == "doorkeep.core.mailbox.MailboxBackend":
         print(f"Emails: kept, and readable at {settings.SITE_URL}/demo/mail/", flush=True)
-    argv = [
-        granian,
-        "--interface",
-        "wsgi",
-        "--host",
-        args.host,
-        "--port",
-        port,
-        "--workers",
-        str(args.workers),
-        "--blocking-threads",
-        str(args.threads),
-        "--no-ws",
-        "--log-level",
-        "warning",
-        "doorkeep.wsgi:application",
+    from doorkeep import supervisor
+
+    children = [
+        supervisor.Child(
+            "web server",
+            web_command(
+                host=args.host, port=settings.PORT, workers=args.workers, threads=args.threads
+            ),
+        )
     ]
-    commands = [argv]
     from doorkeep.core.memory import FREEZE_ENV
     from doorkeep.core.metrics import fresh_multiprocess_dir
 
@@ -83,126 +71,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ[FREEZE_ENV] = "1"  # the web workers freeze what they loaded (core/memory.py)
     if not args.no_gateway:
         doorkeep = shutil.which("doorkeep") or str(Path(sys.executable).with_name("doorkeep"))
-        commands.append(
-            [
-                doorkeep,
+        children.append(
+            supervisor.Child(
                 "gateway",
-                "--host",
-                settings.GATEWAY_HOST,
-                "--port",
-                str(settings.GATEWAY_PORT),
-            ]
+                [
+                    doorkeep,
+                    "gateway",
+                    "--host",
+                    settings.GATEWAY_HOST,
+                    "--port",
+                    str(settings.GATEWAY_PORT),
+                    # The same id after a restart: the new gateway takes over
+                    # what the one that died left recorded under it.
+                    "--id",
+                    f"{socket.gethostname()}-{settings.GATEWAY_PORT}",
+                ],
+            )
         )
         print(f"Device gateway on ws://{settings.GATEWAY_HOST}:{settings.GATEWAY_PORT}", flush=True)
     from doorkeep import serving
 
     serving.note(web_host=args.host, gateway=not args.no_gateway)  # for the simulators
     try:
-        return _supervise(
-            commands,
-            reminder_interval=args.reminder_interval,
-            outbox_interval=args.outbox_interval,
+        return supervisor.supervise(
+            children,
+            supervisor.Jobs(hourly=args.reminder_interval, outbox=args.outbox_interval),
         )
     finally:
         serving.forget()
 
 
-def _supervise(
-    commands: list[list[str]], *, reminder_interval: int, outbox_interval: int = 0
-) -> int:
-    """Run the web server and the gateway as child processes; meanwhile send due
-    licence reminders every ``reminder_interval`` seconds and deliver due
-    notifications every ``outbox_interval`` seconds. If one child stops,
-    everything stops. SIGTERM or Ctrl-C stops all."""
-    import logging
-    import signal
-    import subprocess
-    import threading
-    import time
-
-    from doorkeep.billing import runs as billing_runs
-    from doorkeep.billing import services as billing_services
-    from doorkeep.events.retention import purge as purge_events
-    from doorkeep.guests.services import report_expired
-    from doorkeep.licensing.services import send_reminders
-    from doorkeep.notify.outbox import deliver_due
-
-    log = logging.getLogger("doorkeep.serve")
-    # Each child leads its own process group, so that stopping it stops what it
-    # started too: granian stopped while it starts its workers leaves them
-    # running otherwise (and serving, on the port).
-    children = [
-        subprocess.Popen(argv, start_new_session=True)  # noqa: S603 - our own programs
-        for argv in commands
+def web_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """How serve runs the web server: granian, WSGI, ``workers`` processes of
+    ``threads`` threads (the systemd unit of docs/operations.md is the same)."""
+    granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
+    return [
+        granian,
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "doorkeep.wsgi:application",
     ]
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    # The children are in their own sessions: a terminal's Ctrl-C or hang-up
-    # reaches this process only, which stops them.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
-    next_run = next_delivery = time.monotonic()
-    try:
-        while not stop.is_set():
-            for child in children:
-                if child.poll() is not None:
-                    return child.returncode or 1
-            if reminder_interval and time.monotonic() >= next_run:
-                # Each job on its own: one failing never keeps the others from running.
-                for label, job in (
-                    ("licence reminders", send_reminders),
-                    ("expired invitations", report_expired),
-                    ("old events", lambda: purge_events().deleted),
-                    ("billing runs of last month", lambda: len(billing_runs.finalize_due())),
-                    ("invoices not delivered yet", billing_runs.deliver_pending),
-                    ("invoice reminders", billing_runs.send_reminders),
-                    ("extra badge prices", billing_services.sync_badge_prices),
-                ):
-                    try:
-                        done = job()
-                        if done:
-                            log.info("%s: %d", label, done)
-                    except Exception:  # keep serving; the next round tries again
-                        log.exception("%s failed", label)
-                next_run = time.monotonic() + reminder_interval
-            if outbox_interval and time.monotonic() >= next_delivery:
-                try:
-                    deliver_due()
-                except Exception:  # keep serving; the next round tries again
-                    log.exception("delivering notifications failed")
-                next_delivery = time.monotonic() + outbox_interval
-            stop.wait(1.0)
-    finally:
-        _stop_groups(children, grace=15.0)
-    return 0
 
 
-def _stop_groups(children: list[subprocess.Popen[bytes]], *, grace: float) -> None:
-    """SIGTERM to each child's process group; SIGKILL to whatever of a group
-    is still there after ``grace`` seconds (a worker whose server has gone)."""
-    import signal
-    import time
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from doorkeep import supervisor
 
-    def signal_group(child: subprocess.Popen[bytes], signum: int) -> bool:
-        """Signal the group (0: only ask whether anybody is left in it)."""
-        try:
-            os.killpg(child.pid, signum)  # the group's id is its leader's pid
-        except ProcessLookupError:
-            return False  # nobody left in the group
-        return True
-
-    for child in children:
-        signal_group(child, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        # The leader may be gone (poll reaps it) while its workers still stop.
-        while time.monotonic() < deadline and (child.poll() is None or signal_group(child, 0)):
-            time.sleep(0.1)
-        if signal_group(child, signal.SIGKILL):
-            child.wait()
+    if args.once:
+        done = supervisor.Jobs(hourly=1, outbox=1).run_due()
+        return 0 if done else 1
+    print("Doorkeep jobs running (Ctrl-C stops them)", flush=True)
+    return supervisor.supervise(
+        [], supervisor.Jobs(hourly=args.reminder_interval, outbox=args.outbox_interval)
+    )
 
 
 def cmd_createuser(args: argparse.Namespace) -> int:
@@ -604,6 +535,24 @@ def cmd_manage(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reminder-interval",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how often to send due reminders, report expired invitations, purge old events "
+        "and run billing (default 3600; 0: never)",
+    )
+    p.add_argument(
+        "--outbox-interval",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="how often to deliver due notifications and webhooks (default 5; 0: never)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="doorkeep",
@@ -645,20 +594,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the device gateway (run `doorkeep gateway` elsewhere)",
     )
-    p.add_argument(
-        "--reminder-interval",
-        type=int,
-        default=3600,
-        metavar="SECONDS",
-        help="how often to send due licence reminders (default 3600; 0: never)",
+    add_job_options(p)
+
+    p = add(
+        "jobs",
+        cmd_jobs,
+        "Run the periodic jobs `doorkeep serve` runs (reminders, expired invitations, old "
+        "events, billing runs, notifications) without serving: for systemd.",
     )
-    p.add_argument(
-        "--outbox-interval",
-        type=int,
-        default=5,
-        metavar="SECONDS",
-        help="how often to deliver due notifications and webhooks (default 5; 0: never)",
-    )
+    add_job_options(p)
+    p.add_argument("--once", action="store_true", help="run every job once and stop")
 
     p = add("migrate", cmd_migrate, "Create or update the database tables.")
     p.add_argument("-v", "--verbose", action="store_true")
