@@ -215,3 +215,23 @@ def refused_now(url: str, address: str) -> bool:
             return False
     except InvalidStatus:
         return True
+
+
+def test_a_gateway_started_under_the_id_of_one_that_crashed_records_its_devices_offline(
+    world, transactional_db
+):
+    from gateway_helpers import start_gateway
+
+    same = f"gw-same-{uuid.uuid4().hex[:6]}"
+    # What a gateway killed with -9 leaves: its lock recorded online under it.
+    Device.objects.filter(lock=world.lock).update(
+        online=True, gateway=same, connected_at=timezone.now()
+    )
+    _running, stop = start_gateway(gateway_id=same)
+    try:
+        assert not device_online(world.lock)
+        [event] = offline_events(world.lock)
+        assert same in event.data["reason"] and "restarted" in event.data["reason"]
+        assert same in leases.live()
+    finally:
+        stop()

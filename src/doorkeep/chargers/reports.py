@@ -147,14 +147,6 @@ def _disconnected(session: StationSession, *, gateway: str, connected_at: dateti
         )
 
 
-def forget_gateway(gateway: str) -> int:
-    """A gateway starts: stations recorded as held by a gateway of the same
-    id (its predecessor, which did not stop cleanly) are offline."""
-    return Station.objects.filter(gateway=gateway, online=True).update(
-        online=False, gateway="", gateway_url=""
-    )
-
-
 def seen_many(station_ids: list[int]) -> None:
     """The stations' last message is now (many stations in one statement)."""
     Station.objects.filter(pk__in=set(station_ids)).update(last_seen_at=timezone.now())

@@ -47,13 +47,23 @@ def _expiry() -> ExpressionWrapper:
     return ExpressionWrapper(Now() + timedelta(seconds=seconds()), output_field=DateTimeField())
 
 
-def take(gateway: str, url: str) -> None:
-    """A gateway starts: its lease, from now (a lease of a predecessor with
-    the same id is taken over)."""
-    GatewayLease.objects.update_or_create(
-        gateway=gateway,
-        defaults={"url": url, "started_at": Now(), "renewed_at": Now(), "expires_at": _expiry()},
-    )
+def take(gateway: str, url: str) -> Swept:
+    """A gateway starts: its lease, from now. Devices still recorded as held
+    under its id were held by a predecessor of the same id that did not stop
+    cleanly (`doorkeep serve` restarts its gateway under the same id): they
+    are recorded offline, with an event each, and its lease is taken over."""
+    with transaction.atomic():
+        left = _offline(gateway, _("gateway %(gateway)s restarted") % {"gateway": gateway})
+        GatewayLease.objects.update_or_create(
+            gateway=gateway,
+            defaults={
+                "url": url,
+                "started_at": Now(),
+                "renewed_at": Now(),
+                "expires_at": _expiry(),
+            },
+        )
+    return left
 
 
 def renew(gateway: str, url: str) -> bool:
@@ -111,15 +121,16 @@ def sweep() -> list[Swept]:
                 gateway=gateway, expires_at__lt=Now()
             ).delete()
             if deleted:
-                swept.append(_offline(gateway))
+                why = _("gateway %(gateway)s stopped answering") % {"gateway": gateway}
+                swept.append(_offline(gateway, why))
     return swept
 
 
-def _offline(gateway: str) -> Swept:
+def _offline(gateway: str, why: str) -> Swept:
+    """Record the devices held under ``gateway`` offline, each with its event."""
     from doorkeep.chargers.models import Station
     from doorkeep.laundry.models import Machine
 
-    why = _("gateway %(gateway)s stopped answering") % {"gateway": gateway}
     locks = _flip(Device.objects.filter(gateway=gateway, online=True), online=False)
     for device in locks:
         record(

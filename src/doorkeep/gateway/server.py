@@ -418,12 +418,18 @@ class Gateway:
         self.port = sock.getsockname()[1]
         if self.public_url is None:
             self.public_url = f"http://{self.host}:{self.port}"
-        await self.db(services.forget_gateway, self.id)
-        await self.db(chargers_reports.forget_gateway, self.id)
         from doorkeep.gateway.laundry import machines
 
-        await self.db(machines.forget_gateway, self.id)
-        await self.lease(leases.take, self.id, self.public_url)
+        left = await self.lease(leases.take, self.id, self.public_url)
+        if left.locks or left.stations or left.machines:
+            log.warning(
+                "gateway %s did not stop cleanly last time: %d locks, %d stations and %d "
+                "machines it held are recorded offline",
+                self.id,
+                left.locks,
+                left.stations,
+                left.machines,
+            )
         try:
             await self.router.start()
         except BaseException:

@@ -220,14 +220,6 @@ def disconnected(
             )
 
 
-def forget_gateway(gateway: str) -> int:
-    """A gateway starts: locks recorded as held by a gateway of the same id
-    (its predecessor, which did not stop cleanly) are offline."""
-    return Device.objects.filter(gateway=gateway, online=True).update(
-        online=False, gateway="", gateway_url=""
-    )
-
-
 def _battery(value: Any) -> int | None:
     return value if is_int(value) and 0 <= value <= 100 else None
 

@@ -185,14 +185,6 @@ def _disconnected(
         )
 
 
-def forget_gateway(gateway: str) -> int:
-    """A gateway starts: machines recorded as held by a gateway of the same
-    id (its predecessor, which did not stop cleanly) are offline."""
-    return Machine.objects.filter(gateway=gateway, online=True).update(
-        online=False, gateway="", gateway_url=""
-    )
-
-
 def report_state(
     session: MachineSession,
     *,

@@ -198,10 +198,6 @@ async def _release(gateway: Gateway, link: MachineLink) -> None:
         log.exception("could not record that machine %s went offline", link.session.serial)
 
 
-def forget_gateway(gateway_id: str) -> int:
-    return reports.forget_gateway(gateway_id)
-
-
 async def stopped(gateway: Gateway) -> None:
     """The gateway stops: the machines still held are offline."""
     for link in list(gateway.machines.values()):
