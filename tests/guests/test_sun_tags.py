@@ -131,6 +131,24 @@ def test_a_token_verifies_once(gw: GuestWorld) -> None:
     assert Event.objects.filter(kind=EventKind.PRESENCE_VERIFIED).count() == 1
 
 
+def test_taps_in_a_row_each_verify_in_whatever_order_they_are_confirmed(
+    gw: GuestWorld,
+) -> None:
+    """Two guests tap one after the other; the second confirms first. Both
+    verify (each tap once), and neither token verifies twice."""
+    accepted(gw)
+    panel, tag = tag_panel(gw)
+    first = tags.accept_tap(panel.pk, *tag.tap())
+    second = tags.accept_tap(panel.pk, *tag.tap())
+    tags.verify_tap(gw.gina, second)
+    tags.verify_tap(gw.gina, first)
+    assert Event.objects.filter(kind=EventKind.PRESENCE_VERIFIED).count() == 2
+    for token in (first, second):
+        with pytest.raises(Conflict) as again:
+            tags.verify_tap(gw.gina, token)
+        assert again.value.code == "tap_used"
+
+
 def test_a_tap_older_than_the_window_verifies_nothing(gw: GuestWorld, settings: Any) -> None:
     settings.DOORKEEP = {**settings.DOORKEEP, "PANEL_TAP_SECONDS": 60}
     accepted(gw)

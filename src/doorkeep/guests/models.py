@@ -179,8 +179,8 @@ class Panel(models.Model):
     An NTAG 424 DNA panel has a tag that makes a new URL at every tap (SUN,
     guests/sun.py) from the two keys it was programmed with; ``tag_counter``
     is the newest tap counter the platform has seen (a URL opens once),
-    ``tag_redeemed`` the newest one that verified presence, ``tag_uid`` the
-    tag's UID, learned at its first tap. The secret and keys are stored
+    ``tag_uid`` the tag's UID, learned at its first tap; each tap that
+    verified presence is a ``TapRedeemed``. The secret and keys are stored
     encrypted (core/crypto.py)."""
 
     entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="panels")
@@ -194,7 +194,6 @@ class Panel(models.Model):
     sdm_file_read_key = EncryptedTextField(blank=True, default="")
     tag_uid = models.CharField(max_length=14, blank=True, default="")
     tag_counter = models.BigIntegerField(default=-1)
-    tag_redeemed = models.BigIntegerField(default=-1)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -207,6 +206,24 @@ class Panel(models.Model):
     @builtins.property
     def has_sun_tag(self) -> bool:
         return self.tag == PanelTag.NTAG424
+
+
+class TapRedeemed(models.Model):
+    """A tap of an NTAG 424 DNA panel that verified presence: each tap does
+    once, whichever of several guests' taps is confirmed first. Kept only as
+    long as a tap can be confirmed (guests/tags.py prunes older ones)."""
+
+    panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="+")
+    counter = models.BigIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["panel", "counter"], name="tap_redeemed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"tap {self.counter} of panel {self.panel_id}"
 
 
 LIVE_STATUSES = (InvitationStatus.SENT, InvitationStatus.ACCEPTED)

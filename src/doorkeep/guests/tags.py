@@ -17,18 +17,20 @@ is taken in two steps (docs/decisions/0019-sun-tag-panels.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from doorkeep.accounts.models import User
 from doorkeep.core.errors import Conflict, InvalidInput, NotFound
 from doorkeep.guests import presence, sun
-from doorkeep.guests.models import Panel, PanelTag
+from doorkeep.guests.models import Panel, PanelTag, TapRedeemed
 from doorkeep.properties.models import Entry
 
 TOKEN_SALT = "doorkeep.guests.tags.tap"  # noqa: S105 - a namespace, not a secret
@@ -166,12 +168,19 @@ def verify_tap(user: User, token: str) -> Entry:
     if not _in_time(token):
         presence.record_refusal(user, entry, "tap_expired")
         raise _too_old()
-    with transaction.atomic():
-        redeemed = Panel.objects.filter(pk=panel.pk, tag_redeemed__lt=counter).update(
-            tag_redeemed=counter
-        )
-        if redeemed:
+    # Each tap verifies once; taps of several guests in a row each verify, in
+    # whatever order they are confirmed. A tap older than the window cannot
+    # be confirmed any more, so neither can its record be needed.
+    TapRedeemed.objects.filter(
+        panel=panel, at__lt=timezone.now() - timedelta(seconds=2 * window_seconds())
+    ).delete()
+    try:
+        with transaction.atomic():
+            TapRedeemed.objects.create(panel=panel, counter=counter)
             presence.record_presence(user, entry, panel)
+        redeemed = True
+    except IntegrityError:
+        redeemed = False
     if not redeemed:
         presence.record_refusal(user, entry, "tap_used")
         raise Conflict(
