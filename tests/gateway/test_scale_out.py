@@ -3,6 +3,7 @@ a lock, through Redis (DOORKEEP_GATEWAY_ROUTING=redis) or directly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -166,6 +167,76 @@ def test_a_lock_that_reconnects_to_the_other_gateway_is_dropped_by_the_first(
     key = f"{routing._prefix()}:lock:{alice_lock.pk}"
     assert redis_routing.get(key) == b.gateway.id.encode()
     assert Device.objects.get(lock=alice_lock).gateway == b.gateway.id
+    unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
+    assert again.opened == [unlocked.request_id]
+
+
+def test_a_registration_by_another_gateway_between_two_steps_of_a_release_survives(
+    world, redis_routing, two_gateways, alice_lock
+):
+    """Gateway A releases the lock while B registers it. Read and delete in two
+    calls, B's registration landing between them was deleted with A's."""
+    a, b = two_gateways
+    key = f"{routing._prefix()}:lock:{alice_lock.pk}"
+    redis_routing.set(key, a.gateway.id, ex=60)
+    side = a.gateway.router
+    real = side.redis
+
+    class BRegistersAfterTheFirstCall:
+        """A's Redis client, with B's registration landing right after A's
+        first call (whatever that call is)."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __getattr__(self, name):
+            method = getattr(real, name)
+
+            async def call(*args, **kwargs):
+                answer = await method(*args, **kwargs)
+                self.calls += 1
+                if self.calls == 1:
+                    redis_routing.set(key, b.gateway.id, ex=60)
+                return answer
+
+            return call
+
+    side.redis = BRegistersAfterTheFirstCall()
+    try:
+        a.run(side.unregistered(alice_lock.pk))
+    finally:
+        side.redis = real
+    assert redis_routing.get(key) == b.gateway.id.encode()
+
+
+def test_a_lock_that_reconnects_while_its_old_connection_is_released_stays_reachable(
+    world, redis_routing, two_gateways, alice_lock
+):
+    """On one gateway: the lock's new connection registers while the old one's
+    release is on its way to Redis; the release must not leave it unregistered."""
+    a, _b = two_gateways
+    key = f"{routing._prefix()}:lock:{alice_lock.pk}"
+    side = a.gateway.router
+    original = side.unregistered
+    reconnected = []
+
+    async def slow_release(lock_id: int) -> None:
+        await asyncio.sleep(0.5)  # meanwhile the lock connects again and registers
+        reconnected.append(lock_id in a.gateway.connections)
+        await original(lock_id)
+
+    first = a.lock(alice_lock.serial)
+    a.run(first.connect())
+    side.unregistered = slow_release
+    try:
+        a.run(first.go_offline())
+        again = a.lock(alice_lock.serial)
+        a.run(again.connect())
+        eventually(lambda: reconnected == [True])
+        time.sleep(0.3)  # the old release has run by now
+    finally:
+        side.unregistered = original
+    assert redis_routing.get(key) == a.gateway.id.encode()
     unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
     assert again.opened == [unlocked.request_id]
 

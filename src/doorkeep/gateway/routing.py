@@ -1004,10 +1004,18 @@ class RedisSide(DirectSide):
     async def registered(self, lock_id: int) -> None:
         await self.redis.set(lock_key(lock_id), self.gateway.id, ex=self.TTL)
 
+    # Delete the key only if it still names this gateway, in one step: read
+    # and delete as two calls, a registration by another gateway landing in
+    # between was deleted with it (the lock unreachable until the refresh).
+    _DELETE_IF_MINE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end"
+    )
+
     async def unregistered(self, lock_id: int) -> None:
-        key = lock_key(lock_id)
-        if await self.redis.get(key) == self.gateway.id.encode():
-            await self.redis.delete(key)
+        await self.redis.eval(
+            self._DELETE_IF_MINE, 1, lock_key(lock_id), self.gateway.id
+        )
 
     async def replaced(self, lock_id: int, holder: Holder, before: float) -> None:
         await self.redis.publish(

@@ -645,6 +645,12 @@ class Gateway:
             await self.router.unregistered(lock_id)
         except Exception as exc:
             log.warning("could not unregister lock %s: %s", lock_id, exc)
+        newer = self.connections.get(lock_id)
+        if newer is not None and newer.registered:
+            # The lock connected here again while its old connection was being
+            # unregistered, and registered before that was done: register it
+            # again (one that has not registered yet will by itself).
+            await self._register(lock_id)
         try:
             await self.device_row(
                 lock_id,
