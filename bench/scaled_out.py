@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -274,6 +275,40 @@ def start_platform(args: argparse.Namespace, root: Path, logdir: Path) -> Platfo
     )
     nginx, prefix = start_nginx(site, logdir, web_port)
     return Platform(web_port, device_port, webs, gateways, ports, nginx, prefix)
+
+
+def nginx_request_id(platform: Platform, token: str) -> dict[str, str]:
+    """GET /api/v1/me through nginx with a request id of the client's own:
+    the X-Request-ID the web server answered, and nginx's for that request
+    (its access log)."""
+    request = urllib.request.Request(
+        f"http://{gc.LOOPBACK}:{platform.web_port}/api/v1/me",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "chosen-by-the-client"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        answered = answer.headers.get("X-Request-ID", "")
+    logged = ""
+    deadline = time.monotonic() + 3
+    while not logged and time.monotonic() < deadline:
+        for line in (platform.prefix / "access.log").read_text().splitlines():
+            if '"GET /api/v1/me ' in line:
+                logged = line.split('" ', 1)[1].split()[1]  # status, then $request_id
+        time.sleep(0.1)
+    return {"answered": answered, "nginx": logged}
+
+
+def nginx_passed_on(platform: Platform) -> dict[str, int]:
+    """From nginx's logs: connections to a gateway refused, and WebSocket
+    handshakes that went to a second server after the first refused them
+    (``$upstream_addr`` lists both)."""
+    errors = (platform.prefix / "error.log").read_text(errors="replace")
+    access = (platform.prefix / "access.log").read_text(errors="replace").splitlines()
+    return {
+        "refused": errors.count("Connection refused) while connecting to upstream"),
+        "handshakes_passed_on": sum(
+            1 for line in access if '" 101 ' in line and "upstream=" in line and ", " in line
+        ),
+    }
 
 
 def forget_redis_keys(redis_url: str, prefix: str) -> None:
@@ -725,6 +760,20 @@ class Run:
         print_failover(self.result["failover"], args)
         return acked_before
 
+    async def check_nginx(self) -> None:
+        """What the documented configuration does: nginx's request id reaches
+        the web servers (DOORKEEP_TRUSTED_PROXIES names nginx), and
+        connections a dead gateway refused went on to the other."""
+        ids = await db(lambda: nginx_request_id(self.platform, self.world.token))
+        passed_on = nginx_passed_on(self.platform)
+        self.result["nginx"] = {"request_id": ids, **passed_on}
+        print(
+            f"nginx: its request id {ids['nginx']!r}, the web server answered {ids['answered']!r} "
+            f"(the client had sent 'chosen-by-the-client'); {passed_on['refused']} connections "
+            f"refused by the dead gateway, {passed_on['handshakes_passed_on']} lock handshakes "
+            f"passed on to the other (proxy_next_upstream)"
+        )
+
     async def afterwards(self, acked_before: set[tuple[str, int]]) -> None:
         """Unlocks to every lock again; the events presented, acknowledged and stored."""
         rows = await db(device_rows)
@@ -801,6 +850,8 @@ async def scenario(args: argparse.Namespace, world: World, platform: Platform) -
         await run.afterwards(acked_before)
     finally:
         await run.close()
+    await asyncio.sleep(0.5)  # nginx logs a WebSocket when it ends
+    await run.check_nginx()
     return run.result
 
 
@@ -826,6 +877,9 @@ def verdict(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         failures.append(f"unlocks after the failover: {result.get('last_round')}")
     if result.get("spread_at_end") != {"gw-b": n}:
         failures.append(f"locks by gateway at the end: {result.get('spread_at_end')}")
+    ids = result.get("nginx", {}).get("request_id", {})
+    if not ids.get("nginx") or ids.get("answered") != ids.get("nginx"):
+        failures.append(f"the web server's X-Request-ID is not nginx's: {ids}")
     ev = result.get("events", {})
     if ev.get("acked_lost") or ev.get("missing") or ev.get("stored_twice"):
         failures.append(f"events: {ev}")

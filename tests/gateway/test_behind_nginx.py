@@ -134,5 +134,8 @@ def test_a_gateway_killed_behind_nginx_loses_no_lock_and_no_acknowledged_event()
     assert events["missing"] == 0
     assert events["stored_twice"] == 0
     assert events["presented"] == events["stored"]
+    # nginx's request id reached the web server, not the client's own.
+    ids = result["nginx"]["request_id"]
+    assert ids["answered"] == ids["nginx"] != "chosen-by-the-client"
     assert result["passed"] is True, result["failures"]
     assert code == 0
