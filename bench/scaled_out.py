@@ -12,8 +12,10 @@ of this script's own (pid, logs and temporary files in a temporary folder).
 What it does and prints:
   1. the floor, in the same run: the machine's speed, the time for every lock
      to connect, say hello and get its list through nginx at once, and for
-     the locks of one gateway to drop and reconnect at once (no pause);
-  2. how the locks are spread over the gateways (Device.gateway);
+     the locks of gw-a to drop and, once gw-a let them go, reconnect at once
+     (no pause);
+  2. how the locks are spread over the gateways (Device.gateway), and that
+     Redis routes each to the gateway on its Device row;
   3. one remote unlock to each lock through nginx (POST
      /api/v1/entries/{id}/unlock with an API token): all must open, on both
      gateways;
@@ -27,13 +29,15 @@ What it does and prints:
      succeeded meanwhile, with their answers;
   6. afterwards one unlock to each lock again (all must open), and the events:
      each acknowledged before the kill must be in the database, and the
-     events presented and those stored must be the same, none twice.
+     events presented and those stored must be the same, none twice;
+  7. what nginx did: the web servers took its request id (X-Request-ID),
+     and the handshakes the dead gateway refused went on to the other.
 PASS/FAIL and a ``RESULT {...}`` line at the end. Every process started is
 stopped, the database dropped and the Redis keys deleted at the end (on
 Ctrl-C and errors too); --keep leaves everything running until Enter.
 
     .venv/bin/python bench/scaled_out.py [--locks 200] [--rate 20] [--event-rate 20]
-        [--back-within 60] [--database NAME] [--redis-url URL] [--keep]
+        [--back-within 60] [--web-workers 1] [--database NAME] [--redis-url URL] [--keep]
 
 Needs nginx (``apt-get install nginx``; the system's nginx is not touched),
 PostgreSQL at BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432) and
