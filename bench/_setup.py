@@ -74,9 +74,10 @@ class Database:
         shutil.rmtree(self.tempdir, ignore_errors=True)
 
 
-def setup(*, postgres: bool = False) -> Database:
+def setup(*, postgres: bool = False, pg_name: str = "") -> Database:
     """Create the throw-away database, set up Django and migrate. Call before
-    importing any model."""
+    importing any model. ``pg_name`` names the PostgreSQL database
+    (default ``doorkeep_bench_<pid>``)."""
     tempdir = Path(tempfile.mkdtemp(prefix="doorkeep-bench-"))
     for name in ("DATABASE_URL", "SECRET_KEY", "SECRET_KEY_FILE", "EMAIL_URL", "DEBUG"):
         os.environ.pop(name, None)
@@ -88,7 +89,7 @@ def setup(*, postgres: bool = False) -> Database:
     if postgres:
         import psycopg
 
-        db.pg_name = f"doorkeep_bench_{os.getpid()}"
+        db.pg_name = pg_name or f"doorkeep_bench_{os.getpid()}"
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db.pg_name}"')
             conn.execute(f'CREATE DATABASE "{db.pg_name}"')

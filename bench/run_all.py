@@ -2,7 +2,8 @@
 print a summary table: access decisions, event log and lock page on SQLite,
 and the event log on PostgreSQL too when the server is reachable; then the
 gateway, badge, charger, billing, invoice and consumption benchmarks with
-their own defaults, on SQLite and (those with a database) PostgreSQL.
+their own defaults, on SQLite and (those with a database) PostgreSQL, and the
+scaled-out set-up behind nginx (PostgreSQL and Redis).
 
     .venv/bin/python bench/run_all.py [--events 1000000] [--n 20000] [--no-postgres]
         [--quiet-below 0.5] [--skip gateway_idle --skip chargers ...]
@@ -187,6 +188,7 @@ MORE = [
     ("billing_run", True),
     ("consumption", True),
     ("invoice_pdf", False),
+    ("scaled_out", False),  # PostgreSQL, Redis and nginx of its own choosing
 ]
 
 
