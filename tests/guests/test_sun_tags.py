@@ -98,8 +98,27 @@ def test_a_tap_verifies_presence_and_is_logged(gw: GuestWorld) -> None:
     assert tags.verify_tap(gw.gina, token) == gw.w.entry
     assert Presence.objects.filter(guest=gw.gina, property=gw.w.prop).exists()
     event = Event.objects.get(kind=EventKind.PRESENCE_VERIFIED)
-    assert event.data == {"entry_id": gw.w.entry.pk, "panel_id": panel.pk, "tag": "ntag424"}
+    assert event.data == {
+        "entry_id": gw.w.entry.pk,
+        "panel_id": panel.pk,
+        "tag": "ntag424",
+        "unopened_taps_before": 0,  # the first tap the platform saw
+    }
     assert presence.standing(gw.gina, gw.w.prop.pk).verified
+
+
+def test_taps_read_and_never_opened_are_counted_in_the_presence_they_precede(
+    gw: GuestWorld,
+) -> None:
+    """A tap read by an NFC app and not opened could be sent to someone
+    elsewhere: the owner sees how many came between two opened taps."""
+    accepted(gw)
+    panel, tag = tag_panel(gw)
+    tags.verify_tap(gw.gina, tags.accept_tap(panel.pk, *tag.tap()))
+    tag.tap(), tag.tap()  # read, never opened
+    tags.verify_tap(gw.gina, tags.accept_tap(panel.pk, *tag.tap()))
+    verified = Event.objects.filter(kind=EventKind.PRESENCE_VERIFIED).order_by("id")
+    assert [e.data["unopened_taps_before"] for e in verified] == [0, 2]
 
 
 def test_the_same_url_opens_once_and_an_older_url_is_dead_after_a_newer_tap(

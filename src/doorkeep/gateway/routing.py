@@ -1013,9 +1013,7 @@ class RedisSide(DirectSide):
     )
 
     async def unregistered(self, lock_id: int) -> None:
-        await self.redis.eval(
-            self._DELETE_IF_MINE, 1, lock_key(lock_id), self.gateway.id
-        )
+        await self.redis.eval(self._DELETE_IF_MINE, 1, lock_key(lock_id), self.gateway.id)
 
     async def replaced(self, lock_id: int, holder: Holder, before: float) -> None:
         await self.redis.publish(

@@ -13,6 +13,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pyotp
@@ -403,8 +404,11 @@ def verify(user: User, entry_id: int, code: str, *, panel_id: int | None = None)
     return entry
 
 
-def record_presence(user: User, entry: Entry, panel: Panel) -> None:
-    """Presence verified at ``entry`` with ``panel`` (in the caller's transaction)."""
+def record_presence(
+    user: User, entry: Entry, panel: Panel, details: dict[str, Any] | None = None
+) -> None:
+    """Presence verified at ``entry`` with ``panel`` (in the caller's
+    transaction); ``details`` go into the event's data."""
     moment = timezone.now()
     Presence.objects.update_or_create(
         guest=user,
@@ -418,7 +422,7 @@ def record_presence(user: User, entry: Entry, panel: Panel) -> None:
         actor=user,
         summary=_("%(guest)s verified presence at %(entry)s")
         % {"guest": user.name or user.email, "entry": entry.name},
-        data={"entry_id": entry.pk, "panel_id": panel.pk, "tag": panel.tag},
+        data={"entry_id": entry.pk, "panel_id": panel.pk, "tag": panel.tag, **(details or {})},
     )
 
 

@@ -120,7 +120,15 @@ def accept_tap(panel_id: int, picc_data: str, mac: str) -> str:
             ),
             code="tap_used",
         )
-    return signing.dumps({"panel": panel.pk, "counter": data.counter}, salt=TOKEN_SALT)
+    # Taps of the panel that never reached the platform since the last one
+    # that did: read by a phone and not opened, or by an NFC app. Recorded
+    # with the presence this tap verifies (an unopened tap can be sent to
+    # someone elsewhere: decision 0019).
+    unopened = data.counter - panel.tag_counter - 1 if panel.tag_counter >= 0 else 0
+    return signing.dumps(
+        {"panel": panel.pk, "counter": data.counter, "unopened": max(unopened, 0)},
+        salt=TOKEN_SALT,
+    )
 
 
 def _payload(token: str) -> dict[str, Any]:
@@ -177,7 +185,9 @@ def verify_tap(user: User, token: str) -> Entry:
     try:
         with transaction.atomic():
             TapRedeemed.objects.create(panel=panel, counter=counter)
-            presence.record_presence(user, entry, panel)
+            presence.record_presence(
+                user, entry, panel, {"unopened_taps_before": int(payload.get("unopened", 0))}
+            )
         redeemed = True
     except IntegrityError:
         redeemed = False
