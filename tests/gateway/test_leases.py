@@ -5,6 +5,7 @@ hello (DOORKEEP_GATEWAY_WAITING_PER_ADDRESS)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import signal
@@ -235,3 +236,146 @@ def test_a_gateway_started_under_the_id_of_one_that_crashed_records_its_devices_
         assert same in leases.live()
     finally:
         stop()
+
+
+# --- false alarms and edges (an independent review found each) -----------------------------
+
+
+def test_a_gateway_whose_loop_stalls_longer_than_its_lease_closes_no_lock(
+    world, gateway, device, settings
+):
+    """Taken for dead while its loop was blocked: when the loop runs again the
+    lease round and the watch round are due together; the watch must not
+    close the locks missing from a ``standing`` read before the reclaim."""
+    settings.DOORKEEP_GATEWAY_LEASE_SECONDS = LEASE
+    gateway.run(device.connect())
+    time.sleep(LEASE * 1.3)  # a renewal with the short lease
+    me = gateway.gateway.id
+    gateway.loop.call_soon_threadsafe(time.sleep, LEASE + 2.5)  # a blocked loop
+    time.sleep(LEASE + 1.0)
+    assert [s.gateway for s in leases.sweep()] == [me]  # another gateway looks
+    assert not device_online(world.lock)
+
+    eventually(lambda: device_online(world.lock), timeout=LEASE * 5)
+    time.sleep(1.0)  # several watch rounds (every 0.1 s here) after the reclaim
+    assert device.close_code is None, (device.close_code, device.close_reason)
+    assert device_online(world.lock) and row_of(world.lock).gateway == me
+    assert world.lock.pk in gateway.gateway.connections
+
+
+def test_a_lock_removed_while_its_gateway_is_dead_does_not_hold_up_any_sweep(world):
+    from doorkeep.locks.models import Lock
+
+    locks = more_locks(world, 2)
+    now = timezone.now()
+    first, second = f"gw-x-{uuid.uuid4().hex[:4]}", f"gw-y-{uuid.uuid4().hex[:4]}"
+    for name, ago in ((first, 100), (second, 50)):
+        GatewayLease.objects.create(
+            gateway=name,
+            url="",
+            started_at=now - timedelta(minutes=5),
+            renewed_at=now - timedelta(minutes=1),
+            expires_at=now - timedelta(seconds=ago),
+        )
+    for lock, name in ((locks[0], first), (locks[1], first), (locks[2], second)):
+        Device.objects.filter(lock=lock).update(online=True, gateway=name, connected_at=now)
+    # The owner removes a lock the page still shows online (its gateway was killed).
+    Lock.objects.filter(pk=locks[0].pk).update(organization=None, entry=None)
+
+    swept = {s.gateway: s.locks for s in leases.sweep()}
+
+    assert swept == {first: 2, second: 1}
+    assert not Device.objects.filter(online=True).exists()
+    assert not GatewayLease.objects.filter(gateway__in=[first, second]).exists()
+    assert offline_events(locks[0]) == []  # no owner to tell
+    assert len(offline_events(locks[1])) == len(offline_events(locks[2])) == 1
+
+
+def test_a_gateway_restarted_under_the_id_of_one_holding_a_removed_lock_starts(
+    world, transactional_db
+):
+    from gateway_helpers import start_gateway
+
+    from doorkeep.locks.models import Lock
+
+    same = f"gw-same-{uuid.uuid4().hex[:6]}"
+    Device.objects.filter(lock=world.lock).update(
+        online=True, gateway=same, connected_at=timezone.now()
+    )
+    Lock.objects.filter(pk=world.lock.pk).update(organization=None, entry=None)
+    _running, stop = start_gateway(gateway_id=same)
+    stop()
+    assert not device_online(world.lock)
+
+
+def test_a_lock_whose_connection_closed_while_its_gateway_reclaimed_it_is_offline(
+    world, gateway, device, settings
+):
+    """The reclaim takes the list of connections, the connection closes and its
+    goodbye finds the row already offline; the reclaim then recorded it
+    online under a gateway that no longer held it."""
+    settings.DOORKEEP_GATEWAY_LEASE_SECONDS = LEASE
+    gateway.run(device.connect())
+    running = gateway.gateway
+    original = leases.reclaim
+
+    def slow_reclaim(*args, **kwargs):
+        # The lock goes away after the list was taken, before the reclaim writes.
+        gateway.loop.call_soon_threadsafe(asyncio.ensure_future, device.go_offline())
+        time.sleep(1.0)
+        return original(*args, **kwargs)
+
+    GatewayLease.objects.filter(gateway=running.id).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    leases.sweep()
+    try:
+        leases.reclaim = slow_reclaim
+        eventually(lambda: not running.reclaim_pending and leases.held(running.id), LEASE * 5)
+    finally:
+        leases.reclaim = original
+    eventually(lambda: not device_online(world.lock))
+    time.sleep(0.5)
+    assert not device_online(world.lock)
+    assert world.lock.pk not in running.connections
+
+
+def test_handshakes_that_fail_after_being_counted_are_forgotten(gateway, settings):
+    """A plain GET (no WebSocket upgrade) is counted, then refused by the
+    handshake itself, and never reaches the handler: the lease round forgets it."""
+    import http.client
+
+    settings.DOORKEEP_GATEWAY_LEASE_SECONDS = LEASE
+    settings.DOORKEEP_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+    for n in range(50):
+        plain = http.client.HTTPConnection("127.0.0.1", gateway.gateway.port, timeout=5)
+        plain.request("GET", "/", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+        assert plain.getresponse().status == 426
+        plain.close()
+    eventually(lambda: gateway.gateway.waiting == {}, timeout=LEASE * 3)
+
+
+def test_two_forwarded_for_lines_are_read_as_one_list(gateway, settings):
+    """A proxy that adds a line of its own instead of appending: no 500."""
+    import http.client
+
+    settings.DOORKEEP_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+    settings.DOORKEEP_GATEWAY_WAITING_PER_ADDRESS = 1
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.gateway.port, timeout=5)
+    conn.putrequest("GET", "/")
+    for line in ("203.0.113.1", "198.51.100.7"):
+        conn.putheader("X-Forwarded-For", line)
+    for name, value in (
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ):
+        conn.putheader(name, value)
+    conn.endheaders()
+    assert conn.getresponse().status == 101
+    try:
+        # The right-most address is the client: it now has its one waiting connection.
+        assert refused(gateway.url, **{"X-Forwarded-For": "198.51.100.7"}) == 503
+    finally:
+        conn.close()

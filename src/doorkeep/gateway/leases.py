@@ -17,6 +17,7 @@ devices it still holds online again (``reclaim``). Decision 0024.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,8 @@ from django.utils.translation import gettext as _
 from doorkeep.events.models import EventKind
 from doorkeep.events.services import record
 from doorkeep.gateway.models import Device, GatewayLease
+
+log = logging.getLogger("doorkeep.gateway")
 
 
 def seconds() -> float:
@@ -92,9 +95,15 @@ def held(gateway: str) -> bool:
     return GatewayLease.objects.filter(gateway=gateway).exists()
 
 
-def give_up(gateway: str) -> None:
-    """A gateway stops cleanly (its devices are already recorded offline)."""
-    GatewayLease.objects.filter(gateway=gateway).delete()
+def give_up(gateway: str) -> Swept:
+    """A gateway stops cleanly: its devices were recorded offline one by one;
+    any whose write failed is recorded offline here, then the lease goes
+    (a device left online under a gateway without a lease would never be
+    swept)."""
+    with transaction.atomic():
+        left = _offline(gateway, _("gateway %(gateway)s stopped") % {"gateway": gateway})
+        GatewayLease.objects.filter(gateway=gateway).delete()
+    return left
 
 
 @dataclass(frozen=True)
@@ -116,13 +125,16 @@ def sweep() -> list[Swept]:
     for gateway in GatewayLease.objects.filter(expires_at__lt=Now()).values_list(
         "gateway", flat=True
     ):
-        with transaction.atomic():
-            deleted, _rows = GatewayLease.objects.filter(
-                gateway=gateway, expires_at__lt=Now()
-            ).delete()
-            if deleted:
-                why = _("gateway %(gateway)s stopped answering") % {"gateway": gateway}
-                swept.append(_offline(gateway, why))
+        try:  # each dead gateway on its own: one that fails does not hold up the others
+            with transaction.atomic():
+                deleted, _rows = GatewayLease.objects.filter(
+                    gateway=gateway, expires_at__lt=Now()
+                ).delete()
+                if deleted:
+                    why = _("gateway %(gateway)s stopped answering") % {"gateway": gateway}
+                    swept.append(_offline(gateway, why))
+        except Exception:
+            log.exception("could not record the devices of gateway %s offline", gateway)
     return swept
 
 
@@ -133,6 +145,8 @@ def _offline(gateway: str, why: str) -> Swept:
 
     locks = _flip(Device.objects.filter(gateway=gateway, online=True), online=False)
     for device in locks:
+        if device["lock__organization_id"] is None:
+            continue  # the lock was removed meanwhile: nobody's log to write to
         record(
             EventKind.DEVICE_DISCONNECTED,
             organization_id=device["lock__organization_id"],
@@ -170,10 +184,12 @@ def reclaim(
     locks: Iterable[int] = (),
     stations: Iterable[int] = (),
     machines: Iterable[int] = (),
-) -> int:
+) -> Reclaimed:
     """The gateway was taken for dead but still holds these connections (lock
     ids, station ids, machine ids): record them online again, under it. A
-    device that reconnected elsewhere meanwhile is left to that gateway."""
+    device that reconnected elsewhere meanwhile is left to that gateway.
+    Returns the ids recorded online (the caller records offline again any
+    whose connection closed meanwhile: its goodbye found nothing to undo)."""
     from doorkeep.chargers.models import Station
     from doorkeep.laundry.models import Machine
 
@@ -185,6 +201,8 @@ def reclaim(
             **back,
         )
         for device in devices:
+            if device["lock__organization_id"] is None:
+                continue  # removed meanwhile; the watch round closes its connection
             record(
                 EventKind.DEVICE_CONNECTED,
                 organization_id=device["lock__organization_id"],
@@ -220,7 +238,23 @@ def reclaim(
                 summary=_("Laundry machine %(machine)s online") % {"machine": machine["label"]},
                 data={"gateway": gateway},
             )
-    return len(devices) + len(held) + len(kept)
+    return Reclaimed(
+        [row["lock_id"] for row in devices],
+        [row["pk"] for row in held],
+        [row["pk"] for row in kept],
+    )
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    """The lock, station and machine ids a reclaim recorded online again."""
+
+    locks: list[int]
+    stations: list[int]
+    machines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.locks) + len(self.stations) + len(self.machines)
 
 
 def _flip(rows: QuerySet[Any], *, online: bool, **fields: str) -> list[dict[str, Any]]:

@@ -244,11 +244,18 @@ class Gateway:
         self.machines: dict[int, Any] = {}  # laundry machines (gateway/laundry/), by id
         self.internal_links: set[ServerConnection] = set()  # from web workers, other gateways
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gw-db")
-        # The lease has a thread of its own: however busy the others are (a
-        # thousand locks reconnecting at once), it is renewed in time.
+        # The lease has a database thread of its own: however busy the others
+        # are (a thousand locks reconnecting at once), it does not wait for them.
         self.lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gw-lease")
-        # Connections that have not said hello yet, by client address (the cap).
+        # Connections that have not said hello yet, by client address (the
+        # cap), and the address each was counted under.
         self.waiting: dict[str, set[ServerConnection]] = {}
+        self._waiting_as: dict[ServerConnection, str] = {}
+        self._refusals_logged: dict[str, float] = {}  # address -> when last logged
+        # Raised each time the lease turns out to have been taken for dead;
+        # reclaim_pending until the devices held are recorded online again.
+        self.lease_generation = 0
+        self.reclaim_pending = False
         self.server: Server | None = None
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -302,22 +309,20 @@ class Gateway:
             except Exception:
                 log.exception("gateway lease round failed")
 
+    def _renew(self) -> None:
+        """On the lease thread: renew; a lease that was gone is taken again,
+        and the devices held here must be recorded online again. Noted here,
+        on the thread, so that whatever runs on the lease thread after this
+        (``_watch_round``'s check) sees it."""
+        if not leases.renew(self.id, self.public_url or ""):
+            self.lease_generation += 1
+            self.reclaim_pending = True
+
     async def _lease_round(self) -> None:
-        if not await self.lease(leases.renew, self.id, self.public_url or ""):
-            back = await self.lease(
-                leases.reclaim,
-                self.id,
-                self.public_url or "",
-                locks=[lock_id for lock_id, c in self.connections.items() if c.registered],
-                stations=list(self.stations),
-                machines=list(self.machines),
-            )
-            log.warning(
-                "gateway %s: its lease had run out (another gateway took it for dead); "
-                "renewed, %d devices recorded online again",
-                self.id,
-                back,
-            )
+        await self.lease(self._renew)
+        if self.reclaim_pending:
+            await self._reclaim()
+        self._prune_waiting()
         for dead in await self.lease(leases.sweep):
             for kind, count in (
                 ("lock", dead.locks),
@@ -334,6 +339,58 @@ class Gateway:
                 dead.machines,
             )
 
+    async def _reclaim(self) -> None:
+        """Record the devices held here online again (this gateway had been
+        taken for dead). Tried again at every lease round until it worked."""
+        generation = self.lease_generation
+        locks = {lock_id: c for lock_id, c in self.connections.items() if c.registered}
+        stations, machines = dict(self.stations), dict(self.machines)
+        back = await self.lease(
+            leases.reclaim,
+            self.id,
+            self.public_url or "",
+            locks=list(locks),
+            stations=list(stations),
+            machines=list(machines),
+        )
+        if generation == self.lease_generation:  # not taken for dead again meanwhile
+            self.reclaim_pending = False
+        log.warning(
+            "gateway %s: its lease had run out (another gateway took it for dead); "
+            "renewed, %d devices recorded online again",
+            self.id,
+            len(back),
+        )
+        # A connection that closed while the reclaim was on its way: its
+        # goodbye found the row already offline and did nothing; the reclaim
+        # then recorded it online. Record it offline now.
+        from doorkeep.gateway.laundry import machines as laundry
+
+        for lock_id in back.locks:
+            conn = locks[lock_id]
+            if self.connections.get(lock_id) is not conn:
+                await self.device_row(
+                    lock_id,
+                    services.disconnected,
+                    conn.session,
+                    gateway=self.id,
+                    reason="connection closed",
+                    connected_at=conn.connected_at,
+                )
+        for station_id in back.stations:
+            station = stations[station_id]
+            if self.stations.get(station_id) is not station:
+                await self.db(
+                    chargers_reports.disconnected,
+                    station.session,
+                    gateway=self.id,
+                    connected_at=station.opened_at,
+                )
+        for machine_id in back.machines:
+            link = machines[machine_id]
+            if self.machines.get(machine_id) is not link:
+                await laundry.record_gone(self, link, "connection closed")
+
     def admit(self, connection: ServerConnection, headers: Headers) -> Response | None:
         """A device's handshake: refused (503) when its address already has
         DOORKEEP_GATEWAY_WAITING_PER_ADDRESS connections that have not said
@@ -341,33 +398,53 @@ class Gateway:
         nothing. Behind a trusted proxy the address is the forwarded one."""
         address = connection.remote_address
         peer = str(address[0]) if address else ""
-        client = clientip.client_from(peer, headers.get("X-Forwarded-For", ""))
-        waiting = {c for c in self.waiting.get(client, ()) if c.state is not State.CLOSED}
+        # Every X-Forwarded-For line, as one list (a proxy may add a line of its own).
+        forwarded = ", ".join(headers.get_all("X-Forwarded-For"))
+        client = clientip.client_from(peer, forwarded)
+        waiting = self.waiting.setdefault(client, set())
+        for closed in [c for c in waiting if c.state is State.CLOSED]:
+            self.said_hello(closed)
+        waiting = self.waiting.setdefault(client, set())
         if len(waiting) >= settings.DOORKEEP_GATEWAY_WAITING_PER_ADDRESS:
-            log.warning(
-                "refusing a connection from %s: %d connections from there have not said hello yet",
-                client,
-                len(waiting),
-            )
             gateway_metrics.HANDSHAKES_REFUSED.inc()
+            now = time.monotonic()
+            if now - self._refusals_logged.get(client, -60.0) >= 60.0:  # a line a minute
+                self._refusals_logged[client] = now
+                log.warning(
+                    "refusing connections from %s: %d connections from there have not said "
+                    "hello yet (logged once a minute; doorkeep_gateway_handshakes_refused_total "
+                    "counts them all)",
+                    client,
+                    len(waiting),
+                )
             response = connection.respond(
                 503, "Too many connections from this address are waiting to say hello.\n"
             )
             response.headers["Retry-After"] = "5"
-            self.waiting[client] = waiting
             return response
         waiting.add(connection)
-        self.waiting[client] = waiting
+        self._waiting_as[connection] = client
         return None
 
     def said_hello(self, connection: ServerConnection) -> None:
         """The connection sent its first message (or is gone): no longer waiting."""
-        for client, waiting in list(self.waiting.items()):
-            if connection in waiting:
-                waiting.discard(connection)
-                if not waiting:
-                    del self.waiting[client]
-                return
+        client = self._waiting_as.pop(connection, None)
+        if client is None:
+            return
+        waiting = self.waiting.get(client)
+        if waiting is not None:
+            waiting.discard(connection)
+            if not waiting:
+                del self.waiting[client]
+
+    def _prune_waiting(self) -> None:
+        """Forget connections whose handshake failed after ``admit`` (they never
+        reach ``handle``), and refusals logged long ago."""
+        for connection in [c for c in self._waiting_as if c.state is State.CLOSED]:
+            self.said_hello(connection)
+        now = time.monotonic()
+        for client in [c for c, at in self._refusals_logged.items() if now - at > 60.0]:
+            del self._refusals_logged[client]
 
     async def device_row(
         self, lock_id: int | str, func: Callable[..., T], *args: Any, **kwargs: Any
@@ -947,12 +1024,16 @@ class Gateway:
         held = [conn for conn in self.connections.values() if conn.registered]
         if not held:
             return
+        generation = self.lease_generation
         standing = await self.db(services.standing, self.id)
-        if any(conn.session.lock_id not in standing for conn in held) and not await self.lease(
-            leases.held, self.id
+        if any(conn.session.lock_id not in standing for conn in held) and (
+            self.reclaim_pending
+            or not await self.lease(leases.held, self.id)
+            or generation != self.lease_generation
         ):
             # Not removed: this gateway was taken for dead (its lease ran out)
-            # and its locks recorded offline. Take the lease and them back.
+            # and its locks recorded offline, maybe after ``standing`` was
+            # read. Take the lease and them back; close nothing this round.
             await self._lease_round()
             return
         for conn in held:

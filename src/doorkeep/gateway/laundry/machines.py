@@ -185,9 +185,14 @@ async def _release(gateway: Gateway, link: MachineLink) -> None:
     del gateway.machines[machine_id]
     reason = link.ws.close_reason or f"connection closed ({link.ws.close_code})"
     log.info("machine %s disconnected: %s", link.session.serial, reason)
+    await record_gone(gateway, link, reason)
+
+
+async def record_gone(gateway: Gateway, link: MachineLink, reason: str) -> None:
+    """Record the machine offline, if this connection still holds its row."""
     try:
         await gateway.device_row(
-            _row_key(machine_id),
+            _row_key(link.machine_id),
             reports.disconnected,
             link.session,
             gateway=gateway.id,
