@@ -256,6 +256,7 @@ class Gateway:
         # reclaim_pending until the devices held are recorded online again.
         self.lease_generation = 0
         self.reclaim_pending = False
+        self._sweeping: asyncio.Task[None] | None = None
         self.server: Server | None = None
         self.router: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -323,7 +324,19 @@ class Gateway:
         if self.reclaim_pending:
             await self._reclaim()
         self._prune_waiting()
-        for dead in await self.lease(leases.sweep):
+        # The sweep runs beside the renewals, on the database threads: one of
+        # thousands of devices takes seconds, which must not delay the next
+        # renewal of this gateway's own lease.
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = self.spawn(self._sweep(), "lease-sweep")
+
+    async def _sweep(self) -> None:
+        try:
+            swept = await self.db(leases.sweep)
+        except Exception:
+            log.exception("sweeping the leases that ran out failed")
+            return
+        for dead in swept:
             for kind, count in (
                 ("lock", dead.locks),
                 ("station", dead.stations),
@@ -467,11 +480,12 @@ class Gateway:
             else:
                 self._row_turns[lock_id] = (turn, users - 1)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
         task = asyncio.get_running_loop().create_task(coro, name=name or None)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def start(self) -> None:
         from doorkeep.gateway.routing import MAX_UNLOCK_TIMEOUT, gateway_side
