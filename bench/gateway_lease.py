@@ -165,7 +165,7 @@ def main() -> int:
         work = [r["offline_s"] - r["first_event_s"] for r in done]
         if by_design and looked:
             print(
-                f"  of the median {statistics.median([r['offline_s'] for r in done]):.2f} s: "
+                "  the parts (medians of the rounds): "
                 f"{statistics.median(by_design):.2f} s until the lease ran out and "
                 f"{statistics.median(looked):.2f} s until the survivor's round wrote the first "
                 f"event (waiting by design, the offline write included: {floor_flip:,.0f} ms "
