@@ -1,8 +1,8 @@
 """Run every benchmark, each in its own process and throw-away database, and
 print a summary table: access decisions, event log and lock page on SQLite,
 and the event log on PostgreSQL too when the server is reachable; then the
-gateway, badge, charger, billing, invoice and consumption benchmarks with
-their own defaults, on SQLite and (those with a database) PostgreSQL, and the
+gateway, badge, gateway lease, charger, billing, invoice and consumption
+benchmarks with their own defaults, on SQLite and (those with a database) PostgreSQL, and the
 scaled-out set-up behind nginx (PostgreSQL and Redis).
 
     .venv/bin/python bench/run_all.py [--events 1000000] [--n 20000] [--no-postgres]
@@ -184,6 +184,7 @@ MORE = [
     ("gateway_sync", True),
     ("gateway_idle", True),
     ("badge_lost", True),
+    ("gateway_lease", True),
     ("chargers", True),
     ("billing_run", True),
     ("consumption", True),
