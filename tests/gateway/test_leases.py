@@ -379,3 +379,57 @@ def test_two_forwarded_for_lines_are_read_as_one_list(gateway, settings):
         assert refused(gateway.url, **{"X-Forwarded-For": "198.51.100.7"}) == 503
     finally:
         conn.close()
+
+
+def test_stations_and_machines_are_swept_and_reclaimed_with_their_events(world):
+    """A dead gateway's charging station and laundry machine go offline with
+    their own events; a reclaim brings them back online under the gateway."""
+    from doorkeep.chargers.models import Station
+    from doorkeep.laundry.models import Machine
+
+    now = timezone.now()
+    ghost = f"gw-ghost-{uuid.uuid4().hex[:6]}"
+    held = {"online": True, "gateway": ghost, "connected_at": now}
+    station = Station.objects.create(
+        organization_id=world.prop.organization_id,
+        property=world.prop,
+        charge_point_id="CP-LEASE-1",
+        password_digest="-",
+        **held,
+    )
+    machine = Machine.objects.create(
+        organization_id=world.prop.organization_id,
+        property=world.prop,
+        serial="LM-LEASE-1",
+        name="Washer 2",
+        secret_digest="-",
+        **held,
+    )
+    GatewayLease.objects.create(
+        gateway=ghost,
+        url="",
+        started_at=now - timedelta(minutes=5),
+        renewed_at=now - timedelta(minutes=1),
+        expires_at=now - timedelta(seconds=30),
+    )
+
+    [swept] = leases.sweep()
+
+    assert (swept.locks, swept.stations, swept.machines) == (0, 1, 1)
+    station.refresh_from_db()
+    machine.refresh_from_db()
+    assert not station.online and not machine.online and station.gateway == machine.gateway == ""
+    gone = Event.objects.filter(kind=EventKind.STATION_DISCONNECTED, station=station).get()
+    assert ghost in gone.data["reason"]
+    down = Event.objects.filter(kind=EventKind.MACHINE_DISCONNECTED, machine=machine).get()
+    assert down.summary == "Laundry machine Washer 2 offline"
+
+    back = leases.reclaim(ghost, "http://ghost", stations=[station.pk], machines=[machine.pk])
+
+    assert (back.stations, back.machines, len(back)) == ([station.pk], [machine.pk], 2)
+    station.refresh_from_db()
+    machine.refresh_from_db()
+    assert station.online and station.gateway == ghost and station.gateway_url == "http://ghost"
+    assert machine.online and machine.gateway == ghost
+    assert Event.objects.filter(kind=EventKind.STATION_CONNECTED, station=station).count() == 1
+    assert Event.objects.filter(kind=EventKind.MACHINE_CONNECTED, machine=machine).count() == 1

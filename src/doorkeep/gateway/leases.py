@@ -140,41 +140,9 @@ def sweep() -> list[Swept]:
 
 def _offline(gateway: str, why: str) -> Swept:
     """Record the devices held under ``gateway`` offline, each with its event."""
-    from doorkeep.chargers.models import Station
-    from doorkeep.laundry.models import Machine
-
-    locks = _flip(Device.objects.filter(gateway=gateway, online=True), online=False)
-    for device in locks:
-        if device["lock__organization_id"] is None:
-            continue  # the lock was removed meanwhile: nobody's log to write to
-        record(
-            EventKind.DEVICE_DISCONNECTED,
-            organization_id=device["lock__organization_id"],
-            lock_id=device["lock_id"],
-            summary=_("Lock offline"),
-            data={"reason": why[:100]},
-        )
-    stations = _flip(Station.objects.filter(gateway=gateway, online=True), online=False)
-    for station in stations:
-        record(
-            EventKind.STATION_DISCONNECTED,
-            organization_id=station["organization_id"],
-            property_id=station["property_id"],
-            station_id=station["pk"],
-            summary=_("Charging station offline"),
-            data={"reason": why[:100]},
-        )
-    machines = _flip(Machine.objects.filter(gateway=gateway, online=True), online=False)
-    for machine in machines:
-        record(
-            EventKind.MACHINE_DISCONNECTED,
-            organization_id=machine["organization_id"],
-            property_id=machine["property_id"],
-            machine_id=machine["pk"],
-            summary=_("Laundry machine %(machine)s offline") % {"machine": machine["label"]},
-            data={"reason": why[:100]},
-        )
-    return Swept(gateway, len(locks), len(stations), len(machines))
+    held = {kind: rows.filter(gateway=gateway, online=True) for kind, rows in _devices().items()}
+    flipped = _flip_all(held, online=False, data={"reason": why[:100]})
+    return Swept(gateway, *(len(flipped[kind]) for kind in KINDS))
 
 
 def reclaim(
@@ -190,58 +158,24 @@ def reclaim(
     device that reconnected elsewhere meanwhile is left to that gateway.
     Returns the ids recorded online (the caller records offline again any
     whose connection closed meanwhile: its goodbye found nothing to undo)."""
-    from doorkeep.chargers.models import Station
-    from doorkeep.laundry.models import Machine
-
-    back = {"gateway": gateway, "gateway_url": url}
+    devices = _devices()
+    asked = {
+        "lock": devices["lock"].filter(lock_id__in=list(locks)),
+        "station": devices["station"].filter(pk__in=list(stations)),
+        "machine": devices["machine"].filter(pk__in=list(machines)),
+    }
     with transaction.atomic():
-        devices = _flip(
-            Device.objects.filter(lock_id__in=list(locks), online=False, gateway=""),
+        flipped = _flip_all(
+            {kind: rows.filter(online=False, gateway="") for kind, rows in asked.items()},
             online=True,
-            **back,
+            data={"gateway": gateway},
+            gateway=gateway,
+            gateway_url=url,
         )
-        for device in devices:
-            if device["lock__organization_id"] is None:
-                continue  # removed meanwhile; the watch round closes its connection
-            record(
-                EventKind.DEVICE_CONNECTED,
-                organization_id=device["lock__organization_id"],
-                lock_id=device["lock_id"],
-                summary=_("Lock online"),
-                data={"gateway": gateway},
-            )
-        held = _flip(
-            Station.objects.filter(pk__in=list(stations), online=False, gateway=""),
-            online=True,
-            **back,
-        )
-        for station in held:
-            record(
-                EventKind.STATION_CONNECTED,
-                organization_id=station["organization_id"],
-                property_id=station["property_id"],
-                station_id=station["pk"],
-                summary=_("Charging station online"),
-                data={"gateway": gateway},
-            )
-        kept = _flip(
-            Machine.objects.filter(pk__in=list(machines), online=False, gateway=""),
-            online=True,
-            **back,
-        )
-        for machine in kept:
-            record(
-                EventKind.MACHINE_CONNECTED,
-                organization_id=machine["organization_id"],
-                property_id=machine["property_id"],
-                machine_id=machine["pk"],
-                summary=_("Laundry machine %(machine)s online") % {"machine": machine["label"]},
-                data={"gateway": gateway},
-            )
     return Reclaimed(
-        [row["lock_id"] for row in devices],
-        [row["pk"] for row in held],
-        [row["pk"] for row in kept],
+        [row["lock_id"] for row in flipped["lock"]],
+        [row["pk"] for row in flipped["station"]],
+        [row["pk"] for row in flipped["machine"]],
     )
 
 
@@ -255,6 +189,71 @@ class Reclaimed:
 
     def __len__(self) -> int:
         return len(self.locks) + len(self.stations) + len(self.machines)
+
+
+KINDS = ("lock", "station", "machine")
+
+
+def _devices() -> dict[str, QuerySet[Any]]:
+    """The rows that say which gateway holds a device, by kind."""
+    from doorkeep.chargers.models import Station
+    from doorkeep.laundry.models import Machine
+
+    return {
+        "lock": Device.objects.all(),
+        "station": Station.objects.all(),
+        "machine": Machine.objects.all(),
+    }
+
+
+def _flip_all(
+    rows: dict[str, QuerySet[Any]], *, online: bool, data: dict[str, Any], **fields: str
+) -> dict[str, list[dict[str, Any]]]:
+    """``_flip`` each kind's rows, and record each device's event."""
+    flipped = {}
+    for kind, matching in rows.items():
+        flipped[kind] = _flip(matching, online=online, **fields)
+        for row in flipped[kind]:
+            _record(kind, row, online=online, data=data)
+    return flipped
+
+
+def _record(kind: str, row: dict[str, Any], *, online: bool, data: dict[str, Any]) -> None:
+    """The device's "came online" or "went offline" event, as the gateway
+    writes it when a connection opens or closes."""
+    if kind == "lock":
+        if row["lock__organization_id"] is None:
+            return  # the lock was removed meanwhile: nobody's log to write to
+        record(
+            EventKind.DEVICE_CONNECTED if online else EventKind.DEVICE_DISCONNECTED,
+            organization_id=row["lock__organization_id"],
+            lock_id=row["lock_id"],
+            summary=_("Lock online") if online else _("Lock offline"),
+            data=data,
+        )
+    elif kind == "station":
+        record(
+            EventKind.STATION_CONNECTED if online else EventKind.STATION_DISCONNECTED,
+            organization_id=row["organization_id"],
+            property_id=row["property_id"],
+            station_id=row["pk"],
+            summary=_("Charging station online") if online else _("Charging station offline"),
+            data=data,
+        )
+    else:
+        words = (
+            _("Laundry machine %(machine)s online")
+            if online
+            else _("Laundry machine %(machine)s offline")
+        )
+        record(
+            EventKind.MACHINE_CONNECTED if online else EventKind.MACHINE_DISCONNECTED,
+            organization_id=row["organization_id"],
+            property_id=row["property_id"],
+            machine_id=row["pk"],
+            summary=words % {"machine": row["label"]},
+            data=data,
+        )
 
 
 def _flip(rows: QuerySet[Any], *, online: bool, **fields: str) -> list[dict[str, Any]]:
