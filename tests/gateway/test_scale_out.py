@@ -209,6 +209,29 @@ def test_a_registration_by_another_gateway_between_two_steps_of_a_release_surviv
     assert redis_routing.get(key) == b.gateway.id.encode()
 
 
+def test_a_refresh_never_takes_a_lock_back_from_the_gateway_it_reconnected_to(
+    world, redis_routing, two_gateways, alice_lock
+):
+    """The lock reconnected to B while A's old connection is still closing: A's
+    periodic refresh must leave B's key alone (else A's release then deleted
+    it, and the lock was unreachable until B's refresh)."""
+    a, b = two_gateways
+    key = f"{routing._prefix()}:lock:{alice_lock.pk}"
+    first = a.lock(alice_lock.serial)
+    a.run(first.connect())
+    conn = a.gateway.connections[alice_lock.pk]
+    redis_routing.set(key, b.gateway.id, ex=60)  # B registered the new connection
+    a.run(a.gateway.router._keep([alice_lock.pk]))
+    assert redis_routing.get(key) == b.gateway.id.encode()
+    # Closing connections are not refreshed at all; a free key is taken again.
+    conn.closing = True
+    assert a.gateway.router._held_here() == []
+    conn.closing = False
+    redis_routing.delete(key)
+    a.run(a.gateway.router._keep(a.gateway.router._held_here()))
+    assert redis_routing.get(key) == a.gateway.id.encode()
+
+
 def test_a_lock_that_reconnects_while_its_old_connection_is_released_stays_reachable(
     world, redis_routing, two_gateways, alice_lock
 ):

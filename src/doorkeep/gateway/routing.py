@@ -1004,6 +1004,32 @@ class RedisSide(DirectSide):
     async def registered(self, lock_id: int) -> None:
         await self.redis.set(lock_key(lock_id), self.gateway.id, ex=self.TTL)
 
+    # Refreshing (and registering again after a lost Redis) must not take a
+    # key back from another gateway: the lock may have reconnected there while
+    # its old connection here is still closing. Only a new connection's
+    # ``registered`` writes unconditionally: the newest connection wins.
+    _KEEP_IF_MINE_OR_FREE = (
+        "local v = redis.call('get', KEYS[1]) "
+        "if not v or v == ARGV[1] then "
+        "return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 0"
+    )
+
+    def _held_here(self) -> list[int]:
+        """The locks whose current connection here is registered and not closing."""
+        return [
+            lock_id
+            for lock_id, conn in list(self.gateway.connections.items())
+            if conn.registered and not conn.closing
+        ]
+
+    async def _keep(self, lock_ids: list[int]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lock_id in lock_ids:
+                pipe.eval(
+                    self._KEEP_IF_MINE_OR_FREE, 1, lock_key(lock_id), self.gateway.id, self.TTL
+                )
+            await pipe.execute()
+
     # Delete the key only if it still names this gateway, in one step: read
     # and delete as two calls, a registration by another gateway landing in
     # between was deleted with it (the lock unreachable until the refresh).
@@ -1050,10 +1076,7 @@ class RedisSide(DirectSide):
         while True:
             await asyncio.sleep(self.TTL / 3)
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for lock_id in list(self.gateway.connections):
-                        pipe.set(lock_key(lock_id), self.gateway.id, ex=self.TTL)
-                    await pipe.execute()
+                await self._keep(self._held_here())
             except Exception as exc:
                 log.warning(
                     "gateway %s could not refresh its locks in Redis: %s", self.gateway.id, exc
@@ -1068,8 +1091,7 @@ class RedisSide(DirectSide):
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     if not first:
-                        for lock_id in list(self.gateway.connections):
-                            await self.registered(lock_id)
+                        await self._keep(self._held_here())
                     first = False
                     self.ready.set()
                     async for message in pubsub.listen():
