@@ -314,3 +314,23 @@ def test_a_child_killed_in_its_first_seconds_stops_serve_and_says_by_what(caplog
     assert f"worker ({child.command()}) was killed by SIGTERM" in caplog.text
     assert "time.sleep(60)" in child.command()
     assert "after it started: stopping" in caplog.text
+
+
+def test_a_slow_job_does_not_hide_a_child_failing_its_first_start(monkeypatch, caplog):
+    """The jobs run beside the children: a first round of jobs longer than the
+    first-start window still lets serve notice the failure and stop (1)."""
+    monkeypatch.setattr(supervisor, "FIRST_START_SECONDS", 2.0)
+    monkeypatch.setattr(supervisor, "_hourly_jobs", lambda: (("slow job", _slow),))
+    child = supervisor.Child(
+        "web server", [sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(1)"]
+    )
+    started = time.monotonic()
+    assert supervisor.supervise([child], supervisor.Jobs(hourly=3600, outbox=0)) == 1
+    assert child.starts == 1
+    assert time.monotonic() - started < 2.5  # not after the slow job
+    assert "exited with code 1" in caplog.text and "after it started: stopping" in caplog.text
+
+
+def _slow() -> int:
+    time.sleep(3)
+    return 0

@@ -31,6 +31,7 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 STEADY_SECONDS = 60.0  # up this long: the next restart waits BACKOFF_FIRST again
 STOP_GRACE = 15.0  # seconds children get to stop before SIGKILL
+TEND_EVERY = 0.25  # seconds between looks at the children
 
 
 @dataclass
@@ -133,21 +134,37 @@ def supervise(children: Sequence[Child], jobs: Jobs) -> int:
 
     handlers = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {signum: signal.signal(signum, _on_signal) for signum in handlers}
+    # The jobs run in a thread of their own: a slow one (an SMTP server that
+    # takes its time) must not delay noticing a child that stopped, its
+    # restart, or a SIGTERM.
+    worker = threading.Thread(target=_keep_running, args=(jobs, stop), name="jobs", daemon=True)
     try:
         for child in children:
             child.start()
+        worker.start()
         while not stop.is_set():
             for child in children:
                 if not _tend(child):
                     return 1
-            jobs.run_due()
-            stop.wait(1.0)
+            stop.wait(TEND_EVERY)
     finally:
+        stop.set()  # the jobs thread ends after the job it is running
         stop_groups([c.process for c in children if c.process is not None], grace=STOP_GRACE)
         for signum, handler in previous.items():
             if handler is not None:  # None: not set from Python
                 signal.signal(signum, handler)
     return 0
+
+
+def _keep_running(jobs: Jobs, stop: threading.Event) -> None:
+    from django.db import connections
+
+    try:
+        while not stop.is_set():
+            jobs.run_due()
+            stop.wait(1.0)
+    finally:
+        connections.close_all()
 
 
 def _tend(child: Child) -> bool:
