@@ -254,13 +254,13 @@ def test_the_documented_units_run_what_serve_runs(marker):
     for argv in doorkeeps:
         cli.build_parser().parse_args([arg.replace("%i", "gw-1") for arg in argv])
     if marker == "systemd-web":
-        # granian with what `doorkeep serve` gives it, after the same preparation.
+        # granian with what `doorkeep serve` gives it.
         granian = settings["ExecStart"].split()
         assert granian[0].endswith("/bin/granian")
         served = cli.web_command(host="127.0.0.1", port=8000, workers=2, threads=4)
         assert granian[1:] == served[1:]
-        assert [argv[0] for argv in doorkeeps] == ["migrate", "manage"]
-        assert doorkeeps[1][1] == "collectstatic"
+        # Static files as serve collects them; migrating is an upgrade's own step.
+        assert [argv[:2] for argv in doorkeeps] == [["manage", "collectstatic"]]
         environment = [value for key, value in unit if key == "Environment"]
         assert f"{FREEZE_ENV}=1" in environment
         assert any(value.startswith(f"{MULTIPROC_ENV}=") for value in environment)
