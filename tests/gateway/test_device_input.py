@@ -146,6 +146,29 @@ def test_x_forwarded_for_is_shown_as_a_claim_beside_the_real_address(world, gate
     assert refused.data["peer"].endswith("(for 6.6.6.6)"), refused.data
 
 
+def test_behind_a_trusted_proxy_the_client_address_it_saw_is_recorded(
+    world, gateway, device, settings
+):
+    """nginx appends the address it was connected from: that one is the
+    client's, not the left-most entry the client may have written itself."""
+    import ipaddress
+
+    settings.DOORKEEP_TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32")]
+
+    async def go():
+        forged = {"X-Forwarded-For": "6.6.6.6, 203.0.113.5"}
+        ws = await connect(gateway.url, additional_headers=forged)
+        await ws.send(hello_of(world.lock.serial, "dks_wrong"))
+        await until_closed(ws)
+
+    gateway.run(go())
+
+    refused = Event.objects.filter(lock=world.lock, reason="wrong_secret").last()
+    assert refused is not None
+    assert refused.data["peer"].startswith("203.0.113.5 (via 127.0.0.1:"), refused.data
+    assert "6.6.6.6" not in refused.data["peer"]
+
+
 def test_an_internal_token_with_a_non_ascii_byte_is_forbidden_not_an_error(world, gateway):
     with socket.create_connection(("127.0.0.1", gateway.gateway.port), timeout=5) as sock:
         sock.sendall(

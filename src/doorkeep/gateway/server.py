@@ -1150,15 +1150,21 @@ async def _close(ws: ServerConnection, code: int, reason: str) -> None:
 
 
 def _peer(ws: ServerConnection) -> str:
-    """Where a connection comes from, for logs and the owner's events: the
-    address connected from, and what an X-Forwarded-For header claims (a
-    proxy's word, or anybody's: shown as a claim, never instead of it)."""
+    """Where a connection comes from, for logs and the owner's events. From a
+    trusted proxy (DOORKEEP_TRUSTED_PROXIES): the client's address as the
+    proxies saw it (the right-most X-Forwarded-For entry that is not a
+    trusted proxy, as for the limits), then the proxy's. From anyone else:
+    the address connected from, and what its X-Forwarded-For claims, shown
+    as a claim, never instead of it."""
     address = ws.remote_address
     peer = f"{address[0]}:{address[1]}" if address else "?"
-    forwarded = ws.request.headers.get("X-Forwarded-For", "") if ws.request else ""
-    if forwarded:
-        peer += f" (for {forwarded.split(',')[0].strip()[:45]})"
-    return peer
+    headers = ws.request.headers if ws.request else None
+    forwarded = ", ".join(headers.get_all("X-Forwarded-For")) if headers else ""
+    if not forwarded:
+        return peer
+    if address and clientip.from_trusted_proxy(str(address[0])):
+        return f"{clientip.client_from(str(address[0]), forwarded)} (via {peer})"
+    return f"{peer} (for {forwarded.split(',')[0].strip()[:45]})"
 
 
 def run(
