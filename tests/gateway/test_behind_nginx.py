@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,7 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"  # whatever DATABASE_URL says
+# The machine's PostgreSQL (the set-up needs it even when the suite runs on
+# SQLite); a database of the test's own is made there and dropped.
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 LOCKS = 30
 BACK_WITHIN = 60  # seconds from the kill until every lock is back on the other gateway
@@ -93,13 +96,31 @@ def _run_bench() -> tuple[int, dict[str, Any], str]:
     env.pop("DATABASE_URL", None)
     argv = [sys.executable, str(BENCH / "scaled_out.py"), "--locks", str(LOCKS)]
     argv += ["--database", database, "--redis-url", REDIS_URL, "--back-within", str(BACK_WITHIN)]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False
+    # In a session of its own: on a timeout (or Ctrl-C) it gets SIGTERM, which
+    # it turns into an orderly exit that stops nginx, the web servers and the
+    # gateways and drops its database; SIGKILL to its whole group only after.
+    bench = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
-    output = done.stdout + done.stderr
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"no RESULT line (exit {done.returncode}):\n{output[-6000:]}"
-    return done.returncode, json.loads(lines[-1][len("RESULT ") :]), output
+    try:
+        stdout, _ = bench.communicate(timeout=600)
+    except BaseException:
+        os.killpg(bench.pid, signal.SIGTERM)
+        try:
+            bench.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.communicate()
+        raise
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"no RESULT line (exit {bench.returncode}):\n{stdout[-6000:]}"
+    return bench.returncode, json.loads(lines[-1][len("RESULT ") :]), stdout
 
 
 def test_a_gateway_killed_behind_nginx_loses_no_lock_and_no_acknowledged_event():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -217,7 +218,7 @@ def test_a_lock_behind_a_balancer_answering_503_retries_until_a_gateway_is_there
             answered.append(await reader.readuntil(b"\r\n\r\n"))
             writer.write(
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                b"Connection: close\r\n\r\n"
+                b"Retry-After: 1\r\nConnection: close\r\n\r\n"
             )
             await writer.drain()
             writer.close()
@@ -229,6 +230,9 @@ def test_a_lock_behind_a_balancer_answering_503_retries_until_a_gateway_is_there
     locks.keep(lock, wait=False)
     eventually(lambda: len(answered) >= 2)
     assert any("HTTP 503" in s and "retrying in" in s for s in said)
+    # It waits at least as long as the answer's Retry-After asks.
+    pauses = [float(re.findall(r"retrying in ([0-9.]+) s", s)[0]) for s in said if "503" in s]
+    assert pauses and min(pauses) >= 1.0
     assert not lock.online
 
     async def close(server: asyncio.Server) -> None:

@@ -21,7 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
 
 from doorkeep.gateway.protocol import MAX_EVENTS_PER_BATCH, MAX_MESSAGE_BYTES
 from doorkeep.keys import schedule as schedules
@@ -42,6 +47,10 @@ GIVE_UP_CODES = {
 # taking over (4009): two copies of one lock would otherwise push each other
 # off every second.
 KEEP_GROWING_CODES = {4008, 4009}
+# A connection that lasted this long was a good one: the pauses start small
+# again after it. One lost sooner (a gateway that welcomes, then fails) keeps
+# them growing, so such a gateway is not asked again every second.
+STEADY_SECONDS = 30.0
 
 
 class Backoff:
@@ -68,6 +77,16 @@ class Backoff:
 
     def reset(self) -> None:
         self.base = self.min_pause
+
+
+def _retry_after(exc: BaseException) -> float:
+    """The seconds an HTTP answer to the handshake asked to wait (0: none)."""
+    if not isinstance(exc, InvalidStatus):
+        return 0.0
+    try:
+        return min(float(exc.response.headers.get("Retry-After", 0)), 300.0)
+    except ValueError:  # a date, or garbage: the back-off decides
+        return 0.0
 
 
 class NotWelcomed(TimeoutError):
@@ -127,7 +146,6 @@ class SimulatedLock:
     _keeper: asyncio.Task[None] | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)  # welcomed, in step, uploaded
     _gave_up: asyncio.Event = field(default_factory=asyncio.Event)  # refused: keeping stopped
-    _welcomes: int = 0  # welcomes received, on every connection
     _stopped_by: Exception | None = None  # what ended the keeping, other than a refusal
 
     def _say(self, text: str) -> None:
@@ -267,7 +285,6 @@ class SimulatedLock:
         try:
             while True:
                 if not self.online:  # a connection made by connect() is kept as it is
-                    welcomes = self._welcomes
                     try:
                         await self.connect()
                     except InvalidURI:
@@ -277,10 +294,10 @@ class SimulatedLock:
                         refused = isinstance(exc, NotWelcomed)
                         if refused and self._give_up():
                             return
-                        if self._welcomes > welcomes and self.close_code not in KEEP_GROWING_CODES:
-                            backoff.reset()  # lost after its welcome, while catching up
                         failed += 1
-                        pause = backoff.next()
+                        # A 503 from the gateway (too many connections waiting
+                        # to say hello) or a balancer says how long to wait.
+                        pause = max(backoff.next(), _retry_after(exc))
                         if refused:
                             self._say(
                                 f"the gateway closed the connection ({_code(self)}); "
@@ -299,12 +316,16 @@ class SimulatedLock:
                     elif failed:
                         self._say(f"online after {failed + 1} attempts")
                 first = False
+                up_since = loop.time()
                 await self._closed.wait()
                 lost_at = loop.time()
                 if self._give_up():
                     return
-                if self.close_code not in KEEP_GROWING_CODES:
-                    backoff.reset()  # this connection had been welcomed
+                if (
+                    self.close_code not in KEEP_GROWING_CODES
+                    and lost_at - up_since >= STEADY_SECONDS
+                ):
+                    backoff.reset()
                 pause = backoff.next()
                 self._say(f"connection lost ({_code(self)}); reconnecting in {pause:.1f} s")
                 await asyncio.sleep(pause)
@@ -351,7 +372,6 @@ class SimulatedLock:
                 await self._on_message(message)
                 if message.get("type") == "welcome" and self._welcomed.is_set():
                     self.connected_at = datetime.now(UTC)
-                    self._welcomes += 1
         except ConnectionClosed:
             pass
         finally:
