@@ -240,25 +240,34 @@ def test_a_lock_that_reconnects_while_its_old_connection_is_released_stays_reach
     a, _b = two_gateways
     key = f"{routing._prefix()}:lock:{alice_lock.pk}"
     side = a.gateway.router
-    original = side.unregistered
-    reconnected = []
+    release, register = side.unregistered, side.registered
+    registered = asyncio.Event()
+    order = []
 
-    async def slow_release(lock_id: int) -> None:
-        await asyncio.sleep(0.5)  # meanwhile the lock connects again and registers
-        reconnected.append(lock_id in a.gateway.connections)
-        await original(lock_id)
+    async def noted_register(lock_id: int) -> None:
+        await register(lock_id)
+        order.append("new connection registered")
+        registered.set()
+
+    async def late_release(lock_id: int) -> None:
+        # The old connection's release reaches Redis after the new registration.
+        await asyncio.wait_for(registered.wait(), PROMPTLY)
+        await release(lock_id)
+        order.append("old connection released")
 
     first = a.lock(alice_lock.serial)
     a.run(first.connect())
-    side.unregistered = slow_release
+    side.unregistered, side.registered = late_release, noted_register
     try:
         a.run(first.go_offline())
+        eventually(lambda: alice_lock.pk not in a.gateway.connections)  # its release began
         again = a.lock(alice_lock.serial)
         a.run(again.connect())
-        eventually(lambda: reconnected == [True])
-        time.sleep(0.3)  # the old release has run by now
+        eventually(lambda: "old connection released" in order)
+        eventually(lambda: order.count("new connection registered") >= 2)  # registered again
     finally:
-        side.unregistered = original
+        side.unregistered, side.registered = release, register
+    assert order[:2] == ["new connection registered", "old connection released"]
     assert redis_routing.get(key) == a.gateway.id.encode()
     unlocked = remote_unlock(world.alice, world.entry.pk, timeout=PROMPTLY)
     assert again.opened == [unlocked.request_id]
