@@ -210,25 +210,10 @@ def start_timed_web(
     port: int, *, logdir: Path, workers: int, threads: int, stats_dir: Path
 ) -> Child:
     """granian with the timed Django app, the options of `doorkeep serve`."""
-    argv = [
-        granian_bin(),
-        "--interface",
-        "wsgi",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--blocking-threads",
-        str(threads),
-        "--no-ws",
-        "--log-level",
-        "warning",
-        "--working-dir",
-        str(HERE),
-        "gateway_common:timed_app",
-    ]
+    from doorkeep.cli import web_command
+
+    served = web_command(host=LOOPBACK, port=port, workers=workers, threads=threads)
+    argv = [granian_bin(), *served[1:-1], "--working-dir", str(HERE), "gateway_common:timed_app"]
     child = spawn("web-timed", argv, env={"BENCH_STATS_DIR": str(stats_dir)}, logdir=logdir)
     wait_http(f"http://{LOOPBACK}:{port}/api/v1/me", child, timeout=120)
     return child
