@@ -89,14 +89,7 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy of the gateway")
     parser.add_argument("--py-spy", default=None, help="the py-spy program")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before measuring, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser)
     args = parser.parse_args()
 
     gc.raise_open_files(args.locks * 2 + 2000)

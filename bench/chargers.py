@@ -110,14 +110,7 @@ def main() -> int:
         "--profile", action="store_true", help="py-spy of the gateway, after the measurements"
     )
     parser.add_argument("--py-spy", default=None, help="the py-spy program")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before measuring, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser)
     args = parser.parse_args()
     if args.repeat > args.residents:
         parser.error("--repeat needs as many --residents (a different badge each report)")

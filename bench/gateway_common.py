@@ -408,6 +408,18 @@ def settle_here() -> None:
     settle()
 
 
+def add_quiet_below(parser: Any, before: str = "measuring") -> None:
+    """The ``--quiet-below LOAD`` option of the benchmarks (see wait_for_quiet)."""
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.0,
+        metavar="LOAD",
+        help=f"before {before}, wait (up to 10 minutes) for the 1-minute load average to drop "
+        "below LOAD",
+    )
+
+
 def wait_for_quiet(below: float, limit: float = 600) -> None:
     """Wait (at most ``limit`` seconds) until the 1-minute load average is
     below ``below``: other work on a shared machine skews the figures."""

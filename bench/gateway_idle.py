@@ -44,14 +44,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before reading")
     parser.add_argument("--idle-cpu", type=float, default=10.0, help="seconds to watch CPU use")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare websockets floor")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before connecting, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser, "connecting")
     parser.add_argument(
         "--db-threads",
         type=int,

@@ -70,14 +70,7 @@ def main() -> int:
         help="DOORKEEP_GATEWAY_LEASE_SECONDS for both gateways (default: the setting's, 8)",
     )
     parser.add_argument("--seed", type=int, default=1, help="for the wait before each kill")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before measuring, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser)
     args = parser.parse_args()
     if args.lease is not None:
         os.environ["DOORKEEP_GATEWAY_LEASE_SECONDS"] = str(args.lease)  # here and the children

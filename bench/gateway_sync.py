@@ -119,14 +119,7 @@ def main() -> int:
         "--profile", action="store_true", help="py-spy on the gateway during the changes"
     )
     parser.add_argument("--py-spy", default=None, help="the py-spy program")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before measuring, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser)
     args = parser.parse_args()
 
     db = _setup.setup(postgres=args.postgres)

@@ -117,14 +117,7 @@ def main() -> int:
     parser.add_argument("--sweep-duration", type=float, default=10.0)
     parser.add_argument("--no-floor", action="store_true", help="skip the floor measurements")
     parser.add_argument("--profile", action="store_true", help="query count, cProfile, py-spy")
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.0,
-        metavar="LOAD",
-        help="before measuring, wait (up to 10 minutes) for the 1-minute load average to drop "
-        "below LOAD",
-    )
+    gc.add_quiet_below(parser)
     parser.add_argument("--py-spy", default=None, help="the py-spy program")
     args = parser.parse_args()
 
