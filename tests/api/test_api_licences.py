@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from ipaddress import ip_network
+from zoneinfo import ZoneInfo
 
 import pytest
 from apihelp import error_of, patch_json, post_json
@@ -306,7 +307,11 @@ def test_ending_soon_lists_the_locks_whose_management_ends_within_the_days(
     world, alice_api, travel
 ):
     ends = licence_of(world.lock.pk).full_until
-    travel(ends - timedelta(days=20, hours=1))
+    # Twenty days before, at the same time of day on the property's clock:
+    # days are counted on its calendar, so a moment near midnight there (the
+    # licence starts whenever the test runs) must not fall on the other day.
+    zone = ZoneInfo(world.prop.timezone)
+    travel((ends.astimezone(zone) - timedelta(days=20)).astimezone(UTC))
 
     (row,) = alice_api.get("/api/v1/licences/ending-soon").json()
     assert row == {
