@@ -608,25 +608,10 @@ def start_web(
 
 def start_floor_web(port: int, *, logdir: Path, workers: int, threads: int) -> Child:
     """granian, with the same options as `doorkeep serve`, serving ``floor_app``."""
-    argv = [
-        granian_bin(),
-        "--interface",
-        "wsgi",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--blocking-threads",
-        str(threads),
-        "--no-ws",
-        "--log-level",
-        "warning",
-        "--working-dir",
-        str(HERE),
-        "gateway_common:floor_app",
-    ]
+    from doorkeep.cli import web_command
+
+    served = web_command(host=LOOPBACK, port=port, workers=workers, threads=threads)
+    argv = [granian_bin(), *served[1:-1], "--working-dir", str(HERE), "gateway_common:floor_app"]
     child = spawn("floor-web", argv, logdir=logdir)
     wait_http(f"http://{LOOPBACK}:{port}/", child)
     return child
